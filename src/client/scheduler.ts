@@ -1,0 +1,167 @@
+/**
+ * Which piece to ask of which peer. Pure bookkeeping for one download: no sockets,
+ * no files, no clock.
+ *
+ * Tracks, per piece: how many connected peers have it (availability), how many
+ * requests for it are in flight, whether it is held (received and verified), and
+ * which peers sent a bad copy of it (never asked for it again).
+ *
+ * Policy: rarest piece first (ties: lowest index, so the file fills in order); each
+ * request goes to the least-loaded peer that has the piece and a free slot. Once
+ * every missing piece that anyone has is already requested (endgame), free slots
+ * duplicate in-flight requests, up to ENDGAME_MAX_REQUESTERS per piece; the
+ * downloader cancels the spare copies when one arrives.
+ */
+
+/** Most peers asked for the same piece at once during the endgame. */
+export const ENDGAME_MAX_REQUESTERS = 3;
+
+export interface SchedulablePeer {
+  readonly id: string;
+  /** Requests in flight. */
+  readonly load: number;
+  /** Most requests it may have in flight. */
+  readonly capacity: number;
+  has(index: number): boolean;
+  isRequesting(index: number): boolean;
+}
+
+export interface Assignment<P extends SchedulablePeer> {
+  readonly peer: P;
+  readonly index: number;
+}
+
+export class Scheduler {
+  private readonly availability: Uint32Array;
+  private readonly requesters: Uint16Array;
+  private readonly held: Uint8Array;
+  private heldCount = 0;
+  private readonly badSenders = new Map<number, Set<string>>();
+
+  constructor(
+    readonly pieceCount: number,
+    isHeld: (index: number) => boolean,
+  ) {
+    this.availability = new Uint32Array(pieceCount);
+    this.requesters = new Uint16Array(pieceCount);
+    this.held = new Uint8Array(pieceCount);
+    for (let i = 0; i < pieceCount; i++) if (isHeld(i)) this.markHeld(i);
+  }
+
+  get remaining(): number {
+    return this.pieceCount - this.heldCount;
+  }
+
+  isHeld(index: number): boolean {
+    return this.held[index] === 1;
+  }
+
+  markHeld(index: number): void {
+    if (this.held[index] === 1) return;
+    this.held[index] = 1;
+    this.heldCount++;
+    this.badSenders.delete(index);
+  }
+
+  addPeer(peer: { has(index: number): boolean }): void {
+    for (let i = 0; i < this.pieceCount; i++) if (peer.has(i)) this.availability[i]++;
+  }
+
+  removePeer(peer: { has(index: number): boolean }): void {
+    for (let i = 0; i < this.pieceCount; i++) if (peer.has(i) && this.availability[i]! > 0) this.availability[i]--;
+  }
+
+  addHave(index: number): void {
+    this.availability[index]++;
+  }
+
+  removeHave(index: number): void {
+    if (this.availability[index]! > 0) this.availability[index]--;
+  }
+
+  /** A request for `index` ended: answered, rejected, cancelled or lost with its peer. */
+  requestEnded(index: number): void {
+    if (this.requesters[index]! > 0) this.requesters[index]--;
+  }
+
+  /** `peerId` sent a bad copy of `index`: never ask it for that piece again. */
+  exclude(index: number, peerId: string): void {
+    let senders = this.badSenders.get(index);
+    if (!senders) this.badSenders.set(index, (senders = new Set()));
+    senders.add(peerId);
+  }
+
+  /** True if some missing piece can be had from one of `peers` (ignoring load). */
+  canProgress(peers: readonly SchedulablePeer[]): boolean {
+    for (let i = 0; i < this.pieceCount; i++) {
+      if (this.held[i] === 1 || this.availability[i] === 0) continue;
+      if (peers.some((peer) => this.eligible(peer, i))) return true;
+    }
+    return false;
+  }
+
+  /**
+   * New requests to send now; marks them in flight. The caller sends each one and
+   * reports its end with `requestEnded`.
+   */
+  assign<P extends SchedulablePeer>(peers: readonly P[]): Assignment<P>[] {
+    const out: Assignment<P>[] = [];
+    if (this.heldCount === this.pieceCount) return out;
+    const load = new Map<P, number>();
+    for (const peer of peers) if (peer.load < peer.capacity) load.set(peer, peer.load);
+    if (load.size === 0) return out;
+
+    const give = (index: number, endgame: boolean): boolean => {
+      let best: P | null = null;
+      let bestLoad = Infinity;
+      for (const [peer, current] of load) {
+        if (current < bestLoad && this.eligible(peer, index) && !(endgame && peer.isRequesting(index))) {
+          best = peer;
+          bestLoad = current;
+        }
+      }
+      if (!best) return false;
+      this.requesters[index]++;
+      out.push({ peer: best, index });
+      if (bestLoad + 1 >= best.capacity) load.delete(best);
+      else load.set(best, bestLoad + 1);
+      return true;
+    };
+
+    // Normal mode: unrequested pieces, one availability level at a time, rarest first.
+    let unassigned = 0;
+    let level = 0;
+    for (;;) {
+      let next = Infinity;
+      for (let i = 0; i < this.pieceCount; i++) {
+        const a = this.availability[i]!;
+        if (a > level && a < next && this.held[i] === 0 && this.requesters[i] === 0) next = a;
+      }
+      if (next === Infinity) break;
+      level = next;
+      for (let i = 0; i < this.pieceCount && load.size > 0; i++) {
+        if (this.availability[i] !== level || this.held[i] === 1 || this.requesters[i] !== 0) continue;
+        if (!give(i, false)) unassigned++;
+      }
+      if (load.size === 0) return out;
+    }
+    if (unassigned > 0) return out;
+
+    // Endgame: everything available is in flight; duplicate the least-requested.
+    const inFlight: number[] = [];
+    for (let i = 0; i < this.pieceCount; i++) {
+      const r = this.requesters[i]!;
+      if (this.held[i] === 0 && r > 0 && r < ENDGAME_MAX_REQUESTERS) inFlight.push(i);
+    }
+    inFlight.sort((a, b) => this.requesters[a]! - this.requesters[b]! || a - b);
+    for (const index of inFlight) {
+      if (load.size === 0) break;
+      give(index, true);
+    }
+    return out;
+  }
+
+  private eligible(peer: SchedulablePeer, index: number): boolean {
+    return peer.has(index) && !(this.badSenders.get(index)?.has(peer.id) ?? false);
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Commands: what a user asks for. `decide(state, command)` checks the rules against
+ * the current state and returns the events to append, or a rejection. Pure: secrets
+ * arrive already hashed, random ids and the actor's identity arrive in the command.
+ * Every command that a logged-in user issues names them as `actor`.
+ */
+import type { DomainEvent } from './domain-events.js';
+import { checkFileName, checkFileShape, checkId } from './names.js';
+import { reject, type Rejection } from './rejection.js';
+import { fileKey, swarmKey, type Group, type State } from './state.js';
+
+export type Command =
+  | Cmd<'create_user', { user: string; passwordHash: string }>
+  | Cmd<'login', { user: string; session: string; peer: string }>
+  | Cmd<'resume_session', { session: string }>
+  | Cmd<'lose_session', { session: string; epoch: number }>
+  | Cmd<'logout', { session: string }>
+  | Cmd<'create_group', { actor: string; group: string }>
+  | Cmd<'join_group', { actor: string; group: string }>
+  | Cmd<'leave_group', { actor: string; group: string }>
+  | Cmd<'accept_request', { actor: string; group: string; user: string }>
+  | Cmd<'reject_request', { actor: string; group: string; user: string }>
+  | Cmd<
+      'upload_file',
+      { actor: string; peer: string; group: string; name: string; size: number; pieceSize: number; pieceHashes: readonly string[]; sha1: string }
+    >
+  | Cmd<'stop_share', { actor: string; peer: string; group: string; name: string }>
+  | Cmd<'join_swarm', { actor: string; peer: string; group: string; name: string }>;
+
+interface Cmd<T extends string, D> {
+  readonly type: T;
+  readonly data: D;
+}
+
+export type CommandType = Command['type'];
+
+export type Decision = { readonly ok: true; readonly events: DomainEvent[] } | { readonly ok: false; readonly rejection: Rejection };
+
+const accept = (...events: DomainEvent[]): Decision => ({ ok: true, events });
+const refuse = (rejection: Rejection): Decision => ({ ok: false, rejection });
+
+export function decide(state: State, command: Command): Decision {
+  switch (command.type) {
+    case 'create_user': {
+      const { user, passwordHash } = command.data;
+      const bad = checkId('user id', user);
+      if (bad) return refuse(reject('INVALID_ARGUMENT', bad));
+      if (state.users.has(user)) return refuse(reject('USER_EXISTS', `user ${user} already exists; pick another name, or login`));
+      return accept({ type: 'user_created', data: { user, passwordHash } });
+    }
+    case 'login': {
+      const { user, session, peer } = command.data;
+      if (!state.users.has(user)) return refuse(unknownUser(user));
+      return accept({ type: 'session_started', data: { session, user, peer } });
+    }
+    case 'resume_session': {
+      const s = state.sessions.get(command.data.session);
+      if (!s) return refuse(reject('SESSION_EXPIRED', 'your session has ended; login again'));
+      return accept({ type: 'session_resumed', data: { session: command.data.session, epoch: s.epoch + 1 } });
+    }
+    case 'lose_session': {
+      const s = state.sessions.get(command.data.session);
+      if (!s || s.epoch !== command.data.epoch || !s.online) return accept();
+      return accept({ type: 'session_lost', data: command.data });
+    }
+    case 'logout': {
+      if (!state.sessions.has(command.data.session)) return refuse(reject('NOT_LOGGED_IN', 'you are not logged in'));
+      return accept({ type: 'session_ended', data: command.data });
+    }
+    case 'create_group': {
+      const { actor, group } = command.data;
+      const bad = checkId('group id', group);
+      if (bad) return refuse(reject('INVALID_ARGUMENT', bad));
+      if (state.groups.has(group)) return refuse(reject('GROUP_EXISTS', `group ${group} already exists; join it with: join_group ${group}`));
+      return accept({ type: 'group_created', data: { group, owner: actor } });
+    }
+    case 'join_group': {
+      const { actor, group } = command.data;
+      const g = state.groups.get(group);
+      if (!g) return refuse(noSuchGroup(group));
+      if (g.members.includes(actor)) return refuse(reject('ALREADY_MEMBER', `you are already a member of ${group}`));
+      if (g.requests.includes(actor)) {
+        return refuse(reject('ALREADY_REQUESTED', `you already asked to join ${group}; its owner ${g.owner} has to accept`));
+      }
+      return accept({ type: 'join_requested', data: { group, user: actor } });
+    }
+    case 'leave_group': {
+      const { actor, group } = command.data;
+      const g = state.groups.get(group);
+      if (!g) return refuse(noSuchGroup(group));
+      if (!g.members.includes(actor)) return refuse(notMember(group));
+      return accept({ type: 'member_left', data: { group, user: actor } });
+    }
+    case 'accept_request':
+    case 'reject_request': {
+      const { actor, group, user } = command.data;
+      const g = ownedGroup(state, group, actor);
+      if ('code' in g) return refuse(g);
+      if (!g.requests.includes(user)) {
+        return refuse(reject('NO_SUCH_REQUEST', `${user} has no pending request for ${group}; see: list_requests ${group}`));
+      }
+      const type = command.type === 'accept_request' ? 'join_request_accepted' : 'join_request_rejected';
+      return accept({ type, data: { group, user, by: actor } });
+    }
+    case 'upload_file': {
+      const { actor, peer, group, name, size, pieceSize, pieceHashes, sha1 } = command.data;
+      const bad = checkFileName(name) ?? checkFileShape(size, pieceSize, pieceHashes, sha1);
+      if (bad) return refuse(reject('INVALID_ARGUMENT', bad));
+      const g = memberGroup(state, group, actor);
+      if ('code' in g) return refuse(g);
+      const file = state.files.get(fileKey(group, name));
+      if (file && file.sha1 !== sha1) {
+        return refuse(reject('FILE_EXISTS', `${group} already has a different file named ${name}; rename yours and upload it again`));
+      }
+      if (file?.swarm.get(swarmKey(actor, peer))?.seeder) return accept(); // already seeding it: nothing changes
+      return accept({ type: 'file_shared', data: { group, name, size, pieceSize, pieceHashes, sha1, user: actor, peer } });
+    }
+    case 'stop_share': {
+      const { actor, peer, group, name } = command.data;
+      const g = memberGroup(state, group, actor);
+      if ('code' in g) return refuse(g);
+      const file = state.files.get(fileKey(group, name));
+      if (!file) return refuse(noSuchFile(group, name));
+      if (!file.swarm.has(swarmKey(actor, peer))) return refuse(reject('NOT_SEEDING', `you are not sharing ${name} in ${group}`));
+      return accept({ type: 'share_stopped', data: { group, name, user: actor, peer } });
+    }
+    case 'join_swarm': {
+      const { actor, peer, group, name } = command.data;
+      const g = memberGroup(state, group, actor);
+      if ('code' in g) return refuse(g);
+      const file = state.files.get(fileKey(group, name));
+      if (!file) return refuse(noSuchFile(group, name));
+      if (file.swarm.has(swarmKey(actor, peer))) return accept();
+      return accept({ type: 'swarm_joined', data: { group, name, user: actor, peer } });
+    }
+    default: {
+      const unknown: never = command;
+      return refuse(reject('INVALID_ARGUMENT', `unknown command ${(unknown as { type: string }).type}`));
+    }
+  }
+}
+
+/** The group, if `actor` is a member; else why not. Shared by commands and queries. */
+export function memberGroup(state: State, group: string, actor: string): Group | Rejection {
+  const g = state.groups.get(group);
+  if (!g) return noSuchGroup(group);
+  if (!g.members.includes(actor)) return notMember(group);
+  return g;
+}
+
+export function ownedGroup(state: State, group: string, actor: string): Group | Rejection {
+  const g = state.groups.get(group);
+  if (!g) return noSuchGroup(group);
+  if (g.owner !== actor) return reject('NOT_OWNER', `only the owner of ${group} (${g.owner}) can do that`);
+  return g;
+}
+
+export const unknownUser = (user: string): Rejection =>
+  reject('UNKNOWN_USER', `no user ${user}; check the spelling, or create it with: create_user ${user} <password>`);
+const noSuchGroup = (group: string): Rejection => reject('NO_SUCH_GROUP', `no group ${group}; see: list_groups`);
+const notMember = (group: string): Rejection =>
+  reject('NOT_MEMBER', `you are not a member of ${group}; ask to join with: join_group ${group}`);
+export const noSuchFile = (group: string, name: string): Rejection =>
+  reject('NO_SUCH_FILE', `no file ${name} in ${group}; see: list_files ${group}`);

@@ -1,0 +1,112 @@
+/**
+ * The envelope every event travels in, and the per-origin hash chain.
+ *
+ * origin  the tracker that accepted it (1, 2, ...)
+ * seq     1, 2, 3, ... per origin, no gaps
+ * hlc     hybrid logical clock at acceptance; the total order is (hlc, origin, seq)
+ * prev    hash of the previous event of the same origin ('' for seq 1)
+ * hash    SHA-256 over all of the above and the data's exact JSON text
+ * idem    the client's idempotency key for the command that produced it, if any
+ */
+import { createHash } from 'node:crypto';
+import { EVENT_TYPES, type DomainEvent, type EventType } from './domain-events.js';
+
+export interface Envelope {
+  readonly origin: number;
+  readonly seq: number;
+  readonly hlc: number;
+  readonly type: EventType;
+  /** The event data as JSON text, hashed and stored exactly as written. */
+  readonly data: string;
+  readonly prev: string;
+  readonly hash: string;
+  readonly idem: string | null;
+}
+
+export const GENESIS_PREV = '';
+
+export function eventHash(e: Omit<Envelope, 'hash'>): string {
+  return createHash('sha256')
+    .update(`${e.origin}|${e.seq}|${e.hlc}|${e.type}|${e.prev}|${e.idem ?? ''}|`)
+    .update(e.data)
+    .digest('hex');
+}
+
+export function seal(e: Omit<Envelope, 'hash'>): Envelope {
+  return { ...e, hash: eventHash(e) };
+}
+
+/** The domain event inside an envelope whose data has already been checked. */
+export function openEnvelope(e: Envelope): DomainEvent {
+  return { type: e.type, data: JSON.parse(e.data) } as DomainEvent;
+}
+
+/** Total order of the fold. Negative when a sorts before b. */
+export function compareOrder(a: Pick<Envelope, 'hlc' | 'origin' | 'seq'>, b: Pick<Envelope, 'hlc' | 'origin' | 'seq'>): number {
+  return a.hlc - b.hlc || a.origin - b.origin || a.seq - b.seq;
+}
+
+const EVENT_TYPE_SET = new Set<string>(EVENT_TYPES);
+const HEX64 = /^[0-9a-f]{64}$/;
+const MAX_DATA_LENGTH = 1024 * 1024;
+
+/**
+ * Checks an envelope that came from disk or from another tracker before anything folds
+ * it: field types, hash, and the data's shape for its type. Returns a problem or undefined.
+ */
+export function checkEnvelope(e: unknown): string | undefined {
+  if (typeof e !== 'object' || e === null) return 'not an object';
+  const x = e as Record<string, unknown>;
+  if (!isPositiveInt(x.origin)) return 'origin must be a positive integer';
+  if (!isPositiveInt(x.seq)) return 'seq must be a positive integer';
+  if (!isPositiveInt(x.hlc)) return 'hlc must be a positive integer';
+  if (typeof x.type !== 'string' || !EVENT_TYPE_SET.has(x.type)) return `unknown event type ${String(x.type)}`;
+  if (typeof x.data !== 'string' || x.data.length > MAX_DATA_LENGTH) return 'data must be JSON text';
+  if (typeof x.prev !== 'string' || (x.seq === 1 ? x.prev !== GENESIS_PREV : !HEX64.test(x.prev))) return 'bad prev hash';
+  if (typeof x.hash !== 'string' || !HEX64.test(x.hash)) return 'bad hash';
+  if (x.idem !== null && (typeof x.idem !== 'string' || x.idem.length > 200)) return 'bad idempotency key';
+  const env = x as unknown as Envelope;
+  if (eventHash(env) !== env.hash) return 'hash does not match the content';
+  let data: unknown;
+  try {
+    data = JSON.parse(env.data);
+  } catch {
+    return 'data is not valid JSON';
+  }
+  return checkEventData(env.type, data);
+}
+
+type FieldKind = 'string' | 'int' | 'strings';
+const SCHEMAS: Record<EventType, Record<string, FieldKind>> = {
+  user_created: { user: 'string', passwordHash: 'string' },
+  session_started: { session: 'string', user: 'string', peer: 'string' },
+  session_resumed: { session: 'string', epoch: 'int' },
+  session_lost: { session: 'string', epoch: 'int' },
+  session_ended: { session: 'string' },
+  group_created: { group: 'string', owner: 'string' },
+  join_requested: { group: 'string', user: 'string' },
+  join_request_accepted: { group: 'string', user: 'string', by: 'string' },
+  join_request_rejected: { group: 'string', user: 'string', by: 'string' },
+  member_left: { group: 'string', user: 'string' },
+  file_shared: { group: 'string', name: 'string', size: 'int', pieceSize: 'int', pieceHashes: 'strings', sha1: 'string', user: 'string', peer: 'string' },
+  share_stopped: { group: 'string', name: 'string', user: 'string', peer: 'string' },
+  swarm_joined: { group: 'string', name: 'string', user: 'string', peer: 'string' },
+};
+
+export function checkEventData(type: EventType, data: unknown): string | undefined {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return `${type}: data must be an object`;
+  const fields = SCHEMAS[type];
+  const d = data as Record<string, unknown>;
+  for (const key of Object.keys(d)) if (!(key in fields)) return `${type}: unexpected field ${key}`;
+  for (const [key, kind] of Object.entries(fields)) {
+    const v = d[key];
+    const good =
+      kind === 'string' ? typeof v === 'string' : kind === 'int' ? Number.isSafeInteger(v) && (v as number) >= 0 : Array.isArray(v) && v.every((s) => typeof s === 'string');
+    if (!good) return `${type}: field ${key} must be ${kind === 'strings' ? 'a list of strings' : `a${kind === 'int' ? 'n integer' : ' string'}`}`;
+  }
+  return undefined;
+}
+
+function isPositiveInt(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) > 0;
+}

@@ -1,0 +1,172 @@
+/**
+ * The event log in SQLite (better-sqlite3): append-only events, snapshots, and a little
+ * metadata. WAL with synchronous=FULL, so a committed append survives kill -9 and power
+ * loss. All calls are synchronous; the ledger batches appends into one transaction.
+ */
+import Database from 'better-sqlite3';
+import type { Envelope } from '../envelope.js';
+import type { EncodedState } from '../state-codec.js';
+import { migrate } from './migrations.js';
+
+export interface Position {
+  readonly hlc: number;
+  readonly origin: number;
+  readonly seq: number;
+}
+
+export interface OriginMark {
+  readonly seq: number;
+  readonly hash: string;
+  readonly hlc: number;
+}
+
+export interface SnapshotRow extends Position {
+  readonly id: number;
+  readonly eventCount: number;
+  readonly stateHash: string;
+  readonly createdAt: number;
+}
+
+const ENVELOPE_COLUMNS = 'origin, seq, hlc, type, data, prev, hash, idem';
+
+export class EventStore {
+  readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+  private readonly insertIgnore: Database.Statement;
+  private readonly selectByIdem: Database.Statement;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+    const values = `(${ENVELOPE_COLUMNS}) VALUES (@origin, @seq, @hlc, @type, @data, @prev, @hash, @idem)`;
+    this.insert = db.prepare(`INSERT INTO events ${values}`);
+    this.insertIgnore = db.prepare(`INSERT OR IGNORE INTO events ${values}`);
+    this.selectByIdem = db.prepare(`SELECT ${ENVELOPE_COLUMNS} FROM events WHERE idem = ? ORDER BY origin, seq LIMIT 1`);
+  }
+
+  /** Opens (creating and migrating if needed) the log at `path`. */
+  static open(path: string): EventStore {
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+    return new EventStore(db);
+  }
+
+  /** Opens an existing log for reading only; safe while a tracker writes it (WAL). */
+  static openReadOnly(path: string): EventStore {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+    return new EventStore(db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Appends in one durable transaction. Throws on a duplicate (origin, seq). */
+  append(events: readonly Envelope[]): void {
+    this.db.transaction(() => {
+      for (const e of events) this.insert.run(e);
+    })();
+  }
+
+  /** Appends those not yet present, in one transaction; returns the ones inserted. */
+  appendNew(events: readonly Envelope[]): Envelope[] {
+    const added: Envelope[] = [];
+    this.db.transaction(() => {
+      for (const e of events) if (this.insertIgnore.run(e).changes === 1) added.push(e);
+    })();
+    return added;
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
+  }
+
+  /** Per origin: the highest seq held, with its hash and hlc. */
+  originMarks(): Map<number, OriginMark> {
+    const rows = this.db
+      .prepare(
+        `SELECT e.origin, e.seq, e.hash, e.hlc FROM events e
+         JOIN (SELECT origin, max(seq) AS seq FROM events GROUP BY origin) m ON m.origin = e.origin AND m.seq = e.seq`,
+      )
+      .all() as { origin: number; seq: number; hash: string; hlc: number }[];
+    return new Map(rows.map((r) => [r.origin, { seq: r.seq, hash: r.hash, hlc: r.hlc }]));
+  }
+
+  maxHlc(): number {
+    return (this.db.prepare('SELECT coalesce(max(hlc), 0) AS h FROM events').get() as { h: number }).h;
+  }
+
+  /** Events after `after` (or all) in fold order (hlc, origin, seq). */
+  inFoldOrder(after?: Position): IterableIterator<Envelope> {
+    const sql = `SELECT ${ENVELOPE_COLUMNS} FROM events`;
+    const order = 'ORDER BY hlc, origin, seq';
+    if (!after) return this.db.prepare(`${sql} ${order}`).iterate() as IterableIterator<Envelope>;
+    return this.db
+      .prepare(`${sql} WHERE (hlc, origin, seq) > (@hlc, @origin, @seq) ${order}`)
+      .iterate({ hlc: after.hlc, origin: after.origin, seq: after.seq }) as IterableIterator<Envelope>;
+  }
+
+  /** Events of one origin after `afterSeq`, in seq order, at most `limit`. */
+  ofOrigin(origin: number, afterSeq: number, limit: number): Envelope[] {
+    return this.db
+      .prepare(`SELECT ${ENVELOPE_COLUMNS} FROM events WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?`)
+      .all(origin, afterSeq, limit) as Envelope[];
+  }
+
+  /** The first event a command with this idempotency key produced, if any. */
+  byIdem(idem: string): Envelope | undefined {
+    return this.selectByIdem.get(idem) as
+      | Envelope
+      | undefined;
+  }
+
+  saveSnapshot(at: Position, eventCount: number, stateHash: string, state: EncodedState, now: number): void {
+    this.db
+      .prepare('INSERT INTO snapshots (hlc, origin, seq, event_count, state_hash, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(at.hlc, at.origin, at.seq, eventCount, stateHash, JSON.stringify(state), now);
+  }
+
+  /** The newest snapshot, or the newest strictly before `before` in fold order. */
+  latestSnapshot(before?: Position): (SnapshotRow & { state: EncodedState }) | undefined {
+    const where = before ? 'WHERE (hlc, origin, seq) < (@hlc, @origin, @seq)' : '';
+    const row = this.db
+      .prepare(
+        `SELECT id, hlc, origin, seq, event_count AS eventCount, state_hash AS stateHash, created_at AS createdAt, state
+         FROM snapshots ${where} ORDER BY hlc DESC, origin DESC, seq DESC, id DESC LIMIT 1`,
+      )
+      .get(before ? { hlc: before.hlc, origin: before.origin, seq: before.seq } : {}) as (SnapshotRow & { state: string }) | undefined;
+    return row && { ...row, state: JSON.parse(row.state) as EncodedState };
+  }
+
+  listSnapshots(): SnapshotRow[] {
+    return this.db
+      .prepare('SELECT id, hlc, origin, seq, event_count AS eventCount, state_hash AS stateHash, created_at AS createdAt FROM snapshots ORDER BY id')
+      .all() as SnapshotRow[];
+  }
+
+  snapshotState(id: number): EncodedState {
+    const row = this.db.prepare('SELECT state FROM snapshots WHERE id = ?').get(id) as { state: string };
+    return JSON.parse(row.state) as EncodedState;
+  }
+
+  /** Drops snapshots at or after `from`: a late event sorts before them, so they are stale. */
+  dropSnapshotsFrom(from: Position): number {
+    return this.db.prepare('DELETE FROM snapshots WHERE (hlc, origin, seq) >= (?, ?, ?)').run(from.hlc, from.origin, from.seq).changes;
+  }
+
+  /** Keeps the newest `keep` snapshots. */
+  pruneSnapshots(keep: number): void {
+    this.db.prepare('DELETE FROM snapshots WHERE id NOT IN (SELECT id FROM snapshots ORDER BY id DESC LIMIT ?)').run(keep);
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+}

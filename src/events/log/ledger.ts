@@ -1,0 +1,235 @@
+/**
+ * The ledger owns a tracker's folded state and its log. It promises:
+ *
+ * - Local commands: `commit` stamps events (origin, next seq, hlc, hash chain), folds
+ *   them at once so the next command decides against them, and resolves only when they
+ *   are durable. Commits that arrive in the same turn of the event loop share one
+ *   SQLite transaction (group commit): one fsync for many acknowledgements.
+ * - Remote events (replication): `applyRemote` stores those not yet held, durably, and
+ *   folds them in the total order (hlc, origin, seq). One that sorts before events
+ *   already folded triggers a re-fold from the newest snapshot before it, so trackers
+ *   holding the same events hold the same state whatever the arrival order.
+ * - Snapshots every `snapshotEvery` events, taken only when everything folded is
+ *   durable, so `open` loads the newest snapshot and replays only the tail.
+ *
+ * 'durable' is emitted with each batch of envelopes once it is on disk, in commit order.
+ */
+import { EventEmitter } from 'node:events';
+import type { DomainEvent } from '../domain-events.js';
+import { checkEnvelope, compareOrder, GENESIS_PREV, openEnvelope, seal, type Envelope } from '../envelope.js';
+import { nextHlc, observeHlc } from '../hlc.js';
+import { decodeState, encodeState, stateHash } from '../state-codec.js';
+import { evolve, initialState, type State } from '../state.js';
+import type { EventStore, OriginMark, Position } from './event-store.js';
+
+export const DEFAULT_SNAPSHOT_EVERY = 50_000;
+/** Snapshots kept; older ones are pruned (a late event may need one before it). */
+export const SNAPSHOTS_KEPT = 3;
+
+export interface LedgerOptions {
+  readonly origin: number;
+  readonly snapshotEvery?: number;
+  /** Wall clock in ms; the only source of time. */
+  readonly clock?: () => number;
+}
+
+export interface OpenStats {
+  readonly snapshotEvents: number;
+  readonly replayed: number;
+  readonly ms: number;
+}
+
+interface Batch {
+  readonly envelopes: Envelope[];
+  readonly waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+}
+
+export class Ledger extends EventEmitter {
+  readonly origin: number;
+  private state: State = initialState();
+  private lastFolded: Position | undefined;
+  private hlc = 0;
+  private readonly marks = new Map<number, OriginMark>();
+  private ownSeq = 0;
+  private ownHash = GENESIS_PREV;
+  private pending: Batch | undefined;
+  private sinceSnapshot = 0;
+  private readonly snapshotEvery: number;
+  private readonly clock: () => number;
+
+  constructor(
+    readonly store: EventStore,
+    options: LedgerOptions,
+  ) {
+    super();
+    this.origin = options.origin;
+    this.snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /** Loads the newest snapshot and replays the log after it. */
+  open(): OpenStats {
+    const started = performance.now();
+    const snapshotEvents = this.foldFrom(this.store.latestSnapshot());
+    for (const [origin, mark] of this.store.originMarks()) this.marks.set(origin, mark);
+    const own = this.marks.get(this.origin);
+    this.ownSeq = own?.seq ?? 0;
+    this.ownHash = own?.hash ?? GENESIS_PREV;
+    this.hlc = this.store.maxHlc();
+    return { snapshotEvents, replayed: this.state.eventCount - snapshotEvents, ms: performance.now() - started };
+  }
+
+  /** The folded state. Read it; never change it. */
+  get current(): State {
+    return this.state;
+  }
+
+  hash(): string {
+    return stateHash(this.state);
+  }
+
+  /** Durable high-water mark per origin. */
+  originMarks(): ReadonlyMap<number, OriginMark> {
+    return this.marks;
+  }
+
+  /** Stamps, folds and durably appends the events of one command. */
+  commit(events: readonly DomainEvent[], idem: string | null): Promise<Envelope[]> {
+    if (events.length === 0) return Promise.resolve([]);
+    const stamped: Envelope[] = [];
+    for (const [i, event] of events.entries()) {
+      this.hlc = nextHlc(this.hlc, this.clock());
+      const envelope = seal({
+        origin: this.origin,
+        seq: this.ownSeq + 1,
+        hlc: this.hlc,
+        type: event.type,
+        data: JSON.stringify(event.data),
+        prev: this.ownHash,
+        idem: i === 0 ? idem : null,
+      });
+      this.ownSeq = envelope.seq;
+      this.ownHash = envelope.hash;
+      this.fold(envelope, event);
+      stamped.push(envelope);
+    }
+    if (!this.pending) {
+      this.pending = { envelopes: [], waiters: [] };
+      setImmediate(() => this.flush());
+    }
+    this.pending.envelopes.push(...stamped);
+    const batch = this.pending;
+    return new Promise((resolve, reject) => batch.waiters.push({ resolve: () => resolve(stamped), reject }));
+  }
+
+  /** Resolves once everything folded so far is durable (what a read waits for). */
+  whenDurable(): Promise<void> {
+    const batch = this.pending;
+    if (!batch) return Promise.resolve();
+    return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
+  }
+
+  /** Writes the pending batch now. A failed write leaves memory ahead of disk: fatal. */
+  flush(): void {
+    const batch = this.pending;
+    if (!batch) return;
+    this.pending = undefined;
+    try {
+      this.store.append(batch.envelopes);
+    } catch (error) {
+      for (const w of batch.waiters) w.reject(error);
+      this.emit('fatal', error);
+      return;
+    }
+    this.noteDurable(batch.envelopes);
+    for (const w of batch.waiters) w.resolve();
+    this.maybeSnapshot();
+  }
+
+  /**
+   * Stores and folds events from another tracker. Each must be well-formed (hash, schema)
+   * and continue its origin's chain (next seq, matching prev); those already held are
+   * skipped. Throws ChainError, changing nothing, on the first bad one. Returns the new ones.
+   */
+  applyRemote(envelopes: readonly Envelope[]): Envelope[] {
+    this.flush(); // a re-fold reads the log, so local events must be in it first
+    const fresh: Envelope[] = [];
+    const tips = new Map<number, OriginMark>();
+    for (const e of envelopes) {
+      const problem = checkEnvelope(e);
+      if (problem) throw new ChainError(`origin ${String(e.origin)} seq ${String(e.seq)}: ${problem}`);
+      const tip = tips.get(e.origin) ?? this.marks.get(e.origin);
+      if (tip && e.seq <= tip.seq) continue;
+      const expected = (tip?.seq ?? 0) + 1;
+      if (e.seq !== expected) throw new ChainError(`origin ${e.origin}: expected seq ${expected}, got ${e.seq}`);
+      if (e.prev !== (tip?.hash ?? GENESIS_PREV)) throw new ChainError(`origin ${e.origin} seq ${e.seq}: prev hash does not continue the chain`);
+      tips.set(e.origin, { seq: e.seq, hash: e.hash, hlc: e.hlc });
+      fresh.push(e);
+    }
+    if (fresh.length === 0) return fresh;
+    this.store.append(fresh);
+    this.noteDurable(fresh);
+    const sorted = [...fresh].sort(compareOrder);
+    const first = sorted[0]!;
+    if (this.lastFolded && compareOrder(first, this.lastFolded) < 0) {
+      this.refoldFrom(first);
+    } else {
+      for (const e of sorted) this.fold(e, openEnvelope(e));
+    }
+    for (const e of fresh) this.hlc = observeHlc(this.hlc, e.hlc);
+    const own = tips.get(this.origin);
+    if (own) {
+      this.ownSeq = own.seq;
+      this.ownHash = own.hash;
+    }
+    this.maybeSnapshot();
+    return fresh;
+  }
+
+  /** Takes a snapshot of the folded state now, if everything folded is durable. */
+  snapshot(): boolean {
+    this.flush();
+    if (!this.lastFolded) return false;
+    this.store.saveSnapshot(this.lastFolded, this.state.eventCount, this.hash(), encodeState(this.state), this.clock());
+    this.store.pruneSnapshots(SNAPSHOTS_KEPT);
+    this.sinceSnapshot = 0;
+    this.emit('snapshot', this.lastFolded, this.state.eventCount);
+    return true;
+  }
+
+  private fold(e: Envelope, event: DomainEvent): void {
+    evolve(this.state, event, e);
+    this.lastFolded = e;
+    this.sinceSnapshot += 1;
+  }
+
+  private noteDurable(envelopes: readonly Envelope[]): void {
+    for (const e of envelopes) this.marks.set(e.origin, { seq: e.seq, hash: e.hash, hlc: e.hlc });
+    this.emit('durable', envelopes);
+  }
+
+  private maybeSnapshot(): void {
+    if (this.sinceSnapshot >= this.snapshotEvery && !this.pending) this.snapshot();
+  }
+
+  /** Rebuilds the state from the newest snapshot that sorts before `from`. */
+  private refoldFrom(from: Position): void {
+    this.store.dropSnapshotsFrom(from);
+    this.foldFrom(this.store.latestSnapshot(from));
+    this.emit('refold', from);
+  }
+
+  /** Resets to a snapshot (or the empty state) and folds every event after it. */
+  private foldFrom(snapshot: ReturnType<EventStore['latestSnapshot']>): number {
+    this.state = snapshot ? decodeState(snapshot.state) : initialState();
+    this.lastFolded = snapshot && { hlc: snapshot.hlc, origin: snapshot.origin, seq: snapshot.seq };
+    for (const e of this.store.inFoldOrder(this.lastFolded)) this.fold(e, openEnvelope(e));
+    this.sinceSnapshot = 0;
+    return snapshot?.eventCount ?? 0;
+  }
+}
+
+/** Remote events that do not continue an origin's chain: the sender is out of step. */
+export class ChainError extends Error {
+  readonly code = 'CHAIN_BROKEN';
+}

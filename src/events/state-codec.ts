@@ -1,0 +1,59 @@
+/**
+ * One canonical, JSON-safe form of the state. It is what snapshots store and what
+ * `stateHash` digests, so two trackers that folded the same events in the same order
+ * print the same hash whatever their Map insertion histories were.
+ */
+import { createHash } from 'node:crypto';
+import type { Conflict, Group, Session, SharedFile, State, SwarmMember, User } from './state.js';
+
+export interface EncodedState {
+  readonly v: 1;
+  readonly eventCount: number;
+  readonly users: [string, User][];
+  readonly sessions: [string, Session][];
+  readonly groups: [string, Group][];
+  readonly files: [string, Omit<SharedFile, 'swarm'> & { swarm: [string, SwarmMember][] }][];
+  readonly conflicts: Conflict[];
+}
+
+export function encodeState(state: State): EncodedState {
+  return {
+    v: 1,
+    eventCount: state.eventCount,
+    users: sorted(state.users, (u) => ({ passwordHash: u.passwordHash, createdAt: u.createdAt })),
+    sessions: sorted(state.sessions, (s) => ({ user: s.user, peer: s.peer, startedAt: s.startedAt, epoch: s.epoch, online: s.online })),
+    groups: sorted(state.groups, (g) => ({ owner: g.owner, members: [...g.members], requests: [...g.requests], createdAt: g.createdAt })),
+    files: sorted(state.files, (f) => ({
+      group: f.group,
+      name: f.name,
+      size: f.size,
+      pieceSize: f.pieceSize,
+      pieceHashes: f.pieceHashes,
+      sha1: f.sha1,
+      sharedAt: f.sharedAt,
+      swarm: sorted(f.swarm, (m) => ({ user: m.user, peer: m.peer, seeder: m.seeder })),
+    })),
+    conflicts: state.conflicts.map((c) => ({ origin: c.origin, seq: c.seq, type: c.type, reason: c.reason })),
+  };
+}
+
+export function decodeState(encoded: EncodedState): State {
+  if (encoded.v !== 1) throw new Error(`unsupported snapshot version ${String(encoded.v)}`);
+  return {
+    eventCount: encoded.eventCount,
+    users: new Map(encoded.users),
+    sessions: new Map(encoded.sessions),
+    groups: new Map(encoded.groups),
+    files: new Map(encoded.files.map(([k, f]) => [k, { ...f, swarm: new Map(f.swarm) }])),
+    conflicts: encoded.conflicts,
+  };
+}
+
+/** Hex SHA-256 of the canonical form. */
+export function stateHash(state: State): string {
+  return createHash('sha256').update(JSON.stringify(encodeState(state))).digest('hex');
+}
+
+function sorted<V, W>(map: ReadonlyMap<string, V>, project: (v: V) => W): [string, W][] {
+  return [...map.keys()].sort().map((k) => [k, project(map.get(k)!)]);
+}

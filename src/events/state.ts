@@ -1,0 +1,233 @@
+/**
+ * The tracker's state and `evolve`, the fold of events into it.
+ *
+ * `evolve` is deterministic and total: any event in any state gives a defined result,
+ * using only the event (its data and its hlc as the time) and the state. An event whose
+ * preconditions no longer hold when it is folded (a second `user_created` for a taken
+ * name, accepted by the other tracker during a partition) changes nothing but is
+ * recorded as a conflict, so the operator can list it.
+ *
+ * For speed over millions of events, `evolve` updates the state it is given and
+ * returns it: callers own the state linearly and never keep the previous value.
+ */
+import type { DomainEvent, FileSharedData } from './domain-events.js';
+import { hlcToMs } from './hlc.js';
+
+export interface User {
+  readonly passwordHash: string;
+  readonly createdAt: number;
+}
+
+export interface Session {
+  readonly user: string;
+  /** The client's peer address, "host:port", where it serves pieces. */
+  readonly peer: string;
+  readonly startedAt: number;
+  /** Bumped on every resume, so a stale `session_lost` cannot take a resumed session offline. */
+  epoch: number;
+  online: boolean;
+}
+
+export interface Group {
+  owner: string;
+  /** Members in the order they joined; the owner is one of them. */
+  members: string[];
+  /** Pending join requests, oldest first. */
+  requests: string[];
+  readonly createdAt: number;
+}
+
+export interface SwarmMember {
+  readonly user: string;
+  readonly peer: string;
+  /** true once it holds the whole file (uploaded it, or finished downloading it). */
+  seeder: boolean;
+}
+
+export interface SharedFile extends Omit<FileSharedData, 'user' | 'peer'> {
+  readonly sharedAt: number;
+  /** Keyed by swarmKey(user, peer). */
+  readonly swarm: Map<string, SwarmMember>;
+}
+
+export interface Conflict {
+  readonly origin: number;
+  readonly seq: number;
+  readonly type: string;
+  readonly reason: string;
+}
+
+export interface State {
+  readonly users: Map<string, User>;
+  readonly sessions: Map<string, Session>;
+  readonly groups: Map<string, Group>;
+  /** Keyed by fileKey(group, name). */
+  readonly files: Map<string, SharedFile>;
+  readonly conflicts: Conflict[];
+  /** How many events have been folded into this state. */
+  eventCount: number;
+}
+
+/** Where an event sits in the log: enough to name it in a conflict. */
+export interface EventPosition {
+  readonly origin: number;
+  readonly seq: number;
+  readonly hlc: number;
+}
+
+export function initialState(): State {
+  return { users: new Map(), sessions: new Map(), groups: new Map(), files: new Map(), conflicts: [], eventCount: 0 };
+}
+
+export function fileKey(group: string, name: string): string {
+  return `${group}\u0000${name}`;
+}
+
+export function swarmKey(user: string, peer: string): string {
+  return `${user}@${peer}`;
+}
+
+export function evolve(state: State, event: DomainEvent, at: EventPosition): State {
+  state.eventCount += 1;
+  const reason = fold(state, event, hlcToMs(at.hlc));
+  if (reason !== undefined) {
+    state.conflicts.push({ origin: at.origin, seq: at.seq, type: event.type, reason });
+  }
+  return state;
+}
+
+/** Applies one event; returns a conflict reason when it had to be a no-op. */
+function fold(state: State, event: DomainEvent, now: number): string | undefined {
+  switch (event.type) {
+    case 'user_created': {
+      const { user, passwordHash } = event.data;
+      if (state.users.has(user)) return `user ${user} already exists`;
+      state.users.set(user, { passwordHash, createdAt: now });
+      return undefined;
+    }
+    case 'session_started': {
+      const { session, user, peer } = event.data;
+      if (!state.users.has(user)) return `unknown user ${user}`;
+      if (state.sessions.has(session)) return `session ${session} already exists`;
+      // A new login from the same client address replaces the old session there.
+      for (const [id, s] of state.sessions) {
+        if (s.user === user && s.peer === peer) state.sessions.delete(id);
+      }
+      state.sessions.set(session, { user, peer, startedAt: now, epoch: 0, online: true });
+      return undefined;
+    }
+    case 'session_resumed': {
+      const s = state.sessions.get(event.data.session);
+      if (!s) return `unknown session ${event.data.session}`;
+      if (event.data.epoch > s.epoch) s.epoch = event.data.epoch;
+      s.online = true;
+      return undefined;
+    }
+    case 'session_lost': {
+      const s = state.sessions.get(event.data.session);
+      if (!s) return undefined; // ended meanwhile: nothing to take offline
+      if (event.data.epoch === s.epoch) s.online = false;
+      return undefined;
+    }
+    case 'session_ended': {
+      state.sessions.delete(event.data.session);
+      return undefined;
+    }
+    case 'group_created': {
+      const { group, owner } = event.data;
+      if (state.groups.has(group)) return `group ${group} already exists`;
+      if (!state.users.has(owner)) return `unknown user ${owner}`;
+      state.groups.set(group, { owner, members: [owner], requests: [], createdAt: now });
+      return undefined;
+    }
+    case 'join_requested': {
+      const { group, user } = event.data;
+      const g = state.groups.get(group);
+      if (!g) return `no group ${group}`;
+      if (g.members.includes(user)) return `${user} is already a member of ${group}`;
+      if (g.requests.includes(user)) return `${user} already asked to join ${group}`;
+      g.requests.push(user);
+      return undefined;
+    }
+    case 'join_request_accepted':
+    case 'join_request_rejected': {
+      const { group, user, by } = event.data;
+      const g = state.groups.get(group);
+      if (!g) return `no group ${group}`;
+      if (g.owner !== by) return `${by} is not the owner of ${group}`;
+      const at = g.requests.indexOf(user);
+      if (at < 0) return `no pending request from ${user} in ${group}`;
+      g.requests.splice(at, 1);
+      if (event.type === 'join_request_accepted') g.members.push(user);
+      return undefined;
+    }
+    case 'member_left':
+      return leaveGroup(state, event.data.group, event.data.user);
+    case 'file_shared':
+      return shareFile(state, event.data, now);
+    case 'share_stopped': {
+      const { group, name, user, peer } = event.data;
+      const file = state.files.get(fileKey(group, name));
+      if (!file || !file.swarm.delete(swarmKey(user, peer))) return `${user} at ${peer} was not sharing ${name} in ${group}`;
+      dropFileIfUnseeded(state, group, name, file);
+      return undefined;
+    }
+    case 'swarm_joined': {
+      const { group, name, user, peer } = event.data;
+      const file = state.files.get(fileKey(group, name));
+      if (!file) return `no file ${name} in ${group}`;
+      if (!state.groups.get(group)?.members.includes(user)) return `${user} is not a member of ${group}`;
+      const key = swarmKey(user, peer);
+      if (!file.swarm.has(key)) file.swarm.set(key, { user, peer, seeder: false });
+      return undefined;
+    }
+    default: {
+      const unknown: never = event;
+      return `unknown event type ${(unknown as { type: string }).type}`;
+    }
+  }
+}
+
+function leaveGroup(state: State, group: string, user: string): string | undefined {
+  const g = state.groups.get(group);
+  if (!g) return `no group ${group}`;
+  const at = g.members.indexOf(user);
+  if (at < 0) return `${user} is not a member of ${group}`;
+  g.members.splice(at, 1);
+  // Whoever leaves stops sharing the group's files.
+  for (const [key, file] of state.files) {
+    if (file.group !== group) continue;
+    for (const [member, m] of file.swarm) if (m.user === user) file.swarm.delete(member);
+    dropFileIfUnseeded(state, group, file.name, file, key);
+  }
+  if (g.members.length === 0) {
+    state.groups.delete(group);
+    for (const [key, file] of state.files) if (file.group === group) state.files.delete(key);
+  } else if (g.owner === user) {
+    g.owner = g.members[0]!; // the longest-standing member
+  }
+  return undefined;
+}
+
+function shareFile(state: State, data: FileSharedData, now: number): string | undefined {
+  const { group, name, user, peer } = data;
+  if (!state.groups.get(group)?.members.includes(user)) return `${user} is not a member of ${group}`;
+  const key = fileKey(group, name);
+  let file = state.files.get(key);
+  if (file && file.sha1 !== data.sha1) return `${group} already has a different file named ${name}`;
+  if (!file) {
+    const { size, pieceSize, pieceHashes, sha1 } = data;
+    file = { group, name, size, pieceSize, pieceHashes, sha1, sharedAt: now, swarm: new Map() };
+    state.files.set(key, file);
+  }
+  const member = file.swarm.get(swarmKey(user, peer));
+  if (member) member.seeder = true;
+  else file.swarm.set(swarmKey(user, peer), { user, peer, seeder: true });
+  return undefined;
+}
+
+/** A file nobody holds whole any more is gone: it disappears from list_files. */
+function dropFileIfUnseeded(state: State, group: string, name: string, file: SharedFile, key = fileKey(group, name)): void {
+  for (const m of file.swarm.values()) if (m.seeder) return;
+  state.files.delete(key);
+}

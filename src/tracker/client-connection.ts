@@ -1,0 +1,257 @@
+/**
+ * One client's WebSocket on a tracker. It owns the connection's session binding and
+ * turns each parsed request into a command (through the executor) or a query (on the
+ * folded state), answering every request with exactly one response. Bad input gets a
+ * clear error; a frame that is not even a request closes the connection.
+ */
+import type { WebSocket } from 'ws';
+import {
+  checkId,
+  downloadInfo,
+  listFiles,
+  listGroups,
+  listRequests,
+  unknownUser,
+  type Command,
+  type Envelope,
+  type QueryResult,
+  type Rejection,
+} from '../events/index.js';
+import { parseHostPort } from '../wire/tracker-info.js';
+import { parseRequest, type ArgsOf, type ErrorBody, type Request, type Response } from '../wire/client-protocol.js';
+import { encodePublicKey, signTicket } from '../wire/ticket.js';
+import type { ClusterKeys } from './cluster-keys.js';
+import type { Executor, Outcome } from './executor.js';
+import type { Ledger } from '../events/log/ledger.js';
+import type { Logger } from './logger.js';
+import type { TrackerMetrics } from './metrics.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+import { newSessionId, sessionOf, tokenFor } from './session-tokens.js';
+
+/** How long a download ticket lets its holder open new connections to peers. */
+export const TICKET_TTL_MS = 15 * 60 * 1000;
+
+export interface ClientContext {
+  readonly trackerId: number;
+  readonly ledger: Ledger;
+  readonly executor: Executor;
+  readonly keys: ClusterKeys;
+  readonly log: Logger;
+  readonly metrics: TrackerMetrics;
+  readonly clock: () => number;
+  /** True while the tracker shuts down: dropped connections are moving, not lost. */
+  readonly stopping: () => boolean;
+}
+
+interface Bound {
+  readonly id: string;
+  readonly user: string;
+  readonly peer: string;
+  epoch: number;
+}
+
+/** A refusal on its way to the client as one error response. */
+class Refusal extends Error {
+  constructor(readonly body: ErrorBody) {
+    super(body.message);
+  }
+}
+
+const refuse = (code: string, message: string): never => {
+  throw new Refusal({ code, message });
+};
+const refused = (r: Rejection): never => refuse(r.code, r.message);
+
+export class ClientConnection {
+  private session: Bound | undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly ctx: ClientContext,
+    private readonly remote: string,
+  ) {
+    ctx.metrics.clientsConnected.inc();
+    ws.on('message', (data, isBinary) => this.receive(isBinary ? undefined : data.toString()));
+    ws.on('error', (error) => ctx.log.debug({ remote, err: error.message }, 'client connection error'));
+    ws.on('close', () => this.closed());
+  }
+
+  private receive(text: string | undefined): void {
+    const parsed = text === undefined ? undefined : parseRequest(text);
+    if (!parsed || !parsed.ok) {
+      const error = parsed?.error ?? { code: 'BAD_REQUEST', message: 'messages must be JSON text frames' };
+      this.send({ id: parsed?.id ?? null, ok: false, error });
+      if (!parsed || parsed.fatal) {
+        this.ctx.log.warn({ remote: this.remote, reason: error.message }, 'closing client connection after a broken frame');
+        this.ws.close(1008, 'broken frame');
+      }
+      return;
+    }
+    void this.handle(parsed.request);
+  }
+
+  private async handle(request: Request): Promise<void> {
+    const started = performance.now();
+    let response: Response;
+    try {
+      response = { id: request.id, ok: true, data: await this.dispatch(request) };
+    } catch (error) {
+      if (!(error instanceof Refusal)) this.ctx.log.error({ op: request.op, err: error }, 'request failed');
+      const body = error instanceof Refusal ? error.body : { code: 'INTERNAL', message: 'the tracker failed to handle this request; try again' };
+      response = { id: request.id, ok: false, error: body };
+    }
+    this.ctx.metrics.commands.inc({ op: request.op, outcome: response.ok ? 'ok' : response.error.code });
+    this.ctx.metrics.commandSeconds.observe({ op: request.op }, (performance.now() - started) / 1000);
+    this.send(response);
+  }
+
+  private send(response: Response): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(response));
+  }
+
+  private dispatch(request: Request): Promise<unknown> | unknown {
+    const { args, idem } = request;
+    switch (request.op) {
+      case 'hello':
+        return this.hello(request.args);
+      case 'ping':
+        return {};
+      case 'create_user':
+        return this.createUser(request.args, idem);
+      case 'login':
+        return this.login(request.args, idem);
+      case 'logout':
+        return this.logout(idem);
+      case 'create_group':
+      case 'join_group':
+      case 'leave_group': {
+        const { group } = request.args;
+        return this.run({ type: request.op, data: { actor: this.actor().user, group } }, idem);
+      }
+      case 'accept_request':
+      case 'reject_request': {
+        const { group, user } = request.args;
+        return this.run({ type: request.op, data: { actor: this.actor().user, group, user } }, idem);
+      }
+      case 'upload_file': {
+        const { user, peer } = this.actor();
+        return this.run({ type: 'upload_file', data: { ...request.args, actor: user, peer } }, idem);
+      }
+      case 'stop_share':
+      case 'join_swarm': {
+        const { user, peer } = this.actor();
+        const { group, name } = request.args;
+        return this.run({ type: request.op, data: { actor: user, peer, group, name } }, idem);
+      }
+      case 'list_groups':
+        return this.read(() => ({ ok: true, value: listGroups(this.ctx.ledger.current, this.actor().user) }));
+      case 'list_requests':
+        return this.read(() => listRequests(this.ctx.ledger.current, this.actor().user, request.args.group));
+      case 'list_files':
+        return this.read(() => listFiles(this.ctx.ledger.current, this.actor().user, request.args.group));
+      case 'download_file':
+        return this.download(request.args);
+      default: {
+        const unknown: never = request;
+        return refuse('BAD_REQUEST', `unknown operation ${(unknown as { op: string }).op}; args ${JSON.stringify(args)}`);
+      }
+    }
+  }
+
+  private async hello({ token }: ArgsOf<'hello'>): Promise<unknown> {
+    const info = { tracker: this.ctx.trackerId, publicKeys: [encodePublicKey(this.ctx.keys.ticketPublicKey)] };
+    if (token === undefined) return { ...info, session: null };
+    const id = sessionOf(this.ctx.keys.sessionKey, token);
+    const known = id === undefined ? undefined : this.ctx.ledger.current.sessions.get(id);
+    if (id === undefined || !known) return refuse('SESSION_EXPIRED', 'your session has ended; login again');
+    const outcome = await this.ctx.executor.execute({ type: 'resume_session', data: { session: id } }, null);
+    const event = this.outcomeEvents(outcome)[0];
+    const epoch = event?.type === 'session_resumed' ? (JSON.parse(event.data) as { epoch: number }).epoch : known.epoch;
+    this.session = { id, user: known.user, peer: known.peer, epoch };
+    return { ...info, session: { user: known.user, peer: known.peer } };
+  }
+
+  private async createUser({ user, password }: ArgsOf<'create_user'>, idem: string | null): Promise<unknown> {
+    if (await this.ctx.executor.previous(idem)) return { user };
+    const bad = checkId('user id', user);
+    if (bad) refuse('INVALID_ARGUMENT', bad);
+    if (this.ctx.ledger.current.users.has(user)) refuse('USER_EXISTS', `user ${user} already exists; pick another name, or login`);
+    if (password.length === 0) refuse('INVALID_ARGUMENT', 'the password must not be empty');
+    const passwordHash = await hashPassword(password);
+    this.outcomeEvents(await this.ctx.executor.execute({ type: 'create_user', data: { user, passwordHash } }, idem));
+    return { user };
+  }
+
+  private async login({ user, password, peer }: ArgsOf<'login'>, idem: string | null): Promise<unknown> {
+    if (this.session) refuse('ALREADY_LOGGED_IN', `you are already logged in as ${this.session.user}; logout first`);
+    if (!parseHostPort(peer)) refuse('INVALID_ARGUMENT', `peer address must be IP:PORT, got "${peer}"`);
+    const known = this.ctx.ledger.current.users.get(user);
+    if (!known) return refused(unknownUser(user));
+    if (!(await verifyPassword(password, known.passwordHash))) refuse('WRONG_PASSWORD', `wrong password for ${user}; try again`);
+    const earlier = await this.ctx.executor.previous(idem);
+    const retried = earlier?.ok ? earlier.events[0] : undefined;
+    let session: string;
+    if (retried?.type === 'session_started' && (JSON.parse(retried.data) as { user: string }).user === user) {
+      session = (JSON.parse(retried.data) as { session: string }).session;
+    } else {
+      session = newSessionId();
+      this.outcomeEvents(await this.ctx.executor.execute({ type: 'login', data: { user, session, peer } }, idem));
+    }
+    this.session = { id: session, user, peer, epoch: 0 };
+    return { user, token: tokenFor(this.ctx.keys.sessionKey, session) };
+  }
+
+  private async logout(idem: string | null): Promise<unknown> {
+    if (await this.ctx.executor.previous(idem)) {
+      this.session = undefined;
+      return {};
+    }
+    const { id } = this.actor();
+    this.outcomeEvents(await this.ctx.executor.execute({ type: 'logout', data: { session: id } }, idem));
+    this.session = undefined;
+    return {};
+  }
+
+  private async run(command: Command, idem: string | null): Promise<unknown> {
+    this.outcomeEvents(await this.ctx.executor.execute(command, idem));
+    return {};
+  }
+
+  private async read<T>(query: () => QueryResult<T>): Promise<T> {
+    this.actor();
+    await this.ctx.executor.settled();
+    const result = query();
+    return result.ok ? result.value : refused(result.rejection);
+  }
+
+  private async download({ group, name }: ArgsOf<'download_file'>): Promise<unknown> {
+    const { user, peer } = this.actor();
+    const info = await this.read(() => downloadInfo(this.ctx.ledger.current, user, peer, group, name));
+    const ticket = signTicket(this.ctx.keys.ticketPrivateKey, { user, group, fileId: info.manifest.sha1, expiresAt: this.ctx.clock() + TICKET_TTL_MS });
+    return { ...info, ticket, publicKeys: [encodePublicKey(this.ctx.keys.ticketPublicKey)] };
+  }
+
+  /** The logged-in user of this connection, whose session must still exist. */
+  private actor(): Bound {
+    const s = this.session;
+    if (!s) return refuse('NOT_LOGGED_IN', 'you are not logged in; login with: login <user_id> <password>');
+    if (!this.ctx.ledger.current.sessions.has(s.id)) {
+      this.session = undefined;
+      return refuse('SESSION_EXPIRED', 'your session has ended; login again');
+    }
+    return s;
+  }
+
+  private outcomeEvents(outcome: Outcome): readonly Envelope[] {
+    return outcome.ok ? outcome.events : refused(outcome.rejection);
+  }
+
+  private closed(): void {
+    this.ctx.metrics.clientsConnected.dec();
+    const s = this.session;
+    if (!s || this.ctx.stopping()) return;
+    this.ctx.executor.execute({ type: 'lose_session', data: { session: s.id, epoch: s.epoch } }, null).catch((error: unknown) => {
+      this.ctx.log.warn({ err: error }, 'could not record a lost session');
+    });
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Runs commands against the ledger: decide on the current state, commit the events,
+ * and answer only once they are durable here (and, while the twin is linked, there too:
+ * see ReplicationBarrier). A command retried with the same idempotency key is answered
+ * with the events its first run produced and never applies twice, whichever tracker
+ * ran it first.
+ */
+import { decide, type Command, type Envelope, type Rejection } from '../events/index.js';
+import type { Ledger } from '../events/log/ledger.js';
+
+export interface ReplicationBarrier {
+  /** Resolves when the twin holds these events durably, or when waiting is pointless. */
+  awaitReplicated(envelopes: readonly Envelope[]): Promise<void>;
+}
+
+export type Outcome =
+  | { readonly ok: true; readonly events: readonly Envelope[]; readonly repeated: boolean }
+  | { readonly ok: false; readonly rejection: Rejection };
+
+export class Executor {
+  private readonly inFlight = new Map<string, Promise<Outcome>>();
+  barrier: ReplicationBarrier | undefined;
+
+  constructor(private readonly ledger: Ledger) {}
+
+  /** The events an earlier run of this idempotency key produced, if it ran. */
+  previous(idem: string | null): Promise<Outcome> | Outcome | undefined {
+    if (idem === null) return undefined;
+    const running = this.inFlight.get(idem);
+    if (running) return running;
+    const first = this.ledger.store.byIdem(idem);
+    return first && { ok: true, events: [first], repeated: true };
+  }
+
+  execute(command: Command, idem: string | null): Promise<Outcome> {
+    const earlier = this.previous(idem);
+    if (earlier) return Promise.resolve(earlier);
+    const decision = decide(this.ledger.current, command);
+    if (!decision.ok) return Promise.resolve(decision);
+    const run = this.commit(decision.events, idem);
+    if (idem !== null) {
+      this.inFlight.set(idem, run);
+      void run.finally(() => this.inFlight.delete(idem)).catch(() => undefined);
+    }
+    return run;
+  }
+
+  /** Resolves when every command answered so far is durable (reads wait for this). */
+  settled(): Promise<void> {
+    return this.ledger.whenDurable();
+  }
+
+  private async commit(events: Parameters<Ledger['commit']>[0], idem: string | null): Promise<Outcome> {
+    const envelopes = await this.ledger.commit(events, idem);
+    if (this.barrier && envelopes.length > 0) await this.barrier.awaitReplicated(envelopes);
+    return { ok: true, events: envelopes, repeated: false };
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * Session tokens: "<session id>.<HMAC(session key, session id)>". The id is 128 random
+ * bits and is what the log records; the MAC needs the cluster secret, so the log alone
+ * does not let anyone act as a user. Either tracker can check a token and, after a
+ * failover, recompute the one it handed out for an idempotent login retry.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export function newSessionId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+export function tokenFor(sessionKey: Buffer, session: string): string {
+  return `${session}.${mac(sessionKey, session)}`;
+}
+
+/** The session id inside a genuine token, or undefined. */
+export function sessionOf(sessionKey: Buffer, token: string): string | undefined {
+  const [session, given] = token.split('.');
+  if (!session || !given || !/^[0-9a-f]{32}$/.test(session)) return undefined;
+  const expected = Buffer.from(mac(sessionKey, session));
+  const actual = Buffer.from(given);
+  return actual.length === expected.length && timingSafeEqual(actual, expected) ? session : undefined;
+}
+
+function mac(key: Buffer, session: string): string {
+  return createHmac('sha256', key).update(session).digest('base64url');
+}

@@ -1,0 +1,177 @@
+/**
+ * A tracker process: the ledger on its SQLite log, one HTTP server on its
+ * tracker_info.txt address with WebSocket `/client` for clients and `/replicate` for the
+ * twin, `GET /health` and `GET /metrics`. It owns the lifecycle: open, serve, stop.
+ */
+import { mkdirSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { join } from 'node:path';
+import { WebSocketServer } from 'ws';
+import { EventStore } from '../events/log/event-store.js';
+import { Ledger, type OpenStats } from '../events/log/ledger.js';
+import { MAX_CLIENT_FRAME } from '../wire/client-protocol.js';
+import type { TrackerAddress } from '../wire/tracker-info.js';
+import { ClientConnection } from './client-connection.js';
+import { loadClusterKeys, type ClusterKeys } from './cluster-keys.js';
+import { Executor } from './executor.js';
+import { createLogger, type Logger } from './logger.js';
+import { TrackerMetrics } from './metrics.js';
+
+export interface TrackerOptions {
+  /** This tracker's number: its line in tracker_info.txt, counting from 1. */
+  readonly id: number;
+  readonly trackers: readonly TrackerAddress[];
+  readonly dataDir: string;
+  readonly secretFile?: string;
+  readonly snapshotEvery?: number;
+  readonly log?: Logger;
+}
+
+/** Something that serves WebSocket upgrades on a path, like the replication link. */
+export interface UpgradeHandler {
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  status(): unknown;
+  stop(): Promise<void>;
+}
+
+export const DB_FILE = 'events.db';
+
+export class Tracker {
+  readonly ledger: Ledger;
+  readonly executor: Executor;
+  readonly keys: ClusterKeys;
+  readonly metrics = new TrackerMetrics();
+  readonly log: Logger;
+  readonly address: TrackerAddress;
+  replication: UpgradeHandler | undefined;
+  private readonly server: Server;
+  private readonly clients = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME });
+  private stopping = false;
+
+  private constructor(
+    readonly options: TrackerOptions,
+    readonly openStats: OpenStats,
+    ledger: Ledger,
+    keys: ClusterKeys,
+    log: Logger,
+  ) {
+    this.ledger = ledger;
+    this.keys = keys;
+    this.log = log;
+    this.address = options.trackers[options.id - 1]!;
+    this.executor = new Executor(ledger);
+    ledger.on('durable', (envelopes: { type: string; origin: number }[]) => {
+      for (const e of envelopes) this.metrics.eventsAppended.inc({ type: e.type, origin: String(e.origin) });
+    });
+    ledger.on('snapshot', (_at, events: number) => log.info({ events }, 'snapshot taken'));
+    ledger.on('fatal', (error: unknown) => {
+      log.fatal({ err: error }, 'the event log cannot be written; stopping to keep memory and disk in step');
+      process.exit(70);
+    });
+    this.server = createServer((req, res) => this.route(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    this.server.on('clientError', (_error, socket) => socket.destroy());
+  }
+
+  /** Opens the log (snapshot + tail) and starts serving. */
+  static async start(options: TrackerOptions): Promise<Tracker> {
+    const address = options.trackers[options.id - 1];
+    if (!address) throw new Error(`tracker ${options.id} is not listed: tracker_info.txt has ${options.trackers.length} tracker(s)`);
+    const log = options.log ?? createLogger(`tracker-${options.id}`);
+    mkdirSync(options.dataDir, { recursive: true });
+    const keys = loadClusterKeys(options.dataDir, options.secretFile);
+    const store = EventStore.open(join(options.dataDir, DB_FILE));
+    const ledger = new Ledger(store, { origin: options.id, snapshotEvery: options.snapshotEvery });
+    const stats = ledger.open();
+    log.info({ dataDir: options.dataDir, events: ledger.current.eventCount, fromSnapshot: stats.snapshotEvents, replayed: stats.replayed, ms: Math.round(stats.ms) }, 'log loaded');
+    const tracker = new Tracker(options, stats, ledger, keys, log);
+    await tracker.listen();
+    return tracker;
+  }
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', (error: NodeJS.ErrnoException) => {
+        const hint = error.code === 'EADDRINUSE' ? ' (is another tracker already running there?)' : '';
+        reject(new Error(`cannot listen on ${this.address.host}:${this.address.port}: ${error.code ?? error.message}${hint}`));
+      });
+      this.server.listen(this.address.port, this.address.host, () => {
+        this.log.info({ host: this.address.host, port: this.address.port, secret: this.keys.source }, `tracker ${this.options.id} listening`);
+        resolve();
+      });
+    });
+  }
+
+  health(): Record<string, unknown> {
+    const marks: Record<string, number> = {};
+    for (const [origin, mark] of this.ledger.originMarks()) marks[origin] = mark.seq;
+    return {
+      status: 'ok',
+      tracker: this.options.id,
+      events: this.ledger.current.eventCount,
+      originMarks: marks,
+      stateHash: this.ledger.hash(),
+      clients: this.clients.clients.size,
+      replication: this.replication?.status() ?? null,
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const ws of this.clients.clients) ws.close(1001, 'tracker shutting down');
+    await this.replication?.stop();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    await this.ledger.whenDurable();
+    this.ledger.store.close();
+    this.log.info(`tracker ${this.options.id} stopped`);
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/health') {
+      reply(res, 200, 'application/json', JSON.stringify(this.health()));
+    } else if (req.method === 'GET' && path === '/metrics') {
+      this.metrics.registry.metrics().then(
+        (text) => reply(res, 200, this.metrics.registry.contentType, text),
+        () => reply(res, 500, 'text/plain', 'metrics unavailable\n'),
+      );
+    } else {
+      reply(res, 404, 'text/plain', 'not found: try /health or /metrics\n');
+    }
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/client' && !this.stopping) {
+      this.clients.handleUpgrade(req, socket, head, (ws) => {
+        new ClientConnection(ws, this.clientContext(), `${req.socket.remoteAddress}:${req.socket.remotePort}`);
+      });
+    } else if (path === '/replicate' && this.replication && !this.stopping) {
+      this.replication.handleUpgrade(req, socket, head);
+    } else {
+      socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+    }
+  }
+
+  private clientContext() {
+    return {
+      trackerId: this.options.id,
+      ledger: this.ledger,
+      executor: this.executor,
+      keys: this.keys,
+      log: this.log,
+      metrics: this.metrics,
+      clock: Date.now,
+      stopping: () => this.stopping,
+    };
+  }
+}
+
+function reply(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type }).end(body);
+}
