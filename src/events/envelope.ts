@@ -97,7 +97,7 @@ export function checkEventData(type: EventType, data: unknown): string | undefin
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return `${type}: data must be an object`;
   const fields = SCHEMAS[type];
   const d = data as Record<string, unknown>;
-  for (const key of Object.keys(d)) if (!(key in fields)) return `${type}: unexpected field ${key}`;
+  for (const key of Object.keys(d)) if (!Object.hasOwn(fields, key)) return `${type}: unexpected field ${key}`;
   for (const [key, kind] of Object.entries(fields)) {
     const v = d[key];
     const good =

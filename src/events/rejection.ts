@@ -26,6 +26,10 @@ export interface Rejection {
   readonly message: string;
 }
 
+/** Line breaks and other control characters, which a message may echo from a name the user typed. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** The message is kept to one printable line: unprintable characters are shown escaped (\u000a). */
 export function reject(code: RejectionCode, message: string): Rejection {
-  return { code, message };
+  return { code, message: message.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) };
 }

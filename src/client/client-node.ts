@@ -1,0 +1,282 @@
+/**
+ * One running client: its link to the trackers, the peer server on its IP:PORT, the
+ * files it shares and the downloads it runs. Commands from the REPL land here. It
+ * promises: a shared file is announced to the tracker and served to ticket holders; a
+ * download runs in the background, joins the swarm with its first piece, becomes a
+ * seeder when verified, and resumes after a restart once the same user logs in again.
+ */
+import { EventEmitter } from 'node:events';
+import { stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import type { FileRow, GroupRow } from '../events/queries.js';
+import type { FileManifest, SwarmPeer } from '../wire/manifest.js';
+import { decodePublicKey } from '../wire/ticket.js';
+import type { TrackerAddress } from '../wire/tracker-info.js';
+import { ClientState } from './client-state.js';
+import { Download, type DownloadProgress } from './downloader.js';
+import { hashFile } from './file-hasher.js';
+import { PeerServer } from './peer-server.js';
+import { resolveDestination } from './piece-store.js';
+import { TrackerConnection } from './tracker-connection.js';
+
+export interface ClientOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly trackers: readonly TrackerAddress[];
+  readonly stateDir: string;
+  readonly maxUploadRate?: number;
+  readonly maxDownloadRate?: number;
+}
+
+export interface DownloadInfo {
+  readonly manifest: FileManifest;
+  readonly peers: SwarmPeer[];
+  readonly ticket: string;
+  readonly publicKeys: string[];
+}
+
+export type DownloadStatus = 'downloading' | 'complete' | 'failed';
+
+export interface DownloadEntry {
+  readonly group: string;
+  readonly name: string;
+  readonly path: string;
+  status: DownloadStatus;
+  error?: string;
+  readonly startedAt: number;
+  finishedAt?: number;
+  readonly download: Download;
+}
+
+export class ClientNode extends EventEmitter {
+  readonly tracker: TrackerConnection;
+  readonly peers: PeerServer;
+  readonly state: ClientState;
+  private keys: KeyObject[] = [];
+  private user: string | undefined;
+  private readonly downloads: DownloadEntry[] = [];
+
+  constructor(readonly options: ClientOptions) {
+    super();
+    this.tracker = new TrackerConnection(options.trackers);
+    this.peers = new PeerServer({ host: options.host, port: options.port, publicKeys: () => this.keys, maxUploadRate: options.maxUploadRate });
+    this.state = new ClientState(options.stateDir);
+    this.tracker.on('up', () => this.learnKeys());
+    this.tracker.on('session-expired', () => {
+      this.user = undefined;
+      this.emit('notice', 'your session has ended; login again');
+    });
+  }
+
+  get address(): string {
+    return `${this.options.host}:${this.options.port}`;
+  }
+
+  get loggedInAs(): string | undefined {
+    return this.user;
+  }
+
+  /** Starts the peer server and connects to a tracker. */
+  async start(): Promise<void> {
+    await this.peers.listen();
+    try {
+      await this.tracker.connect();
+    } catch (error) {
+      this.emit('notice', (error as Error).message);
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const d of this.downloads) if (d.status === 'downloading') d.download.abort();
+    this.tracker.close();
+    await this.peers.close();
+  }
+
+  async createUser(user: string, password: string): Promise<void> {
+    await this.tracker.request('create_user', { user, password });
+  }
+
+  /** Logs in, then re-announces this user's shares and resumes their downloads. */
+  async login(user: string, password: string): Promise<{ reshared: number; resumed: number }> {
+    await this.tracker.request('login', { user, password, peer: this.address });
+    this.user = user;
+    return this.restore(user);
+  }
+
+  async logout(): Promise<void> {
+    await this.tracker.request('logout', {});
+    for (const d of this.downloads) if (d.status === 'downloading') d.download.abort();
+    for (const s of this.state.shares(this.user ?? '')) this.peers.unshare(s.manifest.sha1);
+    this.user = undefined;
+  }
+
+  createGroup(group: string): Promise<unknown> {
+    return this.tracker.request('create_group', { group });
+  }
+  joinGroup(group: string): Promise<unknown> {
+    return this.tracker.request('join_group', { group });
+  }
+  async leaveGroup(group: string): Promise<void> {
+    await this.tracker.request('leave_group', { group });
+    for (const s of this.state.shares(this.requireUser())) if (s.manifest.group === group) this.forgetShare(s.manifest);
+  }
+  listRequests(group: string): Promise<string[]> {
+    return this.tracker.request('list_requests', { group }) as Promise<string[]>;
+  }
+  acceptRequest(group: string, user: string): Promise<unknown> {
+    return this.tracker.request('accept_request', { group, user });
+  }
+  rejectRequest(group: string, user: string): Promise<unknown> {
+    return this.tracker.request('reject_request', { group, user });
+  }
+  listGroups(): Promise<GroupRow[]> {
+    return this.tracker.request('list_groups', {}) as Promise<GroupRow[]>;
+  }
+  listFiles(group: string): Promise<FileRow[]> {
+    return this.tracker.request('list_files', { group }) as Promise<FileRow[]>;
+  }
+
+  /** Hashes the file, registers it in the group with this client as seeder, serves it. */
+  async uploadFile(path: string, group: string): Promise<FileManifest> {
+    const user = this.requireUser();
+    const full = resolve(path);
+    const info = await stat(full).catch(() => undefined);
+    if (!info?.isFile()) throw new ClientError('NO_SUCH_LOCAL_FILE', `no file at ${path}`);
+    const hashes = await hashFile(full);
+    const manifest: FileManifest = { group, name: basename(full), ...hashes };
+    await this.announce(manifest);
+    await this.peers.share(manifest, full);
+    this.state.addShare({ user, manifest, path: full });
+    return manifest;
+  }
+
+  async stopShare(group: string, name: string): Promise<void> {
+    const user = this.requireUser();
+    await this.tracker.request('stop_share', { group, name });
+    const share = this.state.shares(user).find((s) => s.manifest.group === group && s.manifest.name === name);
+    if (share) this.forgetShare(share.manifest);
+  }
+
+  /** Starts a download in the background; resolves once it is under way. */
+  async downloadFile(group: string, name: string, destination: string): Promise<DownloadEntry> {
+    const user = this.requireUser();
+    const info = (await this.tracker.request('download_file', { group, name })) as DownloadInfo;
+    const path = await resolveDestination(resolve(destination), info.manifest.name);
+    if (this.downloads.some((d) => d.path === path && d.status === 'downloading')) {
+      throw new ClientError('ALREADY_DOWNLOADING', `${path} is already being downloaded; see show_downloads`);
+    }
+    this.state.addDownload({ user, manifest: info.manifest, destination: path });
+    return this.run(info, path);
+  }
+
+  showDownloads(): readonly DownloadEntry[] {
+    return this.downloads;
+  }
+
+  progress(entry: DownloadEntry): DownloadProgress {
+    return entry.download.progress();
+  }
+
+  private run(info: DownloadInfo, path: string): DownloadEntry {
+    const { manifest } = info;
+    const download = new Download({
+      manifest,
+      peers: info.peers,
+      ticket: info.ticket,
+      destination: path,
+      self: { host: this.options.host, port: this.options.port },
+      maxDownloadRate: this.options.maxDownloadRate,
+      peerServer: this.peers,
+      refreshPeers: async () => ((await this.tracker.request('download_file', { group: manifest.group, name: manifest.name })) as DownloadInfo).peers,
+    });
+    const entry: DownloadEntry = { group: manifest.group, name: manifest.name, path, status: 'downloading', startedAt: Date.now(), download };
+    this.downloads.push(entry);
+    download.once('first-piece', () => {
+      this.tracker.request('join_swarm', { group: manifest.group, name: manifest.name }).catch((e: Error) => this.emit('notice', `could not join the swarm of ${manifest.name}: ${e.message}`));
+    });
+    const user = this.requireUser();
+    download.start().then(
+      async (finalPath) => {
+        entry.status = 'complete';
+        entry.finishedAt = Date.now();
+        this.state.removeDownload(user, path);
+        this.state.addShare({ user, manifest, path: finalPath });
+        await this.announce(manifest).catch((e: Error) => this.emit('notice', `downloaded ${manifest.name} but could not register as its seeder: ${e.message}`));
+        this.emit('download-done', entry);
+      },
+      (error: Error) => {
+        entry.finishedAt = Date.now();
+        if (entry.status !== 'downloading') return;
+        entry.status = 'failed';
+        entry.error = error.message;
+        this.emit('download-failed', entry);
+      },
+    );
+    return entry;
+  }
+
+  private announce(manifest: FileManifest): Promise<unknown> {
+    const { group, name, size, pieceSize, pieceHashes, sha1 } = manifest;
+    return this.tracker.request('upload_file', { group, name, size, pieceSize, pieceHashes: [...pieceHashes], sha1 });
+  }
+
+  private forgetShare(manifest: FileManifest): void {
+    this.peers.unshare(manifest.sha1);
+    this.state.removeShare(this.requireUser(), manifest.group, manifest.name);
+  }
+
+  /** After login: serve and re-announce what this user shared here, resume their downloads. */
+  private async restore(user: string): Promise<{ reshared: number; resumed: number }> {
+    let reshared = 0;
+    for (const share of this.state.shares(user)) {
+      const info = await stat(share.path).catch(() => undefined);
+      if (!info || info.size !== share.manifest.size) {
+        this.emit('notice', `no longer sharing ${share.manifest.name}: ${share.path} is missing or changed`);
+        this.state.removeShare(user, share.manifest.group, share.manifest.name);
+        continue;
+      }
+      try {
+        await this.announce(share.manifest);
+        await this.peers.share(share.manifest, share.path);
+        reshared += 1;
+      } catch (error) {
+        this.emit('notice', `could not share ${share.manifest.name} again: ${(error as Error).message}`);
+      }
+    }
+    let resumed = 0;
+    for (const record of this.state.downloads(user)) {
+      try {
+        const info = (await this.tracker.request('download_file', { group: record.manifest.group, name: record.manifest.name })) as DownloadInfo;
+        this.run(info, record.destination);
+        resumed += 1;
+      } catch (error) {
+        this.emit('notice', `could not resume ${record.manifest.name}: ${(error as Error).message}`);
+      }
+    }
+    return { reshared, resumed };
+  }
+
+  private learnKeys(): void {
+    const encoded = this.tracker.info?.publicKeys ?? [];
+    try {
+      this.keys = encoded.map(decodePublicKey);
+    } catch {
+      this.emit('notice', 'the tracker sent an unreadable ticket key');
+    }
+  }
+
+  private requireUser(): string {
+    if (!this.user) throw new ClientError('NOT_LOGGED_IN', 'you are not logged in; login with: login <user_id> <password>');
+    return this.user;
+  }
+}
+
+export class ClientError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

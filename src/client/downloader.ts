@@ -1,0 +1,467 @@
+/**
+ * Downloads one file from its swarm.
+ *
+ * Who owns what:
+ * - One `Download` per file. It owns the PieceStore (the `.part` file and its
+ *   progress record), the Scheduler (availability, requests in flight, held pieces,
+ *   bad senders per piece), the table of known peers (address, connection,
+ *   connect failures and back-off, ban), the optional download rate limiter, and a
+ *   watchdog timer (rate samples, stalled peers, reconnects, peer refresh, the
+ *   overall no-progress deadline).
+ * - One `PeerConnection` per connected peer: socket, decoder, the peer's bitfield,
+ *   our requests in flight to it, its count of bad pieces.
+ * - The Scheduler decides which piece goes to which peer; the Download sends, verifies
+ *   (SHA-1 once per piece, before writing), stores, cancels endgame duplicates,
+ *   penalises (a bad piece halves the peer's request window and is never asked of it
+ *   again; MAX_BAD_PIECES_PER_PEER bad pieces drop and ban it) and finishes.
+ *
+ * Promises: the file at the returned path is byte-identical to the manifest's (every
+ * piece verified, then the whole-file SHA-1), or `start()` rejects with a
+ * DownloadError code. A peer that dies costs only its requests in flight. An
+ * interrupted download resumes from `.part`. When no peer supplies any piece for
+ * `stallTimeoutMs`, the download fails with DOWNLOAD_STALLED (or NO_PEERS).
+ * Memory: a few pieces per connection, never the file.
+ */
+import { EventEmitter } from 'node:events';
+import type { FileManifest, SwarmPeer } from '../wire/manifest.js';
+import { RejectReason } from '../wire/peer-frames.js';
+import { PeerConnection, type PeerCloseCode } from './peer-connection.js';
+import type { PeerServer } from './peer-server.js';
+import { PieceStore, PieceStoreError, pieceMatches } from './piece-store.js';
+import { RateLimiter } from './rate-limiter.js';
+import { Scheduler } from './scheduler.js';
+
+/** Bad pieces after which a peer is dropped and banned for this download. */
+export const MAX_BAD_PIECES_PER_PEER = 3;
+/** Default time without any new piece before the download gives up. */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+/** A peer with requests in flight that sends nothing for this long is dropped. */
+export const PEER_STALL_TIMEOUT_MS = 20_000;
+export const WATCHDOG_INTERVAL_MS = 250;
+/** Regular peer-list refresh, and the quickest one when starving. */
+export const PEER_REFRESH_INTERVAL_MS = 30_000;
+export const PEER_REFRESH_MIN_INTERVAL_MS = 2_000;
+/** Connections open at once. */
+export const MAX_PEERS = 50;
+/** Failed connects (in a row) before a peer is left alone until a refresh lists it again. */
+export const MAX_CONNECT_ATTEMPTS = 5;
+export const RECONNECT_BASE_DELAY_MS = 250;
+/** Verified pieces waiting for the disk; past this, no new requests go out (bounds memory). */
+export const MAX_PENDING_WRITES = 16;
+/** Window of the bytesPerSecond figure. */
+export const RATE_WINDOW_MS = 3_000;
+
+export type DownloadErrorCode =
+  | 'ABORTED'
+  | 'ALREADY_STARTED'
+  | 'DOWNLOAD_STALLED'
+  | 'NO_PEERS'
+  | 'TICKET_REJECTED'
+  | 'FILE_HASH_MISMATCH'
+  | 'BAD_MANIFEST'
+  | 'UNSAFE_NAME'
+  | 'DESTINATION_EXISTS'
+  | 'STORAGE_FAILED';
+
+export class DownloadError extends Error {
+  constructor(
+    readonly code: DownloadErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${code}: ${message}`, options);
+    this.name = 'DownloadError';
+  }
+}
+
+export interface DownloadOptions {
+  readonly manifest: FileManifest;
+  readonly peers: readonly SwarmPeer[];
+  readonly ticket: string;
+  /** A directory (the file keeps its manifest name) or a file path. */
+  readonly destination: string;
+  /** Our own peer address: never connected to. */
+  readonly self?: { readonly host: string; readonly port: number };
+  /** Download cap in bytes/s. */
+  readonly maxDownloadRate?: number;
+  /** Asked for fresh swarm peers periodically and when the known ones run dry. */
+  readonly refreshPeers?: () => Promise<SwarmPeer[]>;
+  /** If given, pieces are served to others while downloading, and the file after. */
+  readonly peerServer?: PeerServer;
+  readonly stallTimeoutMs?: number;
+}
+
+export interface DownloadProgress {
+  readonly piecesDone: number;
+  readonly pieceCount: number;
+  readonly bytesDone: number;
+  readonly bytesPerSecond: number;
+  /** Peers connected and past the handshake. */
+  readonly peers: number;
+}
+
+interface KnownPeer {
+  readonly peer: SwarmPeer;
+  connection: PeerConnection | null;
+  failures: number;
+  nextAttemptAt: number;
+  banned: boolean;
+  refusedTicket: boolean;
+}
+
+/**
+ * Events: 'piece' (index, fromPeer: SwarmPeer), 'first-piece' (once the store holds
+ * any piece, also at start when resuming), 'resumed' (piecesDone), 'peer-dropped'
+ * (peer, code, detail), 'bad-piece' (index, peer), 'done' (path), 'error' (DownloadError;
+ * only emitted if someone listens, and not for abort()).
+ */
+export class Download extends EventEmitter {
+  private readonly peers = new Map<string, KnownPeer>();
+  private readonly limiter: RateLimiter | null;
+  private readonly stallTimeoutMs: number;
+  private store: PieceStore | null = null;
+  private scheduler: Scheduler | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private started = false;
+  private settled = false;
+  private finishing = false;
+  private firstPieceSent = false;
+  private refreshing = false;
+  private lastRefreshAt = 0;
+  private lastProgressAt = Date.now();
+  private bytesReceived = 0;
+  private readonly samples: { at: number; bytes: number }[] = [];
+  private readonly pendingWrites = new Set<Promise<void>>();
+  private settle: { resolve: (path: string) => void; reject: (err: DownloadError) => void } | null = null;
+  private readonly result: Promise<string>;
+
+  constructor(readonly options: DownloadOptions) {
+    super();
+    this.limiter = options.maxDownloadRate ? new RateLimiter(options.maxDownloadRate) : null;
+    this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    this.result = new Promise<string>((resolve, reject) => (this.settle = { resolve, reject }));
+    this.result.catch(() => undefined); // callers get it from start()
+    this.addPeers(options.peers);
+  }
+
+  /** Runs the download; resolves with the final path. */
+  start(): Promise<string> {
+    if (this.started) return Promise.reject(new DownloadError('ALREADY_STARTED', 'start() was already called'));
+    this.started = true;
+    void this.run();
+    return this.result;
+  }
+
+  /**
+   * Stops; start() rejects with ABORTED once progress is recorded for a later resume.
+   * No effect once every piece has arrived and the file is being finished.
+   */
+  abort(): void {
+    if (this.finishing) return;
+    void this.fail(new DownloadError('ABORTED', 'download aborted'));
+  }
+
+  progress(): DownloadProgress {
+    const now = Date.now();
+    const oldest = this.samples.find((s) => now - s.at <= RATE_WINDOW_MS);
+    const seconds = oldest ? (now - oldest.at) / 1000 : 0;
+    return {
+      piecesDone: this.store?.piecesDone ?? 0,
+      pieceCount: this.scheduler?.pieceCount ?? this.options.manifest.pieceHashes.length,
+      bytesDone: this.store?.bytesDone ?? 0,
+      bytesPerSecond: oldest && seconds > 0 ? (this.bytesReceived - oldest.bytes) / seconds : 0,
+      peers: this.readyConnections().length,
+    };
+  }
+
+  private async run(): Promise<void> {
+    const { manifest, peerServer } = this.options;
+    try {
+      this.store = await PieceStore.open(manifest, this.options.destination);
+    } catch (err) {
+      return this.fail(asDownloadError(err));
+    }
+    if (this.settled) {
+      await this.store.close();
+      return;
+    }
+    const store = this.store;
+    this.scheduler = new Scheduler(store.pieceCount, (i) => store.has(i));
+    if (store.piecesDone > 0) {
+      this.emit('resumed', store.piecesDone);
+      this.noteFirstPiece();
+    }
+    try {
+      if (peerServer) await peerServer.share(manifest, store);
+    } catch (err) {
+      return this.fail(asDownloadError(err));
+    }
+    if (store.complete) return this.complete();
+    this.lastProgressAt = Date.now();
+    this.watchdog = setInterval(() => this.tick(), WATCHDOG_INTERVAL_MS);
+    this.connectMore(Date.now());
+    if (this.peers.size === 0) this.maybeRefresh(Date.now(), true);
+  }
+
+  // ------------------------------------------------------------- peers
+
+  private addPeers(list: readonly SwarmPeer[]): void {
+    const self = this.options.self;
+    for (const peer of list) {
+      if (self && peer.port === self.port && sameHost(peer.host, self.host)) continue;
+      const key = `${peer.host}:${peer.port}`;
+      const known = this.peers.get(key);
+      if (!known) {
+        this.peers.set(key, { peer, connection: null, failures: 0, nextAttemptAt: 0, banned: false, refusedTicket: false });
+      } else if (!known.connection && !known.banned) {
+        // Listed again by the tracker: worth another try.
+        known.failures = Math.min(known.failures, MAX_CONNECT_ATTEMPTS - 1);
+        known.refusedTicket = false;
+      }
+    }
+  }
+
+  private connectMore(now: number): void {
+    if (this.settled || this.finishing) return;
+    let open = 0;
+    for (const known of this.peers.values()) if (known.connection) open++;
+    for (const known of this.peers.values()) {
+      if (open >= MAX_PEERS) return;
+      if (known.connection || known.banned || known.refusedTicket) continue;
+      if (known.failures >= MAX_CONNECT_ATTEMPTS || known.nextAttemptAt > now) continue;
+      this.connect(known);
+      open++;
+    }
+  }
+
+  private connect(known: KnownPeer): void {
+    const store = this.store!;
+    const connection = new PeerConnection(known.peer, {
+      fileId: this.options.manifest.sha1,
+      ticket: this.options.ticket,
+      pieceCount: store.pieceCount,
+      limiter: this.limiter,
+    });
+    known.connection = connection;
+    connection.on('ready', () => {
+      known.failures = 0;
+      this.scheduler!.addPeer(connection);
+      this.fill();
+    });
+    connection.on('have', (index: number) => {
+      this.scheduler!.addHave(index);
+      this.fill();
+    });
+    connection.on('piece', (index: number, data: Buffer) => this.onPiece(connection, index, data));
+    connection.on('reject', (index: number, reason: RejectReason) => {
+      this.scheduler!.requestEnded(index);
+      if (reason === RejectReason.NOT_AVAILABLE) this.scheduler!.removeHave(index);
+      else connection.capacity = Math.max(1, connection.capacity - 1);
+      this.fill();
+    });
+    connection.on('closed', (code: PeerCloseCode, detail: string) => this.onClosed(known, connection, code, detail));
+    connection.connect();
+  }
+
+  private onClosed(known: KnownPeer, connection: PeerConnection, code: PeerCloseCode, detail: string): void {
+    known.connection = null;
+    const scheduler = this.scheduler!;
+    for (const index of connection.inflight) scheduler.requestEnded(index);
+    if (connection.bits) scheduler.removePeer(connection);
+    if (code === 'DOWNLOAD_ENDED') return;
+    if (code === 'PROTOCOL' || code === 'BAD_PIECES') known.banned = true;
+    else if (code === 'REJECTED_TICKET') known.refusedTicket = true;
+    else {
+      known.failures++;
+      known.nextAttemptAt = Date.now() + RECONNECT_BASE_DELAY_MS * 2 ** (known.failures - 1);
+    }
+    this.emit('peer-dropped', known.peer, code, detail);
+    this.fill();
+  }
+
+  private readyConnections(): PeerConnection[] {
+    const ready: PeerConnection[] = [];
+    for (const known of this.peers.values()) {
+      if (known.connection?.state === 'ready') ready.push(known.connection);
+    }
+    return ready;
+  }
+
+  private maybeRefresh(now: number, starving: boolean): void {
+    const refresh = this.options.refreshPeers;
+    if (!refresh || this.refreshing || this.settled) return;
+    const interval = starving ? PEER_REFRESH_MIN_INTERVAL_MS : PEER_REFRESH_INTERVAL_MS;
+    if (now - this.lastRefreshAt < interval) return;
+    this.refreshing = true;
+    this.lastRefreshAt = now;
+    refresh()
+      .then((list) => {
+        if (this.settled) return;
+        this.addPeers(list);
+        this.connectMore(Date.now());
+      })
+      .catch(() => undefined) // a tracker hiccup: keep going with the peers we know
+      .finally(() => {
+        this.refreshing = false;
+      });
+  }
+
+  // ------------------------------------------------------------- pieces
+
+  private fill(): void {
+    if (this.settled || this.finishing || this.pendingWrites.size >= MAX_PENDING_WRITES) return;
+    for (const { peer, index } of this.scheduler!.assign(this.readyConnections())) peer.request(index);
+  }
+
+  private onPiece(connection: PeerConnection, index: number, data: Buffer): void {
+    const scheduler = this.scheduler!;
+    const store = this.store!;
+    scheduler.requestEnded(index);
+    if (this.settled || scheduler.isHeld(index)) return this.fill(); // an endgame duplicate
+    if (!pieceMatches(this.options.manifest, index, data)) {
+      connection.badPieces++;
+      connection.capacity = Math.max(1, connection.capacity >> 1);
+      scheduler.exclude(index, connection.id);
+      this.emit('bad-piece', index, connection.peer);
+      if (connection.badPieces >= MAX_BAD_PIECES_PER_PEER) {
+        connection.close('BAD_PIECES', `${connection.badPieces} pieces failed their SHA-1`);
+      }
+      return this.fill();
+    }
+    scheduler.markHeld(index);
+    this.lastProgressAt = Date.now();
+    this.bytesReceived += data.length;
+    for (const other of this.readyConnections()) {
+      if (other !== connection && other.isRequesting(index)) {
+        other.cancel(index);
+        scheduler.requestEnded(index);
+      }
+    }
+    const write = store.writePiece(index, data).then(
+      () => {
+        if (this.settled) return;
+        this.noteFirstPiece();
+        this.emit('piece', index, connection.peer);
+        if (store.complete) void this.complete();
+      },
+      (err: unknown) => void this.fail(new DownloadError('STORAGE_FAILED', `writing piece ${index}: ${(err as Error).message}`, { cause: err })),
+    );
+    this.pendingWrites.add(write);
+    void write.finally(() => {
+      this.pendingWrites.delete(write);
+      this.fill();
+    });
+    this.fill();
+  }
+
+  private noteFirstPiece(): void {
+    if (this.firstPieceSent) return;
+    this.firstPieceSent = true;
+    this.emit('first-piece');
+  }
+
+  // ------------------------------------------------------------- lifecycle
+
+  private tick(): void {
+    if (this.settled || this.finishing) return;
+    const now = Date.now();
+    this.samples.push({ at: now, bytes: this.bytesReceived });
+    while (this.samples.length > 0 && now - this.samples[0]!.at > RATE_WINDOW_MS) this.samples.shift();
+
+    const ready = this.readyConnections();
+    for (const connection of ready) {
+      if (connection.load > 0 && now - connection.lastDataAt > PEER_STALL_TIMEOUT_MS) {
+        connection.close('STALLED', `nothing received for ${PEER_STALL_TIMEOUT_MS} ms`);
+      }
+    }
+    this.connectMore(now);
+    const starving = !this.scheduler!.canProgress(this.readyConnections());
+    this.maybeRefresh(now, starving);
+    this.fill();
+
+    const active = [...this.peers.values()].filter((k) => k.connection !== null);
+    const eligible = [...this.peers.values()].filter((k) => !k.banned);
+    if (active.length === 0 && eligible.length > 0 && eligible.every((k) => k.refusedTicket) && !this.refreshing) {
+      void this.fail(new DownloadError('TICKET_REJECTED', 'every peer refused our download ticket'));
+      return;
+    }
+    const exhausted = eligible.every((k) => k.refusedTicket || k.failures >= MAX_CONNECT_ATTEMPTS);
+    if (active.length === 0 && exhausted && !this.options.refreshPeers) {
+      void this.fail(new DownloadError('NO_PEERS', `no reachable peer; ${this.scheduler!.remaining} piece(s) missing`));
+      return;
+    }
+    if (now - this.lastProgressAt > this.stallTimeoutMs) {
+      const missing = this.scheduler!.remaining;
+      const code = ready.length === 0 ? 'NO_PEERS' : 'DOWNLOAD_STALLED';
+      const why = ready.length === 0 ? 'no reachable peer' : `${ready.length} connected peer(s) cannot supply them`;
+      void this.fail(new DownloadError(code, `no piece arrived for ${this.stallTimeoutMs} ms; ${missing} piece(s) missing, ${why}`));
+    }
+  }
+
+  private async complete(): Promise<void> {
+    if (this.finishing || this.settled) return;
+    this.finishing = true;
+    this.stop();
+    const store = this.store!;
+    const { manifest, peerServer } = this.options;
+    let path: string;
+    try {
+      await Promise.all(this.pendingWrites);
+      path = await store.finish();
+    } catch (err) {
+      this.finishing = false;
+      return this.fail(asDownloadError(err));
+    }
+    try {
+      // Keep serving, now from the finished file.
+      if (peerServer) await peerServer.share(manifest, path);
+    } catch {
+      peerServer?.unshare(manifest.sha1);
+    }
+    await store.close().catch(() => undefined);
+    if (this.settled) return;
+    this.settled = true;
+    this.emit('done', path);
+    this.settle!.resolve(path);
+  }
+
+  private async fail(error: DownloadError): Promise<void> {
+    if (this.settled) return;
+    this.settled = true;
+    this.stop();
+    if (this.store) {
+      this.options.peerServer?.unshare(this.options.manifest.sha1);
+      await Promise.allSettled(this.pendingWrites);
+      await this.store.close().catch(() => undefined);
+    }
+    if (error.code !== 'ABORTED' && this.listenerCount('error') > 0) this.emit('error', error);
+    this.settle!.reject(error);
+  }
+
+  private stop(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
+    for (const known of this.peers.values()) known.connection?.close('DOWNLOAD_ENDED');
+  }
+}
+
+function sameHost(a: string, b: string): boolean {
+  const normal = (h: string): string => (h === 'localhost' || h === '::1' || h === '::ffff:127.0.0.1' ? '127.0.0.1' : h.toLowerCase());
+  return normal(a) === normal(b);
+}
+
+function asDownloadError(err: unknown): DownloadError {
+  if (err instanceof DownloadError) return err;
+  if (err instanceof PieceStoreError) {
+    switch (err.code) {
+      case 'FILE_HASH_MISMATCH':
+      case 'BAD_MANIFEST':
+      case 'UNSAFE_NAME':
+      case 'DESTINATION_EXISTS':
+        return new DownloadError(err.code, err.message.replace(/^[A-Z_]+: /, ''), { cause: err });
+      default:
+        break;
+    }
+  }
+  return new DownloadError('STORAGE_FAILED', (err as Error)?.message ?? String(err), { cause: err });
+}

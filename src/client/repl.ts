@@ -1,0 +1,171 @@
+/**
+ * Runs commands against a ClientNode, either at an interactive prompt (history, tab
+ * completion, notices printed above the prompt without garbling the line being typed)
+ * or from a script (stdin that is not a terminal, or --exec "cmd; cmd"): in order, each
+ * waiting for its reply; after the last one it waits for running downloads, then exits
+ * non-zero if anything failed. --json prints one JSON object per result.
+ */
+import { createInterface, type Interface } from 'node:readline';
+import type { ClientNode, DownloadEntry } from './client-node.js';
+import { BY_NAME, COMMANDS, helpText, parseLine, type Result } from './commands.js';
+import { painter } from './format.js';
+
+export interface ReplOptions {
+  readonly json: boolean;
+  readonly color: boolean;
+  readonly input: NodeJS.ReadableStream;
+  readonly output: NodeJS.WritableStream;
+  readonly interactive: boolean;
+}
+
+interface Outcome {
+  readonly ok: boolean;
+  readonly quit?: boolean;
+}
+
+export class Repl {
+  private failures = 0;
+  private rl: Interface | undefined;
+  private readonly paint;
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly node: ClientNode,
+    private readonly options: ReplOptions,
+  ) {
+    this.paint = painter(options.color);
+    node.on('notice', (text: string) => this.notice(text, { event: 'notice', message: text }));
+    node.on('download-done', (e: DownloadEntry) => this.notice(`download complete: [${e.group}] ${e.name} -> ${e.path} (sha1 verified)`, { event: 'download_done', group: e.group, name: e.name, path: e.path }));
+    node.on('download-failed', (e: DownloadEntry) => {
+      this.failures += 1;
+      this.notice(`download failed: [${e.group}] ${e.name}: ${e.error}`, { event: 'download_failed', group: e.group, name: e.name, error: e.error });
+    });
+    node.tracker.on('switched', (from: { port: number; host: string }, to: { port: number; host: string }) =>
+      this.notice(`tracker ${from.host}:${from.port} is gone; switched to ${to.host}:${to.port} (session kept)`, { event: 'tracker_switched', to: `${to.host}:${to.port}` }),
+    );
+    node.tracker.on('down', () => this.notice('no tracker reachable; retrying in the background', { event: 'tracker_down' }));
+  }
+
+  /** Runs these commands (from --exec) and returns the exit code. */
+  async runScript(lines: readonly string[]): Promise<number> {
+    for (const line of lines) {
+      if ((await this.execute(line)).quit) break;
+    }
+    return this.finish();
+  }
+
+  /** Reads commands from the input until quit or end of input; returns the exit code. */
+  async runInput(): Promise<number> {
+    const rl = createInterface({
+      input: this.options.input,
+      output: this.options.interactive ? this.options.output : undefined,
+      terminal: this.options.interactive,
+      historySize: 500,
+      completer: this.options.interactive ? (line: string) => this.complete(line) : undefined,
+    });
+    this.rl = rl;
+    if (this.options.interactive) {
+      this.write(`connected to the trackers as peer ${this.node.address}; type help for commands\n`);
+      rl.setPrompt(this.prompt());
+      rl.prompt();
+    }
+    for await (const line of rl) {
+      const outcome = await this.execute(line);
+      if (outcome.quit) break;
+      if (this.options.interactive) {
+        rl.setPrompt(this.prompt());
+        rl.prompt();
+      }
+    }
+    rl.close();
+    this.rl = undefined;
+    return this.options.interactive ? 0 : this.finish();
+  }
+
+  /** Runs one line; prints its result or its one-line error. */
+  async execute(line: string): Promise<Outcome> {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return { ok: true };
+    const [word, topic] = trimmed.split(/\s+/);
+    if (word === 'quit' || word === 'exit') return { ok: true, quit: true };
+    try {
+      if (word === 'help') {
+        this.print(word, { text: helpText(topic), data: { help: helpText(topic) } });
+        return { ok: true };
+      }
+      const { spec, args } = parseLine(trimmed);
+      const result = await spec.run(this.node, args, { color: this.options.color });
+      this.remember(spec.name, args, result.data);
+      this.print(spec.name, result);
+      return { ok: true };
+    } catch (error) {
+      this.failures += 1;
+      const code = (error as { code?: string }).code ?? 'ERROR';
+      const message = error instanceof Error ? error.message : String(error);
+      if (this.options.json) this.write(`${JSON.stringify({ ok: false, command: word, error: { code, message } })}\n`);
+      else this.write(`${this.paint('red', 'error:')} ${message}\n`);
+      return { ok: false };
+    }
+  }
+
+  /** After a script: wait for downloads still running, then report. */
+  private async finish(): Promise<number> {
+    const running = this.node.showDownloads().filter((d) => d.status === 'downloading');
+    await Promise.all(running.map((d) => new Promise<void>((r) => {
+      const check = () => (d.status !== 'downloading' ? r() : setTimeout(check, 100));
+      check();
+    })));
+    return this.failures === 0 ? 0 : 1;
+  }
+
+  private print(command: string, result: Result): void {
+    if (this.options.json) this.write(`${JSON.stringify({ ok: true, command, data: result.data })}\n`);
+    else this.write(`${result.text}\n`);
+  }
+
+  /** A line from the background, above the prompt, keeping what the user is typing. */
+  private notice(text: string, data: Record<string, unknown>): void {
+    if (this.options.json) {
+      this.write(`${JSON.stringify(data)}\n`);
+      return;
+    }
+    const rl = this.rl;
+    if (rl && this.options.interactive) {
+      this.options.output.write(`\r\x1b[K${this.paint('yellow', text)}\n`);
+      rl.prompt(true);
+    } else {
+      this.write(`${text}\n`);
+    }
+  }
+
+  private write(text: string): void {
+    this.options.output.write(text);
+  }
+
+  private prompt(): string {
+    const who = this.node.loggedInAs ?? 'guest';
+    const at = this.node.tracker.tracker;
+    return `${this.paint('green', who)}${this.paint('gray', at ? `@${at.host}:${at.port}` : '@offline')}> `;
+  }
+
+  /** Learns group and file names from results, for tab completion. */
+  private remember(command: string, args: string[], data: unknown): void {
+    for (const a of args) this.seen.add(a);
+    if (Array.isArray(data)) {
+      for (const row of data) {
+        const r = row as { group?: string; name?: string };
+        if (typeof r.group === 'string') this.seen.add(r.group);
+        if (typeof r.name === 'string') this.seen.add(r.name);
+      }
+    }
+    void command;
+  }
+
+  private complete(line: string): [string[], string] {
+    const words = line.split(/\s+/);
+    const current = words[words.length - 1] ?? '';
+    const pool = words.length <= 1 ? [...BY_NAME.keys(), 'help', 'quit'] : [...this.seen, ...(words[0] === 'help' ? COMMANDS.map((c) => c.name) : [])];
+    const hits = pool.filter((w) => w.startsWith(current)).sort();
+    return [hits, current];
+  }
+}

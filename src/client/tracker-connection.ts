@@ -1,0 +1,256 @@
+/**
+ * The client's link to the trackers. It owns one WebSocket at a time and the requests in
+ * flight on it, and promises:
+ *
+ * - It connects to the first tracker that answers, in tracker_info.txt order.
+ * - A dead or silent tracker is noticed within HEARTBEAT_TIMEOUT_MS (WebSocket pings);
+ *   the link then moves to the next tracker, resumes the session with its token (no
+ *   re-login), and re-sends every request in flight with its original idempotency key,
+ *   so a mutating request never applies twice.
+ * - With no tracker reachable, requests fail at once with NO_TRACKER while it keeps
+ *   retrying in the background with backoff; events 'switched', 'down', 'up' say so.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import { MUTATING_OPS, type ArgsOf, type ErrorBody, type Op, type Response } from '../wire/client-protocol.js';
+import type { TrackerAddress } from '../wire/tracker-info.js';
+
+export const HEARTBEAT_INTERVAL_MS = 250;
+export const HEARTBEAT_TIMEOUT_MS = 800;
+export const CONNECT_TIMEOUT_MS = 1000;
+/** How long a request in flight waits for a tracker to come back before failing. */
+export const IN_FLIGHT_GRACE_MS = 10_000;
+const BACKOFF_MS = [100, 200, 400, 800, 1600, 2000];
+
+export class TrackerError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface InFlight {
+  readonly frame: string;
+  readonly resolve: (data: unknown) => void;
+  readonly reject: (error: TrackerError) => void;
+  readonly op: Op;
+  sentAt: number;
+}
+
+export interface Hello {
+  readonly tracker: number;
+  readonly publicKeys: string[];
+  readonly session: { user: string; peer: string } | null;
+}
+
+export class TrackerConnection extends EventEmitter {
+  private ws: WebSocket | undefined;
+  private current = -1;
+  private nextId = 1;
+  private readonly inFlight = new Map<number, InFlight>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private lastPong = 0;
+  private closing = false;
+  private reconnecting: Promise<void> | undefined;
+  private hello: Hello | undefined;
+  /** up: hello done; connecting: finding a tracker (requests wait); down: none answered (requests fail fast). */
+  private link: 'connecting' | 'up' | 'down' = 'connecting';
+  /** The session token after login; survives tracker switches, cleared by logout. */
+  token: string | undefined;
+
+  constructor(private readonly trackers: readonly TrackerAddress[]) {
+    super();
+  }
+
+  /** The tracker in use now, if any. */
+  get tracker(): TrackerAddress | undefined {
+    return this.link === 'up' ? this.trackers[this.current] : undefined;
+  }
+
+  get info(): Hello | undefined {
+    return this.hello;
+  }
+
+  /** Connects to the first tracker that answers. Rejects with NO_TRACKER if none does. */
+  async connect(): Promise<void> {
+    if (!(await this.tryAll(0))) {
+      this.link = 'down';
+      this.scheduleReconnect();
+      throw new TrackerError('NO_TRACKER', `no tracker reachable (${this.trackers.map((t) => `${t.host}:${t.port}`).join(', ')}); retrying in the background`);
+    }
+  }
+
+  /** Sends one request and resolves with its data, or rejects with a TrackerError. */
+  request<O extends Op>(op: O, args: ArgsOf<O>): Promise<unknown> {
+    const id = this.nextId++;
+    const idem = MUTATING_OPS.has(op) ? randomUUID() : undefined;
+    const frame = JSON.stringify({ id, op, args, idem });
+    return new Promise((resolve, reject) => {
+      if (this.link === 'down' || this.closing) {
+        reject(new TrackerError('NO_TRACKER', 'no tracker reachable right now; retrying in the background, try again shortly'));
+        return;
+      }
+      this.inFlight.set(id, { frame, resolve, reject, op, sentAt: Date.now() });
+      if (this.link === 'up') this.ws!.send(frame);
+    }).then((data) => {
+      if (op === 'login') this.token = (data as { token: string }).token;
+      if (op === 'logout') this.token = undefined;
+      return data;
+    });
+  }
+
+  close(): void {
+    this.closing = true;
+    this.stopHeartbeat();
+    this.ws?.terminate();
+    for (const [id, req] of this.inFlight) {
+      this.inFlight.delete(id);
+      req.reject(new TrackerError('CLOSED', 'the connection was closed'));
+    }
+  }
+
+  /** Tries every tracker once, starting at index `from`. */
+  private async tryAll(from: number): Promise<boolean> {
+    for (let i = 0; i < this.trackers.length; i++) {
+      const index = (from + i) % this.trackers.length;
+      if (this.closing) return false;
+      if (await this.open(index)) return true;
+    }
+    return false;
+  }
+
+  private async open(index: number): Promise<boolean> {
+    const t = this.trackers[index]!;
+    const ws = new WebSocket(`ws://${t.host}:${t.port}/client`, { handshakeTimeout: CONNECT_TIMEOUT_MS, maxPayload: 4 * 1024 * 1024 });
+    const opened = await new Promise<boolean>((resolve) => {
+      ws.once('open', () => resolve(true));
+      ws.once('error', () => resolve(false));
+      ws.once('close', () => resolve(false));
+    });
+    if (!opened) {
+      ws.terminate();
+      return false;
+    }
+    const previous = this.current;
+    this.ws = ws;
+    this.current = index;
+    ws.on('message', (data) => this.receive(data.toString()));
+    ws.on('pong', () => (this.lastPong = Date.now()));
+    ws.on('close', () => this.lost(ws));
+    ws.on('error', () => ws.terminate());
+    this.startHeartbeat(ws);
+    try {
+      this.hello = (await this.handshake(ws)) as Hello;
+    } catch (error) {
+      if (error instanceof TrackerError && error.code === 'SESSION_EXPIRED') {
+        this.token = undefined;
+        this.emit('session-expired');
+        this.hello = (await this.handshake(ws).catch(() => undefined)) as Hello | undefined;
+      }
+      if (!this.hello) {
+        ws.terminate();
+        return false;
+      }
+    }
+    this.link = 'up';
+    for (const req of this.inFlight.values()) ws.send(req.frame);
+    if (previous !== -1 && previous !== index) this.emit('switched', this.trackers[previous], t);
+    this.emit('up', t);
+    return true;
+  }
+
+  /** hello on a fresh socket, with the session token if there is one. */
+  private handshake(ws: WebSocket): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.inFlight.delete(id);
+        reject(new TrackerError('TIMEOUT', 'the tracker did not answer hello'));
+      }, CONNECT_TIMEOUT_MS * 2);
+      const frame = JSON.stringify({ id, op: 'hello', args: this.token ? { token: this.token } : {} });
+      this.inFlight.set(id, {
+        frame,
+        op: 'hello',
+        sentAt: Date.now(),
+        resolve: (data) => (clearTimeout(timer), resolve(data)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      ws.send(frame);
+    }).finally(() => this.inFlight.delete(id));
+  }
+
+  private receive(text: string): void {
+    let response: Response;
+    try {
+      response = JSON.parse(text) as Response;
+    } catch {
+      return;
+    }
+    if (response.id === null) return;
+    const req = this.inFlight.get(response.id);
+    if (!req) return;
+    this.inFlight.delete(response.id);
+    if (response.ok) req.resolve(response.data);
+    else req.reject(new TrackerError(response.error.code, response.error.message));
+  }
+
+  private startHeartbeat(ws: WebSocket): void {
+    this.stopHeartbeat();
+    this.lastPong = Date.now();
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastPong > HEARTBEAT_TIMEOUT_MS) {
+        ws.terminate(); // silent tracker: treat as dead
+        return;
+      }
+      ws.ping();
+    }, HEARTBEAT_INTERVAL_MS);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
+  private lost(ws: WebSocket): void {
+    if (ws !== this.ws || this.closing) return;
+    this.stopHeartbeat();
+    this.ws = undefined;
+    this.link = 'connecting';
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.reconnecting || this.closing) return;
+    this.reconnecting = (async () => {
+      let attempt = 0;
+      let announced = false;
+      while (!this.closing) {
+        if (await this.tryAll(this.current + 1)) break;
+        this.link = 'down';
+        if (!announced) {
+          announced = true;
+          this.emit('down');
+        }
+        this.failStale();
+        await new Promise((r) => setTimeout(r, BACKOFF_MS[Math.min(attempt++, BACKOFF_MS.length - 1)]).unref());
+      }
+      this.reconnecting = undefined;
+    })();
+  }
+
+  /** Requests that waited too long for any tracker give up with NO_TRACKER. */
+  private failStale(): void {
+    const now = Date.now();
+    for (const [id, req] of this.inFlight) {
+      if (now - req.sentAt < IN_FLIGHT_GRACE_MS) continue;
+      this.inFlight.delete(id);
+      req.reject(new TrackerError('NO_TRACKER', 'no tracker reachable; the request was not confirmed (it may still apply once a tracker is back)'));
+    }
+  }
+}
+
+export type { ErrorBody };
