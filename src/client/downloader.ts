@@ -310,24 +310,34 @@ export class Download extends EventEmitter {
 
   private fill(): void {
     if (this.settled || this.finishing || this.pendingWrites.size >= MAX_PENDING_WRITES) return;
-    for (const { peer, index } of this.scheduler!.assign(this.readyConnections())) peer.request(index);
+    const scheduler = this.scheduler!;
+    for (const { peer, index } of scheduler.assign(this.readyConnections())) {
+      if (!peer.request(index)) scheduler.requestEnded(index);
+    }
   }
 
   private onPiece(connection: PeerConnection, index: number, data: Buffer): void {
     const scheduler = this.scheduler!;
-    const store = this.store!;
     scheduler.requestEnded(index);
     if (this.settled || scheduler.isHeld(index)) return this.fill(); // an endgame duplicate
-    if (!pieceMatches(this.options.manifest, index, data)) {
-      connection.badPieces++;
-      connection.capacity = Math.max(1, connection.capacity >> 1);
-      scheduler.exclude(index, connection.id);
-      this.emit('bad-piece', index, connection.peer);
-      if (connection.badPieces >= MAX_BAD_PIECES_PER_PEER) {
-        connection.close('BAD_PIECES', `${connection.badPieces} pieces failed their SHA-1`);
-      }
-      return this.fill();
+    if (pieceMatches(this.options.manifest, index, data)) this.accept(connection, index, data);
+    else this.penalise(connection, index);
+    this.fill();
+  }
+
+  private penalise(connection: PeerConnection, index: number): void {
+    connection.badPieces++;
+    connection.capacity = Math.max(1, connection.capacity >> 1);
+    this.scheduler!.exclude(index, connection.id);
+    this.emit('bad-piece', index, connection.peer);
+    if (connection.badPieces >= MAX_BAD_PIECES_PER_PEER) {
+      connection.close('BAD_PIECES', `${connection.badPieces} pieces failed their SHA-1`);
     }
+  }
+
+  private accept(connection: PeerConnection, index: number, data: Buffer): void {
+    const scheduler = this.scheduler!;
+    const store = this.store!;
     scheduler.markHeld(index);
     this.lastProgressAt = Date.now();
     this.bytesReceived += data.length;
@@ -351,7 +361,6 @@ export class Download extends EventEmitter {
       this.pendingWrites.delete(write);
       this.fill();
     });
-    this.fill();
   }
 
   private noteFirstPiece(): void {

@@ -33,6 +33,12 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 export const KEEPALIVE_INTERVAL_MS = 30_000;
 /** Requests pipelined to one peer: enough to keep loopback busy, below the server's queue cap. */
 export const MAX_REQUESTS_PER_PEER = 8;
+/**
+ * Every connection reads into this one buffer (the frame decoder copies out what it
+ * keeps before the next read): big reads, few syscalls, no per-read allocation.
+ */
+export const READ_BUFFER_BYTES = 1024 * 1024;
+let sharedReadBuffer: Buffer | null = null;
 
 export type PeerCloseCode =
   | 'CONNECT_FAILED'
@@ -65,7 +71,7 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
   lastDataAt = Date.now();
   private readonly cancelled = new Set<number>();
   private socket: Socket | null = null;
-  private readonly decoder = new FrameDecoder((message) => this.onMessage(message));
+  private readonly decoder = new FrameDecoder((message) => this.onMessage(message), { reusesInput: true });
   private connectTimer: NodeJS.Timeout | null = null;
   private keepAliveTimer: NodeJS.Timeout | null = null;
   private lastSentAt = Date.now();
@@ -91,7 +97,19 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
   }
 
   connect(): void {
-    const socket = connect({ host: this.peer.host, port: this.peer.port, noDelay: true });
+    sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const socket = connect({
+      host: this.peer.host,
+      port: this.peer.port,
+      noDelay: true,
+      onread: {
+        buffer: sharedReadBuffer,
+        callback: (bytes: number, buffer: Uint8Array): boolean => {
+          this.onData(buffer as Buffer, bytes);
+          return true;
+        },
+      },
+    });
     this.socket = socket;
     this.connectTimer = setTimeout(() => this.close('HANDSHAKE_TIMEOUT'), CONNECT_TIMEOUT_MS);
     socket.once('connect', () => {
@@ -99,7 +117,6 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
       this.state = 'handshaking';
       this.write(encodeHandshake(this.options.fileId, this.options.ticket));
     });
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.close(this.state === 'connecting' ? 'CONNECT_FAILED' : 'CLOSED_BY_PEER', err.message));
     socket.on('close', () => this.close(this.state === 'connecting' ? 'CONNECT_FAILED' : 'CLOSED_BY_PEER'));
     socket.on('end', () => {
@@ -113,10 +130,13 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
     });
   }
 
-  request(index: number): void {
+  /** Sends a request; false (and nothing sent) if one for `index` is already in flight. */
+  request(index: number): boolean {
+    if (this.inflight.has(index) || this.state !== 'ready') return false;
     this.inflight.add(index);
     this.cancelled.delete(index);
     this.write(encodeRequest(index));
+    return true;
   }
 
   /** Withdraws a request; a copy that still arrives is ignored. */
@@ -144,7 +164,8 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
     this.lastSentAt = Date.now();
   }
 
-  private onData(chunk: Buffer): void {
+  /** `buffer` is shared and overwritten by the next read: the decoder copies what it keeps. */
+  private onData(buffer: Buffer, bytes: number): void {
     if (this.state === 'closed') return;
     this.lastDataAt = Date.now();
     const limiter = this.options.limiter;
@@ -152,12 +173,12 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
       // Stop reading until the bucket allows this much: TCP flow control slows the sender.
       const socket = this.socket;
       socket.pause();
-      void limiter.take(chunk.length).then(() => {
+      void limiter.take(bytes).then(() => {
         if (this.state !== 'closed') socket.resume();
       });
     }
     try {
-      this.decoder.push(chunk);
+      this.decoder.push(buffer.subarray(0, bytes));
     } catch (err) {
       this.close('PROTOCOL', (err as Error).message);
     }

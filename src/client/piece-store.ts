@@ -23,6 +23,8 @@ import { isAbsolute, join, win32 } from 'node:path';
 import { pieceCount, pieceLength, PIECE_SIZE, type FileManifest } from '../wire/manifest.js';
 import { Bitfield } from '../wire/peer-frames.js';
 
+/** Pieces kept in memory while they wait for the whole-file hash to reach them (8 MiB at most). */
+export const MAX_PIECES_AHEAD = 16;
 /** Longest progress delay: pieces written in this window are re-fetched after a crash. */
 export const PROGRESS_FLUSH_INTERVAL_MS = 1000;
 export const PART_SUFFIX = '.part';
@@ -102,7 +104,11 @@ export function assertValidManifest(manifest: FileManifest): void {
   if (!valid) throw new PieceStoreError('BAD_MANIFEST', `inconsistent manifest for ${JSON.stringify(manifest.name)}`);
 }
 
-/** True if `data` is exactly piece `index` of the manifest (length and SHA-1). */
+/**
+ * True if `data` is exactly piece `index` of the manifest (length and SHA-1).
+ * Synchronous on purpose: a one-shot SHA-1 of 512 KiB costs less main-thread time
+ * than WebCrypto's async digest, which copies its input and settles a promise.
+ */
 export function pieceMatches(manifest: FileManifest, index: number, data: Buffer): boolean {
   const expected = manifest.pieceHashes[index];
   if (expected === undefined || data.length !== pieceLength(manifest, index)) return false;
@@ -134,6 +140,7 @@ export class PieceStore extends EventEmitter {
   // Whole-file SHA-1 over pieces [0, hashedPieces), advanced as pieces arrive.
   private readonly wholeHash: Hash = createHash('sha1');
   private hashedPieces = 0;
+  private readonly ahead = new Map<number, Buffer>();
   private hashing: Promise<void> | null = null;
 
   private constructor(
@@ -350,13 +357,19 @@ export class PieceStore extends EventEmitter {
     this.persistedCount = count;
   }
 
-  /** Feeds the in-order prefix of pieces to the whole-file hash, reading from disk if need be. */
+  /**
+   * Feeds the in-order prefix of pieces to the whole-file hash. Pieces that arrive
+   * ahead of the prefix are kept in memory (up to MAX_PIECES_AHEAD) until their turn;
+   * beyond that they are read back from disk when the prefix reaches them.
+   */
   private advanceWholeHash(index: number, data: Buffer | null): void {
-    if (this.hashing) return; // the running loop will pick this piece up from disk
-    if (data && index === this.hashedPieces) {
+    if (data && index > this.hashedPieces && this.ahead.size < MAX_PIECES_AHEAD) this.ahead.set(index, data);
+    if (data && index === this.hashedPieces && !this.hashing) {
       this.wholeHash.update(data);
       this.hashedPieces++;
     }
+    if (this.hashing) return; // the running loop picks the rest up
+    this.hashFromMemory();
     if (!this.bits.has(this.hashedPieces)) return;
     const loop = (async () => {
       let buffer: Buffer | null = null;
@@ -365,6 +378,7 @@ export class PieceStore extends EventEmitter {
         const piece = await this.readPiece(this.hashedPieces, buffer);
         this.wholeHash.update(piece);
         this.hashedPieces++;
+        this.hashFromMemory();
       }
     })();
     const run: Promise<void> = loop
@@ -375,6 +389,16 @@ export class PieceStore extends EventEmitter {
         if (this.hashing === run) this.hashing = null;
       });
     this.hashing = run;
+  }
+
+  private hashFromMemory(): void {
+    for (let next = this.ahead.get(this.hashedPieces); next; next = this.ahead.get(this.hashedPieces)) {
+      this.ahead.delete(this.hashedPieces);
+      this.wholeHash.update(next);
+      this.hashedPieces++;
+    }
+    // Anything left behind the prefix (cannot happen, but never leak it).
+    for (const key of this.ahead.keys()) if (key < this.hashedPieces) this.ahead.delete(key);
   }
 
   private assertOpen(): void {

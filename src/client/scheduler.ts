@@ -8,9 +8,9 @@
  *
  * Policy: rarest piece first (ties: lowest index, so the file fills in order); each
  * request goes to the least-loaded peer that has the piece and a free slot. Once
- * every missing piece that anyone has is already requested (endgame), free slots
- * duplicate in-flight requests, up to ENDGAME_MAX_REQUESTERS per piece; the
- * downloader cancels the spare copies when one arrives.
+ * every missing piece is already requested (endgame), free slots duplicate requests
+ * in flight elsewhere, up to ENDGAME_MAX_REQUESTERS per piece; the downloader
+ * cancels the spare copies when one arrives.
  */
 
 /** Most peers asked for the same piece at once during the endgame. */
@@ -129,7 +129,6 @@ export class Scheduler {
     };
 
     // Normal mode: unrequested pieces, one availability level at a time, rarest first.
-    let unassigned = 0;
     let level = 0;
     for (;;) {
       let next = Infinity;
@@ -141,17 +140,20 @@ export class Scheduler {
       level = next;
       for (let i = 0; i < this.pieceCount && load.size > 0; i++) {
         if (this.availability[i] !== level || this.held[i] === 1 || this.requesters[i] !== 0) continue;
-        if (!give(i, false)) unassigned++;
+        give(i, false);
       }
       if (load.size === 0) return out;
     }
-    if (unassigned > 0) return out;
 
-    // Endgame: everything available is in flight; duplicate the least-requested.
+    // Endgame: every missing piece is in flight; duplicate the least-requested, but
+    // not those handed out just now (the caller has not sent them yet).
+    const fresh = new Set(out.map((a) => a.index));
     const inFlight: number[] = [];
     for (let i = 0; i < this.pieceCount; i++) {
+      if (this.held[i] === 1) continue;
       const r = this.requesters[i]!;
-      if (this.held[i] === 0 && r > 0 && r < ENDGAME_MAX_REQUESTERS) inFlight.push(i);
+      if (r === 0) return out; // still unrequested (nobody has it): not the endgame
+      if (r < ENDGAME_MAX_REQUESTERS && !fresh.has(i)) inFlight.push(i);
     }
     inFlight.sort((a, b) => this.requesters[a]! - this.requesters[b]! || a - b);
     for (const index of inFlight) {

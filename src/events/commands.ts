@@ -121,7 +121,7 @@ export function decide(state: State, command: Command): Decision {
       if ('code' in g) return refuse(g);
       const file = state.files.get(fileKey(group, name));
       if (!file) return refuse(noSuchFile(group, name));
-      if (!file.swarm.has(swarmKey(actor, peer))) return refuse(reject('NOT_SEEDING', `you are not sharing ${name} in ${group}`));
+      if (![...file.swarm.values()].some((m) => m.user === actor)) return refuse(reject('NOT_SEEDING', `you are not sharing ${name} in ${group}`));
       return accept({ type: 'share_stopped', data: { group, name, user: actor, peer } });
     }
     case 'join_swarm': {

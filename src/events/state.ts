@@ -166,9 +166,10 @@ function fold(state: State, event: DomainEvent, now: number): string | undefined
     case 'file_shared':
       return shareFile(state, event.data, now);
     case 'share_stopped': {
-      const { group, name, user, peer } = event.data;
+      // The user stops sharing the file from every client they shared it from.
+      const { group, name, user } = event.data;
       const file = state.files.get(fileKey(group, name));
-      if (!file || !file.swarm.delete(swarmKey(user, peer))) return `${user} at ${peer} was not sharing ${name} in ${group}`;
+      if (!file || dropFromSwarm(file, user) === 0) return `${user} was not sharing ${name} in ${group}`;
       dropFileIfUnseeded(state, group, name, file);
       return undefined;
     }
@@ -197,7 +198,7 @@ function leaveGroup(state: State, group: string, user: string): string | undefin
   // Whoever leaves stops sharing the group's files.
   for (const [key, file] of state.files) {
     if (file.group !== group) continue;
-    for (const [member, m] of file.swarm) if (m.user === user) file.swarm.delete(member);
+    dropFromSwarm(file, user);
     dropFileIfUnseeded(state, group, file.name, file, key);
   }
   if (g.members.length === 0) {
@@ -224,6 +225,14 @@ function shareFile(state: State, data: FileSharedData, now: number): string | un
   if (member) member.seeder = true;
   else file.swarm.set(swarmKey(user, peer), { user, peer, seeder: true });
   return undefined;
+}
+
+function dropFromSwarm(file: SharedFile, user: string): number {
+  let dropped = 0;
+  for (const [key, m] of file.swarm) {
+    if (m.user === user) dropped += Number(file.swarm.delete(key));
+  }
+  return dropped;
 }
 
 /** A file nobody holds whole any more is gone: it disappears from list_files. */

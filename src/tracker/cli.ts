@@ -4,7 +4,8 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { createInterface } from 'node:readline';
-import { readTrackerInfo } from '../wire/tracker-info.js';
+import { parseHostPort, readTrackerInfo } from '../wire/tracker-info.js';
+import { statusCommand } from './admin/status.js';
 import { Tracker } from './tracker.js';
 
 export function defaultDataDir(id: number): string {
@@ -15,6 +16,12 @@ export function parseTrackerNumber(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('the tracker number is a line of tracker_info.txt: 1, 2, ...');
   return n;
+}
+
+function parsePeer(value: string): { host: string; port: number } {
+  const peer = parseHostPort(value);
+  if (!peer) throw new InvalidArgumentError('expected host:port');
+  return peer;
 }
 
 function parsePositive(value: string): number {
@@ -36,17 +43,21 @@ export function trackerProgram(): Command {
     .option('--data-dir <dir>', 'where the SQLite event log lives (default: ./data/tracker-N)')
     .option('--cluster-secret-file <file>', 'file holding the secret shared by both trackers (default: env TRACKER_CLUSTER_SECRET, else <data-dir>/../cluster.secret, created on first start)')
     .option('--snapshot-every <events>', 'take a snapshot of the state every this many events', parsePositive, 50_000)
+    .option('--peer <host:port>', "dial the twin tracker here instead of at its tracker_info.txt line (e.g. through a proxy)", parsePeer)
     .addHelpText('after', '\nType "quit" (when run in a terminal) or send SIGINT/SIGTERM to stop it cleanly.')
-    .action(async (info: string, id: number, opts: { dataDir?: string; clusterSecretFile?: string; snapshotEvery: number }) => {
+    .action(async (info: string, id: number, opts: { dataDir?: string; clusterSecretFile?: string; snapshotEvery: number; peer?: { host: string; port: number } }) => {
       const tracker = await Tracker.start({
         id,
         trackers: readTrackerInfo(info),
         dataDir: opts.dataDir ?? defaultDataDir(id),
         secretFile: opts.clusterSecretFile,
         snapshotEvery: opts.snapshotEvery,
+        peer: opts.peer,
       });
       runUntilStopped(tracker);
     });
+
+  program.addCommand(statusCommand());
 
   return program;
 }

@@ -11,7 +11,21 @@ import type { Ledger } from '../events/log/ledger.js';
 export interface ReplicationBarrier {
   /** Resolves when the twin holds these events durably, or when waiting is pointless. */
   awaitReplicated(envelopes: readonly Envelope[]): Promise<void>;
+  /**
+   * Undefined while local commits may go ahead. Otherwise (this tracker is catching up on
+   * its own origin) a promise that resolves when they may, so the command is decided on
+   * the caught-up state, or rejects after a bounded wait: the command is then refused
+   * with TRACKER_CATCHING_UP, which is safe to retry.
+   */
+  holdCommits?(): Promise<void> | undefined;
 }
+
+/** The refusal of a command held too long while the tracker caught up (retryable). */
+export const CATCHING_UP: Rejection = {
+  // Not a domain rule, so not in RejectionCode; clients see it like any other code.
+  code: 'TRACKER_CATCHING_UP' as string as Rejection['code'],
+  message: 'this tracker is catching up with its twin; try again in a moment',
+};
 
 export type Outcome =
   | { readonly ok: true; readonly events: readonly Envelope[]; readonly repeated: boolean }
@@ -35,6 +49,8 @@ export class Executor {
   execute(command: Command, idem: string | null): Promise<Outcome> {
     const earlier = this.previous(idem);
     if (earlier) return Promise.resolve(earlier);
+    const hold = this.barrier?.holdCommits?.();
+    if (hold) return hold.then(() => this.execute(command, idem), (): Outcome => ({ ok: false, rejection: CATCHING_UP }));
     const decision = decide(this.ledger.current, command);
     if (!decision.ok) return Promise.resolve(decision);
     const run = this.commit(decision.events, idem);

@@ -17,6 +17,7 @@ import { loadClusterKeys, type ClusterKeys } from './cluster-keys.js';
 import { Executor } from './executor.js';
 import { createLogger, type Logger } from './logger.js';
 import { TrackerMetrics } from './metrics.js';
+import { Replicator } from './replication-link.js';
 
 export interface TrackerOptions {
   /** This tracker's number: its line in tracker_info.txt, counting from 1. */
@@ -26,6 +27,8 @@ export interface TrackerOptions {
   readonly secretFile?: string;
   readonly snapshotEvery?: number;
   readonly log?: Logger;
+  /** Where to dial the twin instead of its tracker_info.txt line (a proxy, say). */
+  readonly peer?: { readonly host: string; readonly port: number };
 }
 
 /** Something that serves WebSocket upgrades on a path, like the replication link. */
@@ -82,11 +85,16 @@ export class Tracker {
     mkdirSync(options.dataDir, { recursive: true });
     const keys = loadClusterKeys(options.dataDir, options.secretFile);
     const store = EventStore.open(join(options.dataDir, DB_FILE));
+    store.checkpointInBackground();
     const ledger = new Ledger(store, { origin: options.id, snapshotEvery: options.snapshotEvery });
     const stats = ledger.open();
     log.info({ dataDir: options.dataDir, events: ledger.current.eventCount, fromSnapshot: stats.snapshotEvents, replayed: stats.replayed, ms: Math.round(stats.ms) }, 'log loaded');
     const tracker = new Tracker(options, stats, ledger, keys, log);
+    const replicator = replicatorFor(options, ledger, keys, log);
+    tracker.replication = replicator;
+    tracker.executor.barrier = replicator;
     await tracker.listen();
+    replicator?.start();
     return tracker;
   }
 
@@ -127,7 +135,7 @@ export class Tracker {
       this.server.closeAllConnections();
     });
     await this.ledger.whenDurable();
-    this.ledger.store.close();
+    await this.ledger.store.close();
     this.log.info(`tracker ${this.options.id} stopped`);
   }
 
@@ -170,6 +178,16 @@ export class Tracker {
       stopping: () => this.stopping,
     };
   }
+}
+
+/** The replication link to the other tracker of tracker_info.txt, if there is one. */
+function replicatorFor(options: TrackerOptions, ledger: Ledger, keys: ClusterKeys, log: Logger): Replicator | undefined {
+  const others = options.trackers.filter((t) => t.id !== options.id);
+  const twin = others[0];
+  if (!twin) return undefined;
+  if (others.length > 1) log.warn(`tracker_info.txt lists ${options.trackers.length} trackers; replicating with tracker ${twin.id} only`);
+  const dial = options.peer ?? twin;
+  return new Replicator({ id: options.id, twin: { id: twin.id, host: dial.host, port: dial.port }, ledger, keys, log });
 }
 
 function reply(res: ServerResponse, status: number, type: string, body: string): void {

@@ -17,8 +17,8 @@
  * Encoders build whole frames (constant ones once). `FrameDecoder` is a small state
  * machine (header, then payload) that caps the frame length and throws a
  * `PeerProtocolError` for anything malformed, so the caller drops that connection.
- * A PIECE payload is a view on the socket chunk when it arrived in one, else one
- * copy assembled from several chunks.
+ * A PIECE payload costs at most one copy: assembled from several chunks, or copied
+ * out of a chunk whose memory the caller reuses (`reusesInput`), else a view.
  */
 import { PIECE_SIZE } from './manifest.js';
 import { MAX_TICKET_LENGTH } from './ticket.js';
@@ -230,13 +230,23 @@ export function decodeMessage(id: number, payload: Buffer): PeerMessage {
  */
 export class FrameDecoder {
   private readonly header = Buffer.alloc(5);
+  private readonly reusesInput: boolean;
   private headerFilled = 0;
   private payload: Buffer | null = null;
   private payloadFilled = 0;
   private id = 0;
   private failed = false;
 
-  constructor(private readonly onMessage: (message: PeerMessage) => void) {}
+  /**
+   * `reusesInput`: the caller overwrites each chunk after `push` returns (a shared
+   * socket read buffer), so payloads that outlive the call are copied out of it.
+   */
+  constructor(
+    private readonly onMessage: (message: PeerMessage) => void,
+    options: { reusesInput?: boolean } = {},
+  ) {
+    this.reusesInput = options.reusesInput ?? false;
+  }
 
   /** True when no frame is partially received. */
   get idle(): boolean {
@@ -274,8 +284,10 @@ export class FrameDecoder {
           at += 5;
           const payloadLength = this.startFrame(length, id);
           if (chunk.length - at >= payloadLength) {
-            // Whole payload in this chunk: a view, no copy.
-            const payload = chunk.subarray(at, at + payloadLength);
+            // Whole payload in this chunk: a view, unless the chunk is about to be reused.
+            const view = chunk.subarray(at, at + payloadLength);
+            const keep = this.reusesInput && (id === MessageId.PIECE || id === MessageId.BITFIELD);
+            const payload = keep ? copyOf(view) : view;
             at += payloadLength;
             this.onMessage(decodeMessage(id, payload));
             continue;
@@ -324,6 +336,13 @@ export class FrameDecoder {
     this.id = id;
     return payloadLength;
   }
+}
+
+/** A memcpy'd copy (Buffer.from(buffer) takes a slower element-wise path). */
+function copyOf(view: Buffer): Buffer {
+  const copy = Buffer.allocUnsafe(view.length);
+  view.copy(copy);
+  return copy;
 }
 
 // ---------------------------------------------------------------- bitfield

@@ -373,8 +373,13 @@ describe('stop_share', () => {
     given([...bobInG, ev.fileShared('g', 'a.txt', 'alice')]).when(cmd.stopShare('bob', 'g', 'a.txt')).thenRejects('NOT_SEEDING');
   });
 
-  test('given alice seeds from one peer, when she stops from another peer, then NOT_SEEDING', () => {
-    given([...bobInG, ev.fileShared('g', 'a.txt', 'alice')]).when(cmd.stopShare('alice', 'g', 'a.txt', '10.9.9.9:1')).thenRejects('NOT_SEEDING');
+  test('given alice shares a.txt from two clients and bob seeds it, when alice stops from one, then she leaves the swarm at both', () => {
+    const laptop = '10.9.9.9:1';
+    const state = given([...bothSeed, ev.fileShared('g', 'a.txt', 'alice', fileShape('a.txt'), laptop)])
+      .when(cmd.stopShare('alice', 'g', 'a.txt', laptop))
+      .then([ev.shareStopped('g', 'a.txt', 'alice', laptop)]);
+    const swarm = [...(state.files.get('g\u0000a.txt')?.swarm.values() ?? [])].map((m) => m.user);
+    expect(swarm).toEqual(['bob']);
   });
 
   test('given no file b.txt, when stopping it, then NO_SUCH_FILE', () => {

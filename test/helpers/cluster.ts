@@ -9,7 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+/** The repository root, whether this runs from test/helpers or dist/test/helpers. */
+export const ROOT = resolve(import.meta.dirname, import.meta.dirname.includes('/dist/') ? '../../..' : '../..');
 export const TRACKER_BIN = join(ROOT, 'dist/bin/tracker.js');
 export const CLIENT_BIN = join(ROOT, 'dist/bin/client.js');
 

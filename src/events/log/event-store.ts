@@ -4,6 +4,8 @@
  * loss. All calls are synchronous; the ledger batches appends into one transaction.
  */
 import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { Checkpointer } from './checkpointer.js';
 import type { Envelope } from '../envelope.js';
 import type { EncodedState } from '../state-codec.js';
 import { migrate } from './migrations.js';
@@ -34,6 +36,7 @@ export class EventStore {
   private readonly insert: Database.Statement;
   private readonly insertIgnore: Database.Statement;
   private readonly selectByIdem: Database.Statement;
+  private checkpointer: Checkpointer | undefined;
 
   private constructor(db: Database.Database) {
     this.db = db;
@@ -49,6 +52,8 @@ export class EventStore {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
+    // Without this, INSERT OR REPLACE deletes a clashing event without firing the no-delete trigger.
+    db.pragma('recursive_triggers = ON');
     migrate(db);
     return new EventStore(db);
   }
@@ -60,8 +65,22 @@ export class EventStore {
     return new EventStore(db);
   }
 
-  close(): void {
-    this.db.close();
+  /** Checkpoints from now on run on a worker thread, never inside an append. */
+  checkpointInBackground(): void {
+    if (this.checkpointer) return;
+    this.db.pragma('wal_autocheckpoint = 0');
+    this.checkpointer = new Checkpointer(this.db.name, createRequire(import.meta.url).resolve('better-sqlite3'));
+  }
+
+  /** Closes the log; synchronously, unless a background checkpointer must finish first. */
+  close(): Promise<void> {
+    const checkpointer = this.checkpointer;
+    this.checkpointer = undefined;
+    if (!checkpointer) {
+      this.db.close();
+      return Promise.resolve();
+    }
+    return checkpointer.stop().then(() => void this.db.close());
   }
 
   /** Appends in one durable transaction. Throws on a duplicate (origin, seq). */

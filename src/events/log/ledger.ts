@@ -18,9 +18,10 @@ import { EventEmitter } from 'node:events';
 import type { DomainEvent } from '../domain-events.js';
 import { checkEnvelope, compareOrder, GENESIS_PREV, openEnvelope, seal, type Envelope } from '../envelope.js';
 import { nextHlc, observeHlc } from '../hlc.js';
-import { decodeState, encodeState, stateHash } from '../state-codec.js';
+import { encodeState, stateHash } from '../state-codec.js';
 import { evolve, initialState, type State } from '../state.js';
 import type { EventStore, OriginMark, Position } from './event-store.js';
+import { foldFromSnapshot } from './fold.js';
 
 export const DEFAULT_SNAPSHOT_EVERY = 50_000;
 /** Snapshots kept; older ones are pruned (a late event may need one before it). */
@@ -221,9 +222,9 @@ export class Ledger extends EventEmitter {
 
   /** Resets to a snapshot (or the empty state) and folds every event after it. */
   private foldFrom(snapshot: ReturnType<EventStore['latestSnapshot']>): number {
-    this.state = snapshot ? decodeState(snapshot.state) : initialState();
-    this.lastFolded = snapshot && { hlc: snapshot.hlc, origin: snapshot.origin, seq: snapshot.seq };
-    for (const e of this.store.inFoldOrder(this.lastFolded)) this.fold(e, openEnvelope(e));
+    const { state, last } = foldFromSnapshot(this.store, snapshot);
+    this.state = state;
+    this.lastFolded = last;
     this.sinceSnapshot = 0;
     return snapshot?.eventCount ?? 0;
   }

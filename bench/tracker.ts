@@ -1,0 +1,132 @@
+/**
+ * Tracker benchmark (issue: event-sourced tracker). Against a real tracker process:
+ * - acknowledged durable commands per second, and p50/p99 latency, with 1 and with 50
+ *   concurrent clients. Each command is create_group with an idempotency key, as the
+ *   client sends it: one event, fsynced before the acknowledgement. The load comes from
+ *   lean WebSocket clients in this process, so the tracker, not the generator, is measured.
+ * - restart-to-ready with 1,000,000 events in the log (bench/synthetic-log.ts), with the
+ *   newest snapshot placed where the default policy (every 50,000 events) leaves the
+ *   most to replay: 49,999 events of tail. Timed from spawn until /health answers.
+ * Options: --seconds N (per throughput run, default 5), --events N (default 1000000).
+ */
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { EventStore } from '../src/events/log/event-store.js';
+import { foldEvents } from '../src/events/log/fold.js';
+import { encodeState, initialState, stateHash } from '../src/events/index.js';
+import { Cluster } from '../test/helpers/cluster.js';
+import { percentile, printTable, writeResults } from './stats.js';
+import { writeSyntheticLog } from './synthetic-log.js';
+
+const SNAPSHOT_EVERY = 50_000;
+
+function option(args: string[], name: string, fallback: number): number {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? Number(args[at + 1]) : fallback;
+}
+
+export default async function run(args: string[]): Promise<void> {
+  const seconds = option(args, 'seconds', 5);
+  const events = option(args, 'events', 1_000_000);
+  const throughput = [];
+  for (const clients of [1, 50]) throughput.push(await measureThroughput(clients, seconds));
+  console.log('\nacknowledged durable commands (create_group + idempotency key), real tracker process, WAL + synchronous=FULL');
+  printTable(
+    ['clients', 'commands', 'commands/s', 'p50 ms', 'p99 ms'],
+    throughput.map((t) => [t.clients, t.commands, Math.round(t.perSecond), t.p50.toFixed(3), t.p99.toFixed(3)]),
+  );
+  const restart = await measureRestart(events);
+  console.log(`\nrestart-to-ready with ${restart.events.toLocaleString()} events in the log`);
+  printTable(
+    ['events', 'snapshot at', 'tail replayed', 'log loaded ms', 'spawn to /health ms'],
+    [[restart.events, restart.snapshotAt, restart.tail, restart.loadMs, restart.readyMs]],
+  );
+  console.log(`\nresults: ${writeResults('tracker', { throughput, restart })}`);
+}
+
+/** One WebSocket client that sends a request and waits for its reply, and nothing else. */
+class LeanClient {
+  private waiting: ((reply: { ok: boolean; error?: unknown }) => void) | undefined;
+  private constructor(private readonly ws: WebSocket) {
+    ws.on('message', (data) => this.waiting?.(JSON.parse(data.toString()) as { ok: boolean }));
+  }
+
+  static async open(port: number): Promise<LeanClient> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/client`);
+    await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+    return new LeanClient(ws);
+  }
+
+  request(id: number, op: string, args: object, idem?: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting = (reply) => (reply.ok ? resolve() : reject(new Error(JSON.stringify(reply.error))));
+      this.ws.send(JSON.stringify({ id, op, args, idem }));
+    });
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+async function measureThroughput(clients: number, seconds: number) {
+  const cluster = await Cluster.create(1);
+  try {
+    await cluster.start(1);
+    const port = cluster.trackers[0]!.port;
+    const conns = await Promise.all(
+      Array.from({ length: clients }, async (_, i) => {
+        const c = await LeanClient.open(port);
+        await c.request(1, 'create_user', { user: `b${i}`, password: 'pw' }, `u${i}`);
+        await c.request(2, 'login', { user: `b${i}`, password: 'pw', peer: `127.0.0.1:${10000 + i}` }, `l${i}`);
+        return c;
+      }),
+    );
+    const latencies: number[] = [];
+    const warmupEnd = performance.now() + 500;
+    const end = warmupEnd + seconds * 1000;
+    await Promise.all(
+      conns.map(async (c, i) => {
+        for (let n = 3; performance.now() < end; n++) {
+          const t0 = performance.now();
+          await c.request(n, 'create_group', { group: `c${i}-${n}` }, `c${i}-${n}`);
+          if (t0 >= warmupEnd) latencies.push(performance.now() - t0);
+        }
+      }),
+    );
+    for (const c of conns) c.close();
+    latencies.sort((a, b) => a - b);
+    return { clients, commands: latencies.length, perSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  } finally {
+    await cluster.destroy();
+  }
+}
+
+async function measureRestart(events: number) {
+  const cluster = await Cluster.create(1);
+  try {
+    const dataDir = cluster.trackers[0]!.dataDir;
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dataDir, { recursive: true });
+    const store = EventStore.open(join(dataDir, 'events.db'));
+    writeSyntheticLog(store, events);
+    const tail = Math.min(events, SNAPSHOT_EVERY - 1);
+    const snapshotAt = events - tail;
+    if (snapshotAt > 0) {
+      const at = store.db.prepare('SELECT hlc, origin, seq FROM events ORDER BY hlc, origin, seq LIMIT 1 OFFSET ?').get(snapshotAt - 1) as { hlc: number; origin: number; seq: number };
+      const state = initialState();
+      foldEvents(store, state, { upTo: at });
+      store.saveSnapshot(at, state.eventCount, stateHash(state), encodeState(state), Date.now());
+    }
+    await store.close();
+    const t0 = performance.now();
+    const t = await cluster.start(1);
+    const readyMs = Math.round(performance.now() - t0);
+    const loaded = /"ms":(\d+)/.exec(t.output)?.[1];
+    const health = await cluster.health(1);
+    if (health.events !== events) throw new Error(`tracker loaded ${health.events} events, expected ${events}`);
+    return { events, snapshotAt, tail, loadMs: Number(loaded), readyMs };
+  } finally {
+    await cluster.destroy();
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The tracker-to-tracker replication protocol: JSON text frames over WebSocket
+ * `/replicate`. Pure: message types, encoding and one strict parser; no sockets, no clock,
+ * no randomness (the link brings its own challenges).
+ *
+ *   hello   { t: 'hello', v, tracker, challenge }  first frame from each side; challenge is fresh and random
+ *   auth    { t: 'auth', proof }                   HMAC(link key, authTranscript(me, peer, theirs, mine))
+ *   marks   { t: 'marks', marks }                  after the peer's proof checked out: per-origin high-water seq
+ *   events  { t: 'events', events }               a batch of envelopes, each origin's in seq order, no gaps
+ *   ack     { t: 'ack', marks }                    one per `events` frame: the receiver's durable marks after it
+ *   refused { t: 'refused', code, message }        why the sender is about to close the link
+ *
+ * An envelope travels as a fixed array [origin, seq, hlc, type, data, prev, hash, idem]:
+ * a million of them parse much faster than a million objects with the same keys.
+ * The parser checks shapes and bounds only; the ledger checks each envelope's hash,
+ * schema and chain before it stores anything (Ledger.applyRemote).
+ */
+import type { EventType } from '../domain-events.js';
+import type { Envelope } from '../envelope.js';
+
+export const PROTOCOL_VERSION = 1;
+/** Largest frame either side accepts (ws maxPayload). One event's data may be 1 MiB. */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** Most envelopes in one `events` frame. */
+export const MAX_BATCH_EVENTS = 8192;
+/** Most origins a marks map may name. */
+export const MAX_ORIGINS = 64;
+/** Challenges are 32 random bytes, base64url: 43 characters. */
+export const CHALLENGE_LENGTH = 43;
+const MAX_PROOF_LENGTH = 128;
+const MAX_REFUSAL_TEXT = 500;
+
+/** Stable codes for why a link was refused or dropped; both logs and tests match them. */
+export type LinkErrorCode =
+  | 'BAD_FRAME' // not a message of this protocol, or one out of turn
+  | 'VERSION_MISMATCH'
+  | 'UNEXPECTED_PEER' // the hello names a tracker that is not our twin
+  | 'AUTH_FAILED' // the proof does not show the cluster secret
+  | 'AUTH_TIMEOUT'
+  | 'CHAIN_BROKEN' // events that do not continue an origin's chain
+  | 'DUPLICATE_LINK' // the pair already has a link; this one is closed
+  | 'HEARTBEAT_TIMEOUT'
+  | 'LOCAL_ERROR'; // the receiver could not store the events (its disk, not the sender)
+
+/** Per origin, the highest seq held durably. */
+export type Marks = ReadonlyMap<number, number>;
+
+export type LinkMessage =
+  | { readonly t: 'hello'; readonly v: number; readonly tracker: number; readonly challenge: string }
+  | { readonly t: 'auth'; readonly proof: string }
+  | { readonly t: 'marks'; readonly marks: Marks }
+  | { readonly t: 'events'; readonly events: Envelope[] }
+  | { readonly t: 'ack'; readonly marks: Marks }
+  | { readonly t: 'refused'; readonly code: string; readonly message: string };
+
+export type ParsedMessage = { readonly ok: true; readonly message: LinkMessage } | { readonly ok: false; readonly code: 'BAD_FRAME'; readonly reason: string };
+
+/**
+ * What each side's proof covers: who proves to whom, the verifier's fresh challenge (so
+ * an old proof cannot be replayed) and the prover's own (so the verifier's proof cannot
+ * be reflected back at it).
+ */
+export function authTranscript(prover: number, verifier: number, verifierChallenge: string, proverChallenge: string): string {
+  return `p2p-groups/replicate/v${PROTOCOL_VERSION}|prover=${prover}|verifier=${verifier}|${verifierChallenge}|${proverChallenge}`;
+}
+
+export function encodeMessage(m: LinkMessage): string {
+  switch (m.t) {
+    case 'marks':
+    case 'ack':
+      return JSON.stringify({ t: m.t, marks: Object.fromEntries(m.marks) });
+    case 'events':
+      return encodeEvents(m.events);
+    default:
+      return JSON.stringify(m);
+  }
+}
+
+/** An `events` frame, written directly: this is the hot path of catch-up. */
+export function encodeEvents(events: readonly Envelope[]): string {
+  const rows = events.map((e) => [e.origin, e.seq, e.hlc, e.type, e.data, e.prev, e.hash, e.idem]);
+  return `{"t":"events","events":${JSON.stringify(rows)}}`;
+}
+
+/** Parses one frame; anything unexpected is BAD_FRAME with a reason for the log. */
+export function parseMessage(text: string): ParsedMessage {
+  if (text.length > MAX_FRAME_BYTES) return bad('frame too large');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return bad('not JSON');
+  }
+  if (!isObject(value)) return bad('not a JSON object');
+  switch (value.t) {
+    case 'hello': {
+      const { v, tracker, challenge } = value;
+      if (!isPositiveInt(v)) return bad('hello: v must be a positive integer');
+      if (!isPositiveInt(tracker)) return bad('hello: tracker must be a positive integer');
+      if (typeof challenge !== 'string' || challenge.length !== CHALLENGE_LENGTH || !/^[A-Za-z0-9_-]+$/.test(challenge)) return bad('hello: bad challenge');
+      return good({ t: 'hello', v, tracker, challenge });
+    }
+    case 'auth': {
+      const { proof } = value;
+      if (typeof proof !== 'string' || proof.length === 0 || proof.length > MAX_PROOF_LENGTH) return bad('auth: bad proof');
+      return good({ t: 'auth', proof });
+    }
+    case 'marks':
+    case 'ack': {
+      const marks = parseMarks(value.marks);
+      return typeof marks === 'string' ? bad(`${value.t}: ${marks}`) : good({ t: value.t, marks });
+    }
+    case 'events': {
+      const events = parseEvents(value.events);
+      return typeof events === 'string' ? bad(`events: ${events}`) : good({ t: 'events', events });
+    }
+    case 'refused': {
+      const { code, message } = value;
+      if (typeof code !== 'string' || code.length > 40 || typeof message !== 'string') return bad('refused: bad code or message');
+      return good({ t: 'refused', code, message: message.slice(0, MAX_REFUSAL_TEXT) });
+    }
+    default:
+      return bad(`unknown message type ${JSON.stringify(value.t)?.slice(0, 40)}`);
+  }
+}
+
+function parseMarks(raw: unknown): Map<number, number> | string {
+  if (!isObject(raw)) return 'marks must be an object';
+  const entries = Object.entries(raw);
+  if (entries.length > MAX_ORIGINS) return `more than ${MAX_ORIGINS} origins`;
+  const marks = new Map<number, number>();
+  for (const [key, seq] of entries) {
+    const origin = Number(key);
+    if (!isPositiveInt(origin) || String(origin) !== key) return `bad origin ${key.slice(0, 20)}`;
+    if (!Number.isSafeInteger(seq) || (seq as number) < 0) return `bad seq for origin ${origin}`;
+    marks.set(origin, seq as number);
+  }
+  return marks;
+}
+
+function parseEvents(raw: unknown): Envelope[] | string {
+  if (!Array.isArray(raw)) return 'must be a list';
+  if (raw.length === 0 || raw.length > MAX_BATCH_EVENTS) return `must hold 1 to ${MAX_BATCH_EVENTS} envelopes`;
+  const events: Envelope[] = new Array<Envelope>(raw.length);
+  const last = new Map<number, number>();
+  for (let i = 0; i < raw.length; i++) {
+    const row: unknown = raw[i];
+    if (!Array.isArray(row) || row.length !== 8) return `envelope ${i} must be an array of 8 fields`;
+    const [origin, seq, hlc, type, data, prev, hash, idem] = row as unknown[];
+    if (!isPositiveInt(origin) || !isPositiveInt(seq) || !isPositiveInt(hlc)) return `envelope ${i}: origin, seq and hlc must be positive integers`;
+    if (typeof type !== 'string' || typeof data !== 'string' || typeof prev !== 'string' || typeof hash !== 'string') return `envelope ${i}: type, data, prev and hash must be strings`;
+    if (idem !== null && typeof idem !== 'string') return `envelope ${i}: idem must be a string or null`;
+    const before = last.get(origin);
+    if (before !== undefined && seq !== before + 1) return `envelope ${i}: origin ${origin} seq ${seq} does not follow ${before}`;
+    last.set(origin, seq);
+    if (last.size > MAX_ORIGINS) return `more than ${MAX_ORIGINS} origins`;
+    // The type is checked against the known event types by checkEnvelope in the ledger.
+    events[i] = { origin, seq, hlc, type: type as EventType, data, prev, hash, idem };
+  }
+  return events;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isPositiveInt(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) > 0;
+}
+
+function good(message: LinkMessage): ParsedMessage {
+  return { ok: true, message };
+}
+
+function bad(reason: string): ParsedMessage {
+  return { ok: false, code: 'BAD_FRAME', reason };
+}

@@ -1,0 +1,397 @@
+/**
+ * The replication link between the two trackers. Who owns what:
+ *
+ * - One Replicator per tracker. It owns the dialling (ws://twin/replicate, retried with
+ *   backoff while the twin is down), the inbound `/replicate` upgrades, the choice of the
+ *   one link per pair, the semi-synchronous barrier the executor waits on, the gate that
+ *   holds local commits while this tracker is behind on its own origin, and what
+ *   /health says about all of it.
+ * - One ReplicationPeer per WebSocket (replication-peer.ts): the handshake, the catch-up
+ *   and live stream in both directions, and the per-origin marks of that connection.
+ *
+ * What it promises:
+ * - Both trackers dial; when both connections authenticate, each side keeps the one
+ *   dialled by the lower tracker id and closes the other (DUPLICATE_LINK), so both sides
+ *   make the same choice. One log line when the link drops, one when it is back.
+ * - Only holders of the cluster secret get a link; refusals are logged (at most one line
+ *   per REFUSAL_LOG_INTERVAL_MS, with a count of those not logged).
+ * - Semi-synchronous acknowledgement: `awaitReplicated` resolves once the twin has acked
+ *   the events durable; at once while no link is up; and after ACK_WAIT_MS (1000 ms)
+ *   without an ack, after which the link counts as lagging and the local commit
+ *   suffices until the twin has acked everything of this origin again.
+ * - Catch-up before ready: until the first attempt to reach the twin has settled (a link
+ *   up, or a failed dial), and whenever the twin is known to hold events of THIS
+ *   tracker's origin beyond its own log (its data dir was lost or restored from an old
+ *   backup), local commits are held: a new event would reuse a seq and fork the chain.
+ *   A held command waits up to COMMIT_HOLD_MS, then is refused with TRACKER_CATCHING_UP
+ *   (safe to retry). Catching up on the twin's origin never blocks commits.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { Envelope } from '../events/envelope.js';
+import type { Ledger } from '../events/log/ledger.js';
+import { MAX_FRAME_BYTES } from '../events/replication/protocol.js';
+import type { ClusterKeys } from './cluster-keys.js';
+import type { ReplicationBarrier } from './executor.js';
+import type { Logger } from './logger.js';
+import { BATCH_EVENTS, ReplicationPeer, type PeerHost } from './replication-peer.js';
+import type { UpgradeHandler } from './tracker.js';
+
+/** How long a command waits for the twin's ack before the link counts as lagging. */
+export const ACK_WAIT_MS = 1000;
+/** How long a command is held while this tracker catches up on its own origin. */
+export const COMMIT_HOLD_MS = 3000;
+/** Waits between dial attempts while the twin is unreachable (the last one repeats). */
+export const DIAL_BACKOFF_MS = [100, 200, 400, 800, 1000, 2000] as const;
+export const DIAL_TIMEOUT_MS = 1000;
+/** Local commits wait at most this long after start for the first contact with the twin. */
+export const STARTUP_SETTLE_MAX_MS = 5000;
+/** Connections still in their handshake, beyond which new ones are turned away. */
+export const MAX_PENDING_PEERS = 4;
+/** At most one log line per this interval about refused links and repeated failures. */
+export const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
+export interface TwinAddress {
+  /** The twin's tracker number, which its hello must name. */
+  readonly id: number;
+  /** Where to dial it (its tracker_info.txt line, or --peer). */
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ReplicatorOptions {
+  readonly id: number;
+  readonly twin: TwinAddress;
+  readonly ledger: Ledger;
+  readonly keys: ClusterKeys;
+  readonly log: Logger;
+}
+
+export interface ReplicationStatus {
+  readonly link: 'up' | 'down' | 'connecting';
+  readonly peer: { readonly id: number; readonly address: string };
+  readonly inSync: boolean;
+  readonly lagEvents: number;
+  readonly localMarks: Record<string, number>;
+  readonly peerMarks: Record<string, number>;
+  readonly caughtUp: { readonly events: number; readonly ms: number } | null;
+  /** Acks from the twin are late: commands are acknowledged on the local commit alone. */
+  readonly lagging: boolean;
+  /** Local commits are held (catching up on this tracker's own origin, or at start). */
+  readonly holdingCommits: boolean;
+}
+
+/** Thrown to a held command when the hold ran out. */
+export class CatchingUpError extends Error {
+  readonly code = 'TRACKER_CATCHING_UP';
+}
+
+interface Waiter {
+  readonly seq: number;
+  readonly deadline: number;
+  readonly resolve: () => void;
+}
+
+interface Holder {
+  readonly resolve: () => void;
+  readonly reject: (error: CatchingUpError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost {
+  readonly id: number;
+  readonly twinId: number;
+  readonly ledger: Ledger;
+  readonly keys: ClusterKeys;
+  private readonly log: Logger;
+  private readonly url: string;
+  private readonly address: string;
+  private readonly server = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  private readonly pending = new Set<ReplicationPeer>();
+  /** The authenticated connection in use, if any (up once the twin's marks arrived). */
+  private link: ReplicationPeer | undefined;
+  private dialing: WebSocket | undefined;
+  private dialTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  /** The twin's marks as last known: they outlive the link (the gate needs them). */
+  private peerMarks: ReadonlyMap<number, number> = new Map();
+  private lastCatchUp: { events: number; ms: number } | undefined;
+  private waiters: Waiter[] = [];
+  private waitTimer: NodeJS.Timeout | undefined;
+  private lagging = false;
+  private settled = false;
+  private readonly settleTimer: NodeJS.Timeout;
+  private holders: Holder[] = [];
+  private everUp = false;
+  private announcedUnreachable = false;
+  private stopped = false;
+  private readonly quiet = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(options: ReplicatorOptions) {
+    this.id = options.id;
+    this.twinId = options.twin.id;
+    this.ledger = options.ledger;
+    this.keys = options.keys;
+    this.log = options.log;
+    this.address = `${options.twin.host}:${options.twin.port}`;
+    this.url = `ws://${this.address}/replicate`;
+    this.ledger.on('durable', (envelopes: Envelope[]) => this.link?.onDurable(envelopes));
+    this.settleTimer = setTimeout(() => this.settle(), STARTUP_SETTLE_MAX_MS);
+    this.settleTimer.unref();
+  }
+
+  /** Starts dialling the twin. */
+  start(): void {
+    this.dial();
+  }
+
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
+    if (this.stopped || this.pending.size >= MAX_PENDING_PEERS) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\n\r\n');
+      return;
+    }
+    this.server.handleUpgrade(request, socket, head, (ws) => this.adopt(ws, this.twinId, remote));
+  }
+
+  // ---- the barrier (executor) ----
+
+  awaitReplicated(envelopes: readonly Envelope[]): Promise<void> {
+    const link = this.link;
+    if (!link?.up || this.lagging || this.stopped) return Promise.resolve();
+    let seq = 0;
+    for (const e of envelopes) if (e.origin === this.id && e.seq > seq) seq = e.seq;
+    if ((link.peerMarks.get(this.id) ?? 0) >= seq) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push({ seq, deadline: performance.now() + ACK_WAIT_MS, resolve });
+      if (!this.waitTimer) this.armWaitTimer();
+    });
+  }
+
+  holdCommits(): Promise<void> | undefined {
+    if (process.env.NO_GATE_SANITY || this.commitsAllowed()) return undefined;
+    return new Promise((resolve, reject) => {
+      const holder: Holder = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.holders = this.holders.filter((h) => h !== holder);
+          reject(new CatchingUpError(`tracker ${this.id} is catching up with tracker ${this.twinId}; try again in a moment`));
+        }, COMMIT_HOLD_MS),
+      };
+      this.holders.push(holder);
+    });
+  }
+
+  status(): ReplicationStatus {
+    const local = new Map<number, number>();
+    for (const [origin, mark] of this.ledger.originMarks()) local.set(origin, mark.seq);
+    const peer = this.link?.up ? this.link.peerMarks : this.peerMarks;
+    let lagEvents = 0;
+    for (const origin of new Set([...local.keys(), ...peer.keys()])) lagEvents += Math.abs((local.get(origin) ?? 0) - (peer.get(origin) ?? 0));
+    const link = this.link?.up ? 'up' : this.link || this.dialing || this.pending.size > 0 || !this.settled ? 'connecting' : 'down';
+    return {
+      link,
+      peer: { id: this.twinId, address: this.address },
+      inSync: link === 'up' && lagEvents === 0,
+      lagEvents,
+      localMarks: Object.fromEntries(local),
+      peerMarks: Object.fromEntries(peer),
+      caughtUp: this.lastCatchUp ?? null,
+      lagging: this.lagging,
+      holdingCommits: !this.commitsAllowed(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.dialTimer);
+    clearTimeout(this.waitTimer);
+    clearTimeout(this.settleTimer);
+    this.dialing?.terminate();
+    for (const peer of [...this.pending, ...(this.link ? [this.link] : [])]) peer.shutdown();
+    this.releaseWaiters();
+    this.releaseHolders();
+    this.server.close();
+  }
+
+  // ---- PeerHost: what the peers report ----
+
+  authenticated(peer: ReplicationPeer): boolean {
+    this.pending.delete(peer);
+    if (this.stopped) {
+      peer.shutdown();
+      return false;
+    }
+    const current = this.link;
+    if (current && current !== peer) {
+      if (current.dialledBy <= peer.dialledBy) {
+        peer.fail('DUPLICATE_LINK', `the link dialled by tracker ${current.dialledBy} is already up`);
+        return false;
+      }
+      this.link = peer; // set first, so closing `current` is not taken for the link dropping
+      current.fail('DUPLICATE_LINK', `keeping the link dialled by tracker ${peer.dialledBy}`);
+      this.releaseWaiters();
+    }
+    this.link = peer;
+    return true;
+  }
+
+  synced(peer: ReplicationPeer): void {
+    if (peer !== this.link) return;
+    this.attempt = 0;
+    this.peerMarks = peer.peerMarks;
+    this.announcedUnreachable = false;
+    this.log.info({ twin: this.twinId, remote: peer.remote, dialledBy: peer.dialledBy }, `replication link to tracker ${this.twinId} is ${this.everUp ? 'back' : 'up'}`);
+    this.everUp = true;
+    const own = this.ownMark();
+    const theirs = peer.peerMarks.get(this.id) ?? 0;
+    if (theirs > own) {
+      this.log.warn({ twin: this.twinId, ownSeq: own, twinHolds: theirs }, `tracker ${this.twinId} holds events of this tracker's origin up to seq ${theirs} but the local log ends at ${own}: catching up before accepting commands`);
+    }
+    // A twin far behind on our origin would make every command wait ACK_WAIT_MS.
+    this.lagging = own - theirs > BATCH_EVENTS;
+    this.settle();
+  }
+
+  progress(peer: ReplicationPeer): void {
+    if (peer !== this.link) return;
+    const acked = peer.peerMarks.get(this.id) ?? 0;
+    while (this.waiters.length > 0 && this.waiters[0]!.seq <= acked) this.waiters.shift()!.resolve();
+    if (this.lagging && acked >= this.ownMark()) {
+      this.lagging = false;
+      this.log.info({ twin: this.twinId }, `tracker ${this.twinId} has caught up: commands wait for its ack again`);
+    }
+    if (this.holders.length > 0 && this.commitsAllowed()) this.releaseHolders();
+  }
+
+  caughtUp(peer: ReplicationPeer, events: number, ms: number): void {
+    if (peer !== this.link) return;
+    this.lastCatchUp = { events, ms };
+    this.log.info({ twin: this.twinId, events, ms }, `caught up with tracker ${this.twinId}: ${events} events in ${ms} ms`);
+    if (this.commitsAllowed()) this.releaseHolders();
+  }
+
+  closed(peer: ReplicationPeer, code: string, detail: string): void {
+    this.pending.delete(peer);
+    if (code === 'AUTH_FAILED' || code === 'UNEXPECTED_PEER' || code === 'VERSION_MISMATCH' || code === 'BAD_FRAME' || code === 'AUTH_TIMEOUT') {
+      const inbound = peer.dialledBy !== this.id;
+      this.quietly('warn', `refused:${code}:${inbound}`, { code, remote: peer.remote, detail }, inbound ? `refused a replication link from ${peer.remote}: ${code}` : `tracker ${this.twinId} at ${peer.remote} refused the replication link: ${code}`);
+    } else if (code === 'CHAIN_BROKEN' || code === 'LOCAL_ERROR') {
+      this.quietly('error', `dropped:${code}`, { code, detail }, `dropping the replication link: ${code}`);
+    }
+    if (peer !== this.link) return;
+    this.link = undefined;
+    if (peer.up) this.peerMarks = new Map(peer.peerMarks);
+    this.releaseWaiters();
+    if (!this.stopped) {
+      if (peer.up) this.log.warn({ twin: this.twinId, code, detail }, `replication link to tracker ${this.twinId} is down; retrying in the background`);
+      this.scheduleDial(DIAL_BACKOFF_MS[0]);
+    }
+  }
+
+  // ---- internals ----
+
+  private adopt(ws: WebSocket, dialledBy: number, remote: string): ReplicationPeer {
+    const peer = new ReplicationPeer(ws, dialledBy, remote, this);
+    this.pending.add(peer);
+    peer.start();
+    return peer;
+  }
+
+  private dial(): void {
+    if (this.stopped || this.link || this.dialing) return;
+    const ws = new WebSocket(this.url, { handshakeTimeout: DIAL_TIMEOUT_MS, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+    this.dialing = ws;
+    let peer: ReplicationPeer | undefined;
+    ws.once('open', () => (peer = this.adopt(ws, this.id, this.address)));
+    ws.on('error', (error) => this.log.debug({ twin: this.twinId, err: error.message }, 'replication dial failed'));
+    ws.once('close', () => {
+      this.dialing = undefined;
+      if (this.stopped || (this.link && this.link !== peer)) return; // another connection is the link
+      if (!peer?.up && !this.link) {
+        this.settle();
+        if (!this.everUp && !this.announcedUnreachable) {
+          this.announcedUnreachable = true;
+          this.log.info({ twin: this.twinId, address: this.address }, `tracker ${this.twinId} is not reachable yet; retrying in the background`);
+        }
+      }
+      this.scheduleDial(DIAL_BACKOFF_MS[Math.min(this.attempt++, DIAL_BACKOFF_MS.length - 1)]!);
+    });
+  }
+
+  private scheduleDial(ms: number): void {
+    if (this.stopped || this.dialTimer) return;
+    this.dialTimer = setTimeout(() => {
+      this.dialTimer = undefined;
+      this.dial();
+    }, ms);
+    this.dialTimer.unref();
+  }
+
+  private ownMark(): number {
+    return this.ledger.originMarks().get(this.id)?.seq ?? 0;
+  }
+
+  private commitsAllowed(): boolean {
+    if (this.stopped) return true;
+    if (!this.settled) return false;
+    const known = this.link?.up ? this.link.peerMarks : this.peerMarks;
+    return (known.get(this.id) ?? 0) <= this.ownMark();
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.settleTimer);
+    if (this.commitsAllowed()) this.releaseHolders();
+  }
+
+  private armWaitTimer(): void {
+    const head = this.waiters[0];
+    this.waitTimer = undefined;
+    if (!head) return;
+    this.waitTimer = setTimeout(() => {
+      this.waitTimer = undefined;
+      const now = performance.now();
+      if (this.waiters.length > 0 && this.waiters[0]!.deadline <= now) {
+        this.lagging = true;
+        this.log.warn({ twin: this.twinId, waitedMs: ACK_WAIT_MS }, `tracker ${this.twinId} did not acknowledge within ${ACK_WAIT_MS} ms: the link is lagging, acknowledging on the local commit until it catches up`);
+        this.releaseWaiters();
+      } else {
+        this.armWaitTimer();
+      }
+    }, Math.max(0, head.deadline - performance.now()) + 1);
+  }
+
+  private releaseWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+    for (const w of waiters) w.resolve();
+  }
+
+  private releaseHolders(): void {
+    const holders = this.holders;
+    this.holders = [];
+    for (const h of holders) {
+      clearTimeout(h.timer);
+      h.resolve();
+    }
+  }
+
+  /** Logs a line at most once per REFUSAL_LOG_INTERVAL_MS per key, counting the rest. */
+  private quietly(level: 'warn' | 'error', key: string, fields: Record<string, unknown>, message: string): void {
+    const now = performance.now();
+    const seen = this.quiet.get(key);
+    if (seen && now - seen.at < REFUSAL_LOG_INTERVAL_MS) {
+      seen.suppressed += 1;
+      return;
+    }
+    this.quiet.set(key, { at: now, suppressed: 0 });
+    this.log[level]({ ...fields, notLoggedSinceLast: seen?.suppressed ?? 0 }, message);
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * One WebSocket between the two trackers, from the first frame to the close. The
+ * Replicator (replication-link.ts) owns the peers and picks which one is the link; a
+ * peer owns only what is true of its own connection:
+ *
+ * - the handshake: hello (a fresh random challenge each way), then auth (an HMAC with
+ *   the cluster's link key over both challenges and both tracker ids). Until the twin's
+ *   proof checks out nothing else is accepted and nothing of the log is sent; a bad
+ *   proof is answered with `refused AUTH_FAILED` and a close.
+ * - catch-up and live streaming, as the sender: per origin, the highest seq the twin is
+ *   known to hold (its marks, then its acks and the events it sends) and the highest seq
+ *   sent; whatever the local log holds beyond that is read with EventStore.ofOrigin and
+ *   sent in batches of BATCH_EVENTS, at most MAX_UNACKED_BATCHES unacknowledged, so
+ *   memory on both sides stays bounded however far behind the twin is. Live events
+ *   (Ledger 'durable', so only events already on disk here) go out at once when they
+ *   continue what was sent, else the next pump reads them back from the log.
+ * - as the receiver: each `events` frame goes to Ledger.applyRemote (validating,
+ *   idempotent on (origin, seq), durable on return) and is answered with one `ack`
+ *   carrying the durable marks. A ChainError means the twin sent something that does not
+ *   continue a chain: the link is dropped with CHAIN_BROKEN and re-syncs from marks on
+ *   the next connection.
+ * - the catch-up target: the twin's marks when the link came up; the first moment the
+ *   local marks reach all of them is reported once (events received, ms taken).
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { RawData, WebSocket } from 'ws';
+import type { Envelope } from '../events/envelope.js';
+import { ChainError, type Ledger } from '../events/log/ledger.js';
+import {
+  authTranscript,
+  encodeEvents,
+  encodeMessage,
+  parseMessage,
+  PROTOCOL_VERSION,
+  type LinkErrorCode,
+  type LinkMessage,
+  type Marks,
+} from '../events/replication/protocol.js';
+import { linkProof, type ClusterKeys } from './cluster-keys.js';
+
+/** Envelopes per `events` frame during catch-up: large, so a million take a few hundred frames. */
+export const BATCH_EVENTS = 4000;
+/** A frame is cut short once its event data passes this many bytes (one big event still goes alone). */
+export const BATCH_MAX_BYTES = 4 * 1024 * 1024;
+/** Frames sent and not yet acknowledged: the flow-control window. */
+export const MAX_UNACKED_BATCHES = 4;
+/** The handshake must finish within this. */
+export const AUTH_TIMEOUT_MS = 2000;
+export const HEARTBEAT_INTERVAL_MS = 500;
+/** No frame and no pong for this long: the twin is gone (a silent partition). */
+export const HEARTBEAT_TIMEOUT_MS = 3000;
+/** Close code for every protocol-level close; the reason is a LinkErrorCode. */
+export const LINK_CLOSE_CODE = 4000;
+const ENVELOPE_OVERHEAD_BYTES = 200;
+
+/** What a peer tells its Replicator. */
+export interface PeerHost {
+  readonly id: number;
+  readonly twinId: number;
+  readonly ledger: Ledger;
+  readonly keys: ClusterKeys;
+  /** The twin proved the secret. False means this connection must close (a duplicate). */
+  authenticated(peer: ReplicationPeer): boolean;
+  /** The twin's marks arrived: the link is up. */
+  synced(peer: ReplicationPeer): void;
+  /** Marks moved (an ack, or events applied). */
+  progress(peer: ReplicationPeer): void;
+  caughtUp(peer: ReplicationPeer, events: number, ms: number): void;
+  /** The connection closed; `code` is ours or the twin's reason when there was one. */
+  closed(peer: ReplicationPeer, code: string, detail: string): void;
+}
+
+export class ReplicationPeer {
+  /** Per origin, the highest seq the twin is known to hold durably. */
+  readonly peerMarks = new Map<number, number>();
+  /** True once the twin's marks arrived (both proofs checked): events flow. */
+  up = false;
+  lastCatchUp: { readonly events: number; readonly ms: number } | undefined;
+  private readonly challenge = randomBytes(32).toString('base64url');
+  private peerChallenge: string | undefined;
+  private verified = false;
+  private closed = false;
+  /** Per origin, the highest seq sent on this connection or held by the twin. */
+  private readonly sent = new Map<number, number>();
+  private unacked = 0;
+  private target: Marks | undefined;
+  private syncStarted = 0;
+  private received = 0;
+  private lastHeard = performance.now();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private why: { code: string; detail: string } | undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    /** The tracker that opened this connection: decides which of two links is kept. */
+    readonly dialledBy: number,
+    readonly remote: string,
+    private readonly host: PeerHost,
+  ) {}
+
+  start(): void {
+    this.ws.on('message', (data, isBinary) => this.receive(data, isBinary));
+    this.ws.on('pong', () => (this.lastHeard = performance.now()));
+    this.ws.on('error', () => undefined); // followed by 'close'
+    this.ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
+    const auth = setTimeout(() => this.verified || this.fail('AUTH_TIMEOUT', `no valid proof within ${AUTH_TIMEOUT_MS} ms`), AUTH_TIMEOUT_MS);
+    const beat = setInterval(() => this.heartbeat(), HEARTBEAT_INTERVAL_MS);
+    this.timers.push(auth, beat);
+    this.send({ t: 'hello', v: PROTOCOL_VERSION, tracker: this.host.id, challenge: this.challenge });
+  }
+
+  /** Refuses or drops the link: tells the twin why, then closes. */
+  fail(code: LinkErrorCode, detail: string): void {
+    if (this.closed) return;
+    this.why ??= { code, detail };
+    this.send({ t: 'refused', code, message: detail });
+    this.ws.close(LINK_CLOSE_CODE, code);
+    const force = setTimeout(() => this.ws.terminate(), 1000);
+    force.unref();
+  }
+
+  /** Closes without blame (shutdown). */
+  shutdown(): void {
+    if (this.closed) return;
+    this.why ??= { code: 'SHUTDOWN', detail: 'tracker shutting down' };
+    this.ws.close(1001, 'shutting down');
+    setTimeout(() => this.ws.terminate(), 500).unref();
+  }
+
+  /** Live path: events just made durable here. */
+  onDurable(envelopes: readonly Envelope[]): void {
+    if (!this.up || this.closed || envelopes.length === 0) return;
+    const first = envelopes[0]!;
+    const sameOrigin = envelopes.every((e) => e.origin === first.origin);
+    if (sameOrigin && first.seq === (this.sent.get(first.origin) ?? 0) + 1 && this.unacked < MAX_UNACKED_BATCHES && envelopes.length <= BATCH_EVENTS) {
+      this.sendBatch(envelopes);
+    } else {
+      this.pump();
+    }
+  }
+
+  /** Sends what the twin lacks, while the window allows. */
+  pump(): void {
+    while (this.up && !this.closed && this.unacked < MAX_UNACKED_BATCHES) {
+      const batch = this.nextBatch();
+      if (!batch) return;
+      this.sendBatch(batch);
+    }
+  }
+
+  private nextBatch(): Envelope[] | undefined {
+    const marks = this.host.ledger.originMarks();
+    // The twin's own origin first: it cannot commit until it holds all of its own events.
+    const origins = [...marks.keys()].sort((a, b) => Number(b === this.host.twinId) - Number(a === this.host.twinId) || a - b);
+    for (const origin of origins) {
+      const after = this.sent.get(origin) ?? 0;
+      if (marks.get(origin)!.seq <= after) continue;
+      const rows = this.host.ledger.store.ofOrigin(origin, after, BATCH_EVENTS);
+      let bytes = 0;
+      let n = 0;
+      while (n < rows.length && (n === 0 || bytes + rows[n]!.data.length <= BATCH_MAX_BYTES)) bytes += rows[n++]!.data.length + ENVELOPE_OVERHEAD_BYTES;
+      return n === rows.length ? rows : rows.slice(0, n);
+    }
+    return undefined;
+  }
+
+  private sendBatch(batch: readonly Envelope[]): void {
+    const last = batch[batch.length - 1]!;
+    this.sent.set(last.origin, last.seq);
+    this.unacked += 1;
+    this.ws.send(encodeEvents(batch));
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    this.lastHeard = performance.now();
+    const parsed = isBinary ? undefined : parseMessage(data.toString());
+    if (!parsed || !parsed.ok) return this.fail('BAD_FRAME', parsed?.reason ?? 'binary frame');
+    const m = parsed.message;
+    switch (m.t) {
+      case 'hello':
+        return this.onHello(m);
+      case 'auth':
+        return this.onAuth(m.proof);
+      case 'marks':
+        return this.onMarks(m.marks);
+      case 'events':
+        return this.onEvents(m.events);
+      case 'ack':
+        return this.onAck(m.marks);
+      case 'refused':
+        this.why ??= { code: m.code, detail: `the twin refused the link: ${m.message}` };
+        return;
+    }
+  }
+
+  private onHello(m: Extract<LinkMessage, { t: 'hello' }>): void {
+    if (this.peerChallenge !== undefined) return this.fail('BAD_FRAME', 'a second hello');
+    if (m.v !== PROTOCOL_VERSION) return this.fail('VERSION_MISMATCH', `protocol version ${m.v}, this tracker speaks ${PROTOCOL_VERSION}`);
+    if (m.tracker !== this.host.twinId) return this.fail('UNEXPECTED_PEER', `this is tracker ${this.host.id}, which replicates with tracker ${this.host.twinId}, not ${m.tracker}`);
+    this.peerChallenge = m.challenge;
+    const proof = linkProof(this.host.keys, authTranscript(this.host.id, this.host.twinId, m.challenge, this.challenge));
+    this.send({ t: 'auth', proof });
+  }
+
+  private onAuth(proof: string): void {
+    if (this.peerChallenge === undefined || this.verified) return this.fail('BAD_FRAME', 'auth out of turn');
+    const expected = Buffer.from(linkProof(this.host.keys, authTranscript(this.host.twinId, this.host.id, this.challenge, this.peerChallenge)));
+    const given = Buffer.from(proof);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return this.fail('AUTH_FAILED', 'the proof does not match this cluster\'s secret');
+    this.verified = true;
+    if (!this.host.authenticated(this)) return;
+    this.send({ t: 'marks', marks: this.localMarks() });
+  }
+
+  private onMarks(marks: Marks): void {
+    if (!this.verified || this.up) return this.fail('BAD_FRAME', 'marks out of turn');
+    for (const [origin, seq] of marks) {
+      this.peerMarks.set(origin, seq);
+      this.sent.set(origin, seq);
+    }
+    this.target = marks;
+    this.syncStarted = performance.now();
+    this.up = true;
+    this.host.synced(this);
+    this.checkCaughtUp();
+    this.pump();
+  }
+
+  private onEvents(events: Envelope[]): void {
+    if (!this.up) return this.fail('BAD_FRAME', 'events before marks');
+    // The twin holds what it sends: never send it back.
+    for (const e of events) {
+      if (e.seq > (this.sent.get(e.origin) ?? 0)) this.sent.set(e.origin, e.seq);
+      if (e.seq > (this.peerMarks.get(e.origin) ?? 0)) this.peerMarks.set(e.origin, e.seq);
+    }
+    let fresh: Envelope[];
+    try {
+      fresh = this.host.ledger.applyRemote(events);
+    } catch (error) {
+      if (error instanceof ChainError) return this.fail('CHAIN_BROKEN', error.message);
+      return this.fail('LOCAL_ERROR', `could not store the twin's events: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    this.received += fresh.length;
+    this.send({ t: 'ack', marks: this.localMarks() });
+    this.checkCaughtUp();
+    this.host.progress(this);
+  }
+
+  private onAck(marks: Marks): void {
+    if (!this.up) return this.fail('BAD_FRAME', 'ack before marks');
+    this.unacked = Math.max(0, this.unacked - 1);
+    for (const [origin, seq] of marks) if (seq > (this.peerMarks.get(origin) ?? 0)) this.peerMarks.set(origin, seq);
+    this.host.progress(this);
+    this.pump();
+  }
+
+  private checkCaughtUp(): void {
+    if (!this.target) return;
+    const local = this.host.ledger.originMarks();
+    for (const [origin, seq] of this.target) if ((local.get(origin)?.seq ?? 0) < seq) return;
+    this.target = undefined;
+    this.lastCatchUp = { events: this.received, ms: Math.round(performance.now() - this.syncStarted) };
+    this.host.caughtUp(this, this.lastCatchUp.events, this.lastCatchUp.ms);
+  }
+
+  private heartbeat(): void {
+    if (this.closed) return;
+    if (performance.now() - this.lastHeard > HEARTBEAT_TIMEOUT_MS) {
+      this.why ??= { code: 'HEARTBEAT_TIMEOUT', detail: `nothing heard for ${HEARTBEAT_TIMEOUT_MS} ms` };
+      this.ws.terminate();
+      return;
+    }
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+  }
+
+  private localMarks(): Map<number, number> {
+    const marks = new Map<number, number>();
+    for (const [origin, mark] of this.host.ledger.originMarks()) marks.set(origin, mark.seq);
+    return marks;
+  }
+
+  private send(m: LinkMessage): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(encodeMessage(m));
+  }
+
+  private onClose(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.up = false;
+    for (const t of this.timers) clearTimeout(t);
+    const why = this.why ?? { code: code === LINK_CLOSE_CODE ? reason : 'CLOSED', detail: code === 1006 ? 'connection lost' : `closed (${code}${reason ? ` ${reason}` : ''})` };
+    this.host.closed(this, why.code, why.detail);
+  }
+}

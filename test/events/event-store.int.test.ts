@@ -1,0 +1,260 @@
+/**
+ * The SQLite event log: append-only enforced by SQLite itself, UNIQUE(origin, seq),
+ * migrations tracked in user_version, WAL + synchronous=FULL, and the queries the ledger
+ * and replication rely on. Real files in a temporary directory.
+ */
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { encodeState, initialState, type Envelope } from '../../src/events/index.js';
+import { EventStore } from '../../src/events/log/event-store.js';
+import { migrate, migrationsDir } from '../../src/events/log/migrations.js';
+import { chain, tempDir } from '../helpers/envelopes.js';
+
+let dir: ReturnType<typeof tempDir>;
+const open: EventStore[] = [];
+const openStore = (name = 'log.db'): EventStore => {
+  const store = EventStore.open(dir.file(name));
+  open.push(store);
+  return store;
+};
+const openReader = (name = 'log.db'): EventStore => {
+  const store = EventStore.openReadOnly(dir.file(name));
+  open.push(store);
+  return store;
+};
+
+beforeEach(() => {
+  dir = tempDir();
+});
+afterEach(() => {
+  for (const s of open.splice(0)) if (s.db.open) s.close();
+  dir.remove();
+});
+
+const all = (store: EventStore): Envelope[] => [...store.inFoldOrder()];
+const LATEST_MIGRATION = Math.max(...readdirSync(migrationsDir()).filter((f) => /^\d{3}_/.test(f)).map((f) => Number(f.slice(0, 3))));
+
+describe('append-only, enforced by SQLite', () => {
+  test('given stored events, when appended and read back, then every field is as written', () => {
+    const store = openStore();
+    const events = chain(1, 3, { idem: (i) => (i === 0 ? 'key-1' : null) });
+    store.append(events);
+    expect(all(store)).toEqual(events);
+    expect(store.count()).toBe(3);
+  });
+
+  test.each([
+    ['UPDATE of data', 'UPDATE events SET data = \'{"user":"mallory","passwordHash":"h"}\' WHERE seq = 1'],
+    ['UPDATE of every row', "UPDATE events SET idem = 'x'"],
+    ['DELETE of one event', 'DELETE FROM events WHERE seq = 2'],
+    ['DELETE of everything', 'DELETE FROM events'],
+    ['INSERT OR REPLACE over an event', "INSERT OR REPLACE INTO events (origin, seq, hlc, type, data, prev, hash, idem) VALUES (1, 1, 1, 'user_created', '{}', '', 'x', NULL)"],
+    ['UPSERT over an event', "INSERT INTO events (origin, seq, hlc, type, data, prev, hash, idem) VALUES (1, 1, 1, 'user_created', '{}', '', 'x', NULL) ON CONFLICT (origin, seq) DO UPDATE SET data = excluded.data"],
+  ])('given stored events, when raw SQL tries an %s, then SQLite refuses it and nothing changes', (_what, sql) => {
+    const store = openStore();
+    const events = chain(1, 3);
+    store.append(events);
+    expect(() => store.db.prepare(sql).run()).toThrow(/append-only/);
+    expect(all(store)).toEqual(events);
+  });
+
+  test('given an event (1, 1), when another (1, 1) is appended, then UNIQUE(origin, seq) refuses it', () => {
+    const store = openStore();
+    store.append(chain(1, 1));
+    const impostor = chain(1, [{ type: 'user_created', data: { user: 'mallory', passwordHash: 'h' } }]);
+    expect(() => store.append(impostor)).toThrow(/UNIQUE/);
+    expect(all(store).map((e) => JSON.parse(e.data).user)).toEqual(['o1s1']);
+  });
+
+  test('given a batch with one new event and one duplicate, when appended, then neither is stored (one transaction)', () => {
+    const store = openStore();
+    const [first, second] = chain(1, 2);
+    store.append([first!]);
+    expect(() => store.append([second!, first!])).toThrow(/UNIQUE/);
+    expect(store.count()).toBe(1);
+  });
+
+  test('given some events held, when appendNew gets old and new ones, then only the new ones are stored and returned', () => {
+    const store = openStore();
+    const events = chain(1, 4);
+    store.append(events.slice(0, 2));
+    expect(store.appendNew(events)).toEqual(events.slice(2));
+    expect(store.appendNew(events)).toEqual([]);
+    expect(all(store)).toEqual(events);
+  });
+});
+
+describe('migrations and pragmas', () => {
+  test('given a new file, when opened, then migrations ran and user_version is the newest migration', () => {
+    const store = openStore();
+    expect(LATEST_MIGRATION).toBeGreaterThanOrEqual(1);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(LATEST_MIGRATION);
+  });
+
+  test('given a migrated log with events, when reopened (twice), then nothing is re-applied and the events are kept', () => {
+    const first = openStore();
+    first.append(chain(1, 2));
+    first.close();
+    const second = openStore();
+    second.close();
+    const third = openStore();
+    expect(third.db.pragma('user_version', { simple: true })).toBe(LATEST_MIGRATION);
+    expect(third.count()).toBe(2);
+    expect(migrate(third.db)).toBe(LATEST_MIGRATION);
+  });
+
+  test('given a folder of migrations, when applied and then extended, then each runs once, in order', () => {
+    const folder = dir.file('migrations');
+    mkdirSync(folder);
+    writeFileSync(`${folder}/002_second.sql`, 'INSERT INTO log VALUES (2);');
+    writeFileSync(`${folder}/001_first.sql`, 'CREATE TABLE log (n INTEGER);');
+    writeFileSync(`${folder}/notes.txt`, 'not a migration');
+    const db = new Database(dir.file('m.db'));
+    try {
+      expect(migrate(db, folder)).toBe(2);
+      writeFileSync(`${folder}/003_third.sql`, 'INSERT INTO log VALUES (3);');
+      expect(migrate(db, folder)).toBe(3);
+      expect(migrate(db, folder)).toBe(3);
+      expect(db.prepare('SELECT n FROM log ORDER BY rowid').pluck().all()).toEqual([2, 3]);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('given a migration that fails halfway, when applied, then it is rolled back and user_version stays', () => {
+    const folder = dir.file('migrations');
+    mkdirSync(folder);
+    writeFileSync(`${folder}/001_ok.sql`, 'CREATE TABLE a (n INTEGER);');
+    writeFileSync(`${folder}/002_broken.sql`, 'CREATE TABLE b (n INTEGER); THIS IS NOT SQL;');
+    const db = new Database(dir.file('m.db'));
+    try {
+      expect(() => migrate(db, folder)).toThrow();
+      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'b'").pluck().get()).toBe(0);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('given an opened log, then journal_mode is WAL and synchronous is FULL (2)', () => {
+    const store = openStore();
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+});
+
+describe('queries', () => {
+  // Arrival order differs from fold order: origin 2 events arrive interleaved and early.
+  const o1 = chain(1, 3, { hlc: (i) => [7, 9, 20][i]! });
+  const o2 = chain(2, 2, { hlc: (i) => [5, 7][i]!, idem: (i) => (i === 1 ? 'shared-key' : null) });
+
+  test('given two origins, when asking for marks, then each origin has its highest seq, hash and hlc', () => {
+    const store = openStore();
+    expect(store.originMarks().size).toBe(0);
+    store.append([o2[0]!, o1[0]!, o1[1]!, o2[1]!, o1[2]!]);
+    expect(store.originMarks()).toEqual(
+      new Map([
+        [1, { seq: 3, hash: o1[2]!.hash, hlc: 20 }],
+        [2, { seq: 2, hash: o2[1]!.hash, hlc: 7 }],
+      ]),
+    );
+    expect(store.maxHlc()).toBe(20);
+  });
+
+  test('given events stored in arrival order, when read in fold order, then sorted by (hlc, origin, seq), and after a position strictly after it', () => {
+    const store = openStore();
+    store.append([o1[2]!, o2[1]!, o1[0]!, o1[1]!, o2[0]!]);
+    const pos = (e: Envelope) => [e.hlc, e.origin, e.seq];
+    expect(all(store).map(pos)).toEqual([
+      [5, 2, 1],
+      [7, 1, 1],
+      [7, 2, 2],
+      [9, 1, 2],
+      [20, 1, 3],
+    ]);
+    expect([...store.inFoldOrder({ hlc: 7, origin: 1, seq: 1 })].map(pos)).toEqual([
+      [7, 2, 2],
+      [9, 1, 2],
+      [20, 1, 3],
+    ]);
+    expect([...store.inFoldOrder({ hlc: 20, origin: 1, seq: 3 })]).toEqual([]);
+  });
+
+  test('given two origins, when reading one origin after a seq, then its events in seq order, at most limit', () => {
+    const store = openStore();
+    store.append([o1[2]!, o2[1]!, o1[0]!, o1[1]!, o2[0]!].filter((e) => !(e.origin === 1 && e.seq === 3)));
+    store.append([o1[2]!]);
+    expect(store.ofOrigin(1, 0, 100)).toEqual(o1);
+    expect(store.ofOrigin(1, 1, 1)).toEqual([o1[1]]);
+    expect(store.ofOrigin(1, 3, 100)).toEqual([]);
+    expect(store.ofOrigin(3, 0, 100)).toEqual([]);
+  });
+
+  test('given a two-event command with an idempotency key, when looked up by key, then its first event is found', () => {
+    const store = openStore();
+    // The ledger puts the key on the first event of a command only.
+    const command = chain(1, 2, { after: o1[2]!, idem: (i) => (i === 0 ? 'command-key' : null) });
+    store.append([...o1, ...o2, ...command]);
+    expect(store.byIdem('command-key')).toEqual(command[0]);
+    expect(store.byIdem('shared-key')).toEqual(o2[1]);
+    expect(store.byIdem('no-such-key')).toBeUndefined();
+  });
+
+  test('given an empty log, then count and maxHlc are 0 and nothing is folded', () => {
+    const store = openStore();
+    expect(store.count()).toBe(0);
+    expect(store.maxHlc()).toBe(0);
+    expect(all(store)).toEqual([]);
+  });
+
+  test('given snapshots, when asking for the latest (before a position), then by fold position, not by insertion', () => {
+    const store = openStore();
+    const state = encodeState(initialState());
+    store.saveSnapshot({ hlc: 20, origin: 1, seq: 3 }, 5, 'h20', state, 1);
+    store.saveSnapshot({ hlc: 7, origin: 1, seq: 1 }, 2, 'h7', state, 2);
+    store.saveSnapshot({ hlc: 9, origin: 1, seq: 2 }, 4, 'h9', state, 3);
+    expect(store.latestSnapshot()).toMatchObject({ hlc: 20, eventCount: 5, stateHash: 'h20', state });
+    expect(store.latestSnapshot({ hlc: 9, origin: 1, seq: 2 })?.stateHash).toBe('h7');
+    expect(store.latestSnapshot({ hlc: 7, origin: 1, seq: 1 })).toBeUndefined();
+    expect(store.dropSnapshotsFrom({ hlc: 9, origin: 1, seq: 2 })).toBe(2);
+    expect(store.listSnapshots().map((s) => s.stateHash)).toEqual(['h7']);
+    expect(store.snapshotState(store.listSnapshots()[0]!.id)).toEqual(state);
+  });
+
+  test('given more snapshots than kept, when pruned, then the newest ones stay', () => {
+    const store = openStore();
+    const state = encodeState(initialState());
+    for (let i = 1; i <= 5; i++) store.saveSnapshot({ hlc: i, origin: 1, seq: i }, i, `h${i}`, state, i);
+    store.pruneSnapshots(2);
+    expect(store.listSnapshots().map((s) => s.stateHash)).toEqual(['h4', 'h5']);
+  });
+
+  test('given meta values, when set twice, then the last value is read back', () => {
+    const store = openStore();
+    expect(store.getMeta('k')).toBeUndefined();
+    store.setMeta('k', 'one');
+    store.setMeta('k', 'two');
+    expect(store.getMeta('k')).toBe('two');
+  });
+});
+
+describe('readers', () => {
+  test('given a writer with the log open, when a read-only store opens it, then it reads, sees new commits, and cannot write', () => {
+    const writer = openStore();
+    const events = chain(1, 4);
+    writer.append(events.slice(0, 2));
+    const reader = openReader();
+    expect(reader.count()).toBe(2);
+    writer.append(events.slice(2));
+    expect([...reader.inFoldOrder()]).toEqual(events);
+    expect(reader.originMarks().get(1)?.seq).toBe(4);
+    expect(() => reader.append(chain(2, 1))).toThrow(/readonly/i);
+    expect(writer.count()).toBe(4);
+  });
+
+  test('given no log file, when opened read-only, then it fails instead of creating one', () => {
+    expect(() => openReader('missing.db')).toThrow();
+    expect(readdirSync(dir.path)).toEqual([]);
+  });
+});

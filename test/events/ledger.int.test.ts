@@ -1,0 +1,430 @@
+/**
+ * The ledger over a real SQLite log: acknowledged means on disk, group commit, restart
+ * from snapshots, idempotent and chain-checked replication, and convergence of two
+ * trackers whatever the arrival order (re-folding when a late event sorts early).
+ */
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import {
+  checkEnvelope,
+  decide,
+  evolve,
+  initialState,
+  openEnvelope,
+  seal,
+  stateHash,
+  type Command,
+  type Envelope,
+} from '../../src/events/index.js';
+import { EventStore, type Position } from '../../src/events/log/event-store.js';
+import { ChainError, Ledger, SNAPSHOTS_KEPT } from '../../src/events/log/ledger.js';
+import { chain, tempDir } from '../helpers/envelopes.js';
+import { cmd } from '../helpers/fixtures.js';
+
+let dir: ReturnType<typeof tempDir>;
+const stores: EventStore[] = [];
+
+beforeEach(() => {
+  dir = tempDir();
+});
+afterEach(() => {
+  for (const s of stores.splice(0)) if (s.db.open) s.close();
+  dir.remove();
+});
+
+interface Clock {
+  ms: number;
+}
+
+function openLedger(file: string, origin: number, options: { clock?: Clock; snapshotEvery?: number } = {}) {
+  const store = EventStore.open(dir.file(file));
+  stores.push(store);
+  const clock = options.clock ?? { ms: 1_700_000_000_000 };
+  const ledger = new Ledger(store, { origin, snapshotEvery: options.snapshotEvery, clock: () => clock.ms });
+  const stats = ledger.open();
+  return { ledger, store, stats, clock };
+}
+
+function reader(file: string): EventStore {
+  const store = EventStore.openReadOnly(dir.file(file));
+  stores.push(store);
+  return store;
+}
+
+/** decide against the ledger's state, then commit; throws if refused. */
+function exec(ledger: Ledger, command: Command, idem: string | null = null): Promise<Envelope[]> {
+  const decision = decide(ledger.current, command);
+  if (!decision.ok) throw new Error(`${command.type} refused: ${decision.rejection.message}`);
+  return ledger.commit(decision.events, idem);
+}
+
+const own = (ledger: Ledger): Envelope[] => ledger.store.ofOrigin(ledger.origin, 0, 1_000_000);
+const everything = (store: EventStore): Envelope[] => [...store.inFoldOrder()];
+
+/** The hash of folding the whole log from the empty state: what a snapshot-free restart would get. */
+function replayHash(store: EventStore): string {
+  const state = initialState();
+  for (const e of store.inFoldOrder()) evolve(state, openEnvelope(e), e);
+  return stateHash(state);
+}
+
+function snapshotOfLedger(ledger: Ledger) {
+  return { count: ledger.store.count(), hash: ledger.hash(), marks: new Map(ledger.originMarks()) };
+}
+
+describe('commit', () => {
+  test('given a commit, when its promise resolves, then another connection already finds the events on disk', async () => {
+    const { ledger } = openLedger('one.db', 1);
+    const other = reader('one.db');
+    const { envelopes, onDisk } = await exec(ledger, cmd.createUser('alice'), 'key-1').then((envelopes) => ({
+      envelopes,
+      onDisk: other.ofOrigin(1, 0, 10),
+    }));
+    expect(envelopes).toHaveLength(1);
+    expect(onDisk).toEqual(envelopes);
+    expect(onDisk[0]).toMatchObject({ origin: 1, seq: 1, type: 'user_created', idem: 'key-1', prev: '' });
+  });
+
+  test('given a commit not yet durable, when the next command is decided, then it already sees the first', async () => {
+    const { ledger } = openLedger('one.db', 1);
+    const pending = exec(ledger, cmd.createUser('alice'));
+    expect(decide(ledger.current, cmd.createUser('alice'))).toMatchObject({ ok: false, rejection: { code: 'USER_EXISTS' } });
+    await pending;
+  });
+
+  test('given several commits in the same tick, when they become durable, then in one transaction, each promise resolving with its own events', async () => {
+    const { ledger, store } = openLedger('one.db', 1);
+    const batches: Envelope[][] = [];
+    ledger.on('durable', (envelopes: Envelope[]) => batches.push([...envelopes]));
+    const append = vi.spyOn(store, 'append');
+
+    const pending = ['alice', 'bob', 'carol', 'dave', 'erin'].map((u) => exec(ledger, cmd.createUser(u), `k-${u}`));
+    expect(batches).toEqual([]);
+    const results = await Promise.all(pending);
+
+    expect(append).toHaveBeenCalledTimes(1);
+    expect(batches).toHaveLength(1);
+    expect(batches[0]).toEqual(results.flat());
+    expect(results.map((r) => [r.length, r[0]!.seq, r[0]!.idem])).toEqual([
+      [1, 1, 'k-alice'],
+      [1, 2, 'k-bob'],
+      [1, 3, 'k-carol'],
+      [1, 4, 'k-dave'],
+      [1, 5, 'k-erin'],
+    ]);
+
+    await exec(ledger, cmd.createUser('frank'));
+    expect(batches).toHaveLength(2);
+    expect(append).toHaveBeenCalledTimes(2);
+  });
+
+  test('given a command with two events, when committed, then they chain, only the first carries the key, and both pass checkEnvelope', async () => {
+    const { ledger } = openLedger('one.db', 1);
+    await exec(ledger, cmd.createUser('alice'));
+    const envelopes = await ledger.commit(
+      [
+        { type: 'user_created', data: { user: 'bob', passwordHash: 'h' } },
+        { type: 'group_created', data: { group: 'g', owner: 'bob' } },
+      ],
+      'two-events',
+    );
+    const log = own(ledger);
+    expect(log.map((e) => [e.seq, e.idem])).toEqual([
+      [1, null],
+      [2, 'two-events'],
+      [3, null],
+    ]);
+    for (const [i, e] of log.entries()) {
+      expect(checkEnvelope(e)).toBeUndefined();
+      expect(e.prev).toBe(i === 0 ? '' : log[i - 1]!.hash);
+      if (i > 0) expect(e.hlc).toBeGreaterThan(log[i - 1]!.hlc);
+    }
+    expect(envelopes).toEqual(log.slice(1));
+  });
+
+  test('given the disk write fails, when the batch is flushed, then every commit in it is rejected (never acknowledged) and fatal is emitted', async () => {
+    const { ledger, store } = openLedger('one.db', 1);
+    const fatal: unknown[] = [];
+    ledger.on('fatal', (error: unknown) => fatal.push(error));
+    vi.spyOn(store, 'append').mockImplementation(() => {
+      throw new Error('disk full');
+    });
+    const outcomes = await Promise.allSettled([exec(ledger, cmd.createUser('alice')), exec(ledger, cmd.createUser('bob'))]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(fatal).toEqual([expect.objectContaining({ message: 'disk full' })]);
+    expect(store.count()).toBe(0);
+  });
+
+  test('given no events, when committed, then nothing is stored and no seq is used', async () => {
+    const { ledger } = openLedger('one.db', 1);
+    expect(await ledger.commit([], 'noop')).toEqual([]);
+    const [first] = await exec(ledger, cmd.createUser('alice'));
+    expect(first?.seq).toBe(1);
+  });
+});
+
+describe('restart', () => {
+  test('given committed events, when the log is reopened, then the same state hash, and new commits continue the chain', async () => {
+    const first = openLedger('one.db', 1);
+    await exec(first.ledger, cmd.createUser('alice'));
+    await exec(first.ledger, cmd.createUser('bob'));
+    await exec(first.ledger, cmd.createGroup('alice', 'g'));
+    await exec(first.ledger, cmd.joinGroup('bob', 'g'));
+    const before = first.ledger.hash();
+    const last = own(first.ledger).at(-1)!;
+    first.store.close();
+
+    const clock = { ms: 1_000 }; // the wall clock went far back while we were down
+    const again = openLedger('one.db', 1, { clock });
+    expect(again.stats).toMatchObject({ snapshotEvents: 0, replayed: 4 });
+    expect(again.ledger.hash()).toBe(before);
+    expect(again.ledger.originMarks().get(1)).toEqual({ seq: last.seq, hash: last.hash, hlc: last.hlc });
+
+    const [next] = await exec(again.ledger, cmd.accept('alice', 'g', 'bob'));
+    expect(next).toMatchObject({ seq: last.seq + 1, prev: last.hash });
+    expect(next!.hlc).toBeGreaterThan(last.hlc);
+  });
+
+  test('given snapshotEvery 10 and 35 commits, when reopened, then the newest snapshot is loaded and fewer than 10 events replayed, same hash', async () => {
+    const clock = { ms: 1_700_000_000_000 };
+    const first = openLedger('one.db', 1, { clock, snapshotEvery: 10 });
+    const taken: number[] = [];
+    first.ledger.on('snapshot', (_at: Position, eventCount: number) => taken.push(eventCount));
+    for (let i = 1; i <= 35; i++) {
+      clock.ms += 1;
+      await exec(first.ledger, i % 7 === 0 ? cmd.createGroup(`u${i - 1}`, `g${i}`) : cmd.createUser(`u${i}`));
+    }
+    const hash = first.ledger.hash();
+    expect(taken).toEqual([10, 20, 30]);
+    expect(first.store.listSnapshots().length).toBeLessThanOrEqual(SNAPSHOTS_KEPT);
+    first.store.close();
+
+    const again = openLedger('one.db', 1, { clock, snapshotEvery: 10 });
+    expect(again.stats.snapshotEvents).toBe(30);
+    expect(again.stats.replayed).toBeLessThan(10);
+    expect(again.stats.snapshotEvents + again.stats.replayed).toBe(35);
+    expect(again.ledger.hash()).toBe(hash);
+    expect(replayHash(again.store)).toBe(hash);
+  });
+});
+
+describe('applyRemote', () => {
+  async function tracker2WithHistory() {
+    const two = openLedger('two.db', 2);
+    await exec(two.ledger, cmd.createUser('alice'));
+    await exec(two.ledger, cmd.createGroup('alice', 'g'));
+    await exec(two.ledger, cmd.createUser('bob'));
+    await exec(two.ledger, cmd.joinGroup('bob', 'g'));
+    return two;
+  }
+
+  test('given events of origin 2, when applied to the ledger of origin 1, then they are stored, folded and marked', async () => {
+    const two = await tracker2WithHistory();
+    const one = openLedger('one.db', 1);
+    const durable: Envelope[][] = [];
+    one.ledger.on('durable', (e: Envelope[]) => durable.push(e));
+    const events = own(two.ledger);
+
+    expect(one.ledger.applyRemote(events)).toEqual(events);
+
+    expect(everything(one.store)).toEqual(events);
+    expect(one.ledger.current.groups.get('g')?.requests).toEqual(['bob']);
+    expect(one.ledger.hash()).toBe(two.ledger.hash());
+    expect(one.ledger.originMarks().get(2)).toMatchObject({ seq: 4, hash: events[3]!.hash });
+    expect(durable).toEqual([events]);
+  });
+
+  test('given a batch already applied, when applied again (or overlapping), then nothing is added twice', async () => {
+    const two = await tracker2WithHistory();
+    const one = openLedger('one.db', 1);
+    const events = own(two.ledger);
+    one.ledger.applyRemote(events.slice(0, 2));
+    const after = snapshotOfLedger(one.ledger);
+
+    expect(one.ledger.applyRemote(events.slice(0, 2))).toEqual([]);
+    expect(snapshotOfLedger(one.ledger)).toEqual(after);
+
+    expect(one.ledger.applyRemote(events)).toEqual(events.slice(2));
+    expect(one.ledger.applyRemote(events)).toEqual([]);
+    expect(one.store.count()).toBe(4);
+    expect(one.ledger.hash()).toBe(two.ledger.hash());
+  });
+
+  const broken: [string, (e: Envelope[]) => Envelope[]][] = [
+    ['a gap in seq', (e) => [e[0]!, e[2]!]],
+    ['a chain that does not start at seq 1', (e) => e.slice(1)],
+    ['a wrong prev (valid hex, resealed)', (e) => [e[0]!, seal({ ...e[1]!, prev: 'f'.repeat(64) })]],
+    ['a tampered event (data changed, hash kept)', (e) => [e[0]!, { ...e[1]!, data: e[1]!.data.replace('"g"', '"h"') }]],
+    ['a tampered hash', (e) => [e[0]!, { ...e[1]!, hash: e[1]!.hash.replace(/^./, (c) => (c === '0' ? '1' : '0')) }]],
+    ['good events followed by one off-schema event', (e) => [e[0]!, e[1]!, seal({ ...e[2]!, data: '{"user":"bob"}' })]],
+  ];
+
+  test.each(broken)('given %s, when applied, then ChainError and nothing changes', async (_what, breakIt) => {
+    const two = await tracker2WithHistory();
+    const one = openLedger('one.db', 1);
+    await exec(one.ledger, cmd.createUser('zed'));
+    const before = snapshotOfLedger(one.ledger);
+
+    const attempt = () => one.ledger.applyRemote(breakIt(own(two.ledger)));
+
+    expect(attempt).toThrow(ChainError);
+    try {
+      attempt();
+    } catch (error) {
+      expect((error as ChainError).code).toBe('CHAIN_BROKEN');
+    }
+    expect(snapshotOfLedger(one.ledger)).toEqual(before);
+    expect(replayHash(one.store)).toBe(before.hash);
+  });
+
+  test('given a local commit not yet durable, when a late remote event forces a re-fold, then the local event is kept and acknowledged', async () => {
+    const clock = { ms: 1_700_000_003_000 };
+    const one = openLedger('one.db', 1, { clock });
+    await exec(one.ledger, cmd.createUser('alice'));
+    const pending = exec(one.ledger, cmd.createUser('bob'));
+    const refolds: Position[] = [];
+    one.ledger.on('refold', (from: Position) => refolds.push(from));
+    const late = chain(2, [{ type: 'user_created', data: { user: 'carol', passwordHash: 'h' } }], { hlc: () => 1_700_000_001_000_000 });
+
+    one.ledger.applyRemote(late);
+
+    expect(refolds).toHaveLength(1);
+    expect([...one.ledger.current.users.keys()].sort()).toEqual(['alice', 'bob', 'carol']);
+    await expect(pending).resolves.toHaveLength(1);
+    expect(one.ledger.hash()).toBe(replayHash(one.store));
+  });
+});
+
+describe('convergence of two trackers', () => {
+  test('given both accepted conflicting commands during a partition, when they exchange in different orders and batches, then equal hashes and the same conflicts', async () => {
+    const c1 = { ms: 1_700_000_001_000 };
+    const c2 = { ms: 1_700_000_000_999 }; // tracker 2's clock is a millisecond behind: its claims sort first
+    const one = openLedger('one.db', 1, { clock: c1 });
+    const two = openLedger('two.db', 2, { clock: c2 });
+    const refolds = { one: 0, two: 0, three: 0 };
+    one.ledger.on('refold', () => (refolds.one += 1));
+    two.ledger.on('refold', () => (refolds.two += 1));
+
+    // The partition: both create alice (different passwords) and group g.
+    await exec(one.ledger, cmd.createUser('alice', 'pw-from-1'));
+    await exec(one.ledger, cmd.createGroup('alice', 'g'));
+    await exec(one.ledger, cmd.createUser('bob'));
+    await exec(two.ledger, cmd.createUser('alice', 'pw-from-2'));
+    await exec(two.ledger, cmd.createGroup('alice', 'g'));
+    c2.ms += 10;
+    await exec(two.ledger, cmd.createUser('carol'));
+    await exec(two.ledger, cmd.joinGroup('carol', 'g'));
+
+    // Heal: 1 gets all of 2 at once; 2 gets 1 in two batches.
+    one.ledger.applyRemote(own(two.ledger));
+    const fromOne = own(one.ledger);
+    two.ledger.applyRemote(fromOne.slice(0, 1));
+    two.ledger.applyRemote(fromOne.slice(1));
+
+    expect(refolds.one).toBeGreaterThan(0);
+    expect(refolds.two).toBeGreaterThan(0);
+    expect(one.ledger.hash()).toBe(two.ledger.hash());
+    expect(one.ledger.current.conflicts).toEqual(two.ledger.current.conflicts);
+    expect(one.ledger.current.conflicts.map((c) => [c.origin, c.seq, c.type])).toEqual([
+      [1, 1, 'user_created'],
+      [1, 2, 'group_created'],
+    ]);
+    expect(one.ledger.current.users.get('alice')?.passwordHash).toBe('pw-from-2');
+    expect(two.ledger.current.groups.get('g')?.requests).toEqual(['carol']);
+
+    // A third tracker hears both, interleaved in one batch and then the rest: same state.
+    const three = openLedger('three.db', 3);
+    three.ledger.on('refold', () => (refolds.three += 1));
+    const fromTwo = own(two.ledger);
+    three.ledger.applyRemote([fromOne[0]!, fromTwo[0]!, fromOne[1]!]);
+    three.ledger.applyRemote([...fromOne, ...fromTwo]);
+    expect(three.ledger.hash()).toBe(one.ledger.hash());
+
+    // Concurrent again: 2 (clock behind) commits while 1 commits later; 1 hears 2's late event after folding its own.
+    c1.ms += 1000;
+    c2.ms += 500;
+    await exec(one.ledger, cmd.createUser('dave', 'pw-from-1'));
+    await exec(two.ledger, cmd.createUser('dave', 'pw-from-2'));
+    const refoldsBefore = refolds.one;
+    one.ledger.applyRemote(own(two.ledger));
+    two.ledger.applyRemote(own(one.ledger));
+    three.ledger.applyRemote([...own(two.ledger), ...own(one.ledger)]);
+    expect(refolds.one).toBe(refoldsBefore + 1);
+    expect(one.ledger.current.users.get('dave')?.passwordHash).toBe('pw-from-2');
+    expect(new Set([one.ledger.hash(), two.ledger.hash(), three.ledger.hash(), replayHash(one.store)]).size).toBe(1);
+    expect(two.ledger.current.conflicts).toEqual(one.ledger.current.conflicts);
+    expect(one.ledger.current.conflicts).toHaveLength(3);
+  });
+
+  test('given snapshots, when a late event sorts before some of them, then the re-fold starts from an older snapshot, drops the stale ones, and survives a restart', async () => {
+    const c1 = { ms: 1_700_000_000_000 };
+    const one = openLedger('one.db', 1, { clock: c1, snapshotEvery: 5 });
+    for (let i = 1; i <= 20; i++) {
+      c1.ms = 1_700_000_000_000 + i; // u<i> at hlc (T + i) ms
+      await exec(one.ledger, cmd.createUser(`u${i}`, 'pw-from-1'));
+    }
+    const positions = () => one.store.listSnapshots().map((s) => s.hlc);
+    expect(positions()).toHaveLength(SNAPSHOTS_KEPT);
+
+    // Tracker 2 claimed u15 at T + 12.5 ms, i.e. before tracker 1's snapshots at 15 and 20 but after the one at 10.
+    const c2 = { ms: 1_700_000_000_012 };
+    const two = openLedger('two.db', 2, { clock: c2 });
+    await exec(two.ledger, cmd.createUser('u15', 'pw-from-2'));
+    const late = own(two.ledger)[0]!;
+    const lateAt = { ...late, hlc: late.hlc + 500 };
+    const resealed = seal({ ...late, hlc: lateAt.hlc });
+
+    const refolds: Position[] = [];
+    one.ledger.on('refold', (from: Position) => refolds.push(from));
+    const loads = vi.spyOn(one.store, 'latestSnapshot');
+    one.ledger.applyRemote([resealed]);
+
+    expect(refolds).toEqual([expect.objectContaining({ hlc: lateAt.hlc, origin: 2, seq: 1 })]);
+    const usedSnapshot = loads.mock.results.at(-1)?.value as { hlc: number; eventCount: number } | undefined;
+    expect(usedSnapshot).toMatchObject({ eventCount: 10 });
+    expect(positions().length).toBeGreaterThan(0);
+    expect(positions().every((hlc) => hlc < lateAt.hlc)).toBe(true);
+    expect(one.ledger.current.users.get('u15')?.passwordHash).toBe('pw-from-2');
+    expect(one.ledger.current.conflicts).toEqual([expect.objectContaining({ origin: 1, seq: 15, type: 'user_created' })]);
+    expect(one.ledger.hash()).toBe(replayHash(one.store));
+
+    // More commits after the re-fold take fresh snapshots; a restart agrees with a full replay.
+    for (let i = 21; i <= 32; i++) {
+      c1.ms += 1;
+      await exec(one.ledger, cmd.createUser(`u${i}`));
+    }
+    const hash = one.ledger.hash();
+    expect(hash).toBe(replayHash(one.store));
+    one.store.close();
+    const again = openLedger('one.db', 1, { clock: c1, snapshotEvery: 5 });
+    expect(again.ledger.hash()).toBe(hash);
+    expect(again.stats.snapshotEvents).toBeGreaterThan(0);
+  });
+});
+
+describe('rebuilding a tracker from its twin', () => {
+  test('given tracker 1 lost its disk, when it gets its own events back from tracker 2, then its next commit continues its seq chain', async () => {
+    const c1 = { ms: 1_700_000_005_000 };
+    const one = openLedger('one.db', 1, { clock: c1 });
+    await exec(one.ledger, cmd.createUser('alice'));
+    await exec(one.ledger, cmd.createGroup('alice', 'g'));
+    await exec(one.ledger, cmd.createUser('bob'));
+    const two = openLedger('two.db', 2);
+    two.ledger.applyRemote(own(one.ledger));
+    await exec(two.ledger, cmd.joinGroup('bob', 'g'));
+    const lastOfOne = own(one.ledger).at(-1)!;
+    one.store.close();
+
+    const rebuiltClock = { ms: 1_700_000_000_000 }; // and its clock is behind its old events
+    const rebuilt = openLedger('one-rebuilt.db', 1, { clock: rebuiltClock });
+    rebuilt.ledger.applyRemote([...two.store.ofOrigin(1, 0, 100), ...two.store.ofOrigin(2, 0, 100)]);
+    expect(rebuilt.ledger.hash()).toBe(two.ledger.hash());
+
+    const [next] = await exec(rebuilt.ledger, cmd.accept('alice', 'g', 'bob'));
+    expect(next).toMatchObject({ origin: 1, seq: lastOfOne.seq + 1, prev: lastOfOne.hash });
+    expect(next!.hlc).toBeGreaterThan(two.store.maxHlc());
+
+    expect(two.ledger.applyRemote([next!])).toEqual([next]);
+    expect(two.ledger.hash()).toBe(rebuilt.ledger.hash());
+    expect(two.ledger.current.groups.get('g')?.members).toEqual(['alice', 'bob']);
+  });
+});

@@ -1,0 +1,77 @@
+/**
+ * The link between two real tracker processes: a command on one is visible on the
+ * other, acknowledgement is semi-synchronous (the twin holds the event before the
+ * client hears "ok"), and `tracker status` reports the link.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { TrackerConnection } from '../../src/client/tracker-connection.js';
+import { Cluster, TRACKER_BIN } from '../helpers/cluster.js';
+import { clientOf, health, waitConverged } from '../helpers/replication.js';
+
+describe('replication link', () => {
+  let cluster: Cluster;
+  const clients: TrackerConnection[] = [];
+
+  beforeAll(async () => {
+    cluster = await Cluster.create(2);
+    await Promise.all([cluster.start(1), cluster.start(2)]);
+    await waitConverged(cluster);
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await cluster?.destroy();
+  });
+
+  test('a command acknowledged by tracker 1 is visible on tracker 2', async () => {
+    const alice = await clientOf(cluster, [1, 2]);
+    clients.push(alice);
+    expect(alice.tracker?.id).toBe(1);
+    await alice.request('create_user', { user: 'alice', password: 'pw-alice' });
+    await alice.request('login', { user: 'alice', password: 'pw-alice', peer: '127.0.0.1:7101' });
+    await alice.request('create_group', { group: 'movies' });
+
+    // bob talks only to tracker 2, and logs in there as the user created on tracker 1
+    const bob = await clientOf(cluster, [2, 1]);
+    clients.push(bob);
+    expect(bob.tracker?.id).toBe(2);
+    await bob.request('create_user', { user: 'bob', password: 'pw-bob' });
+    await bob.request('login', { user: 'bob', password: 'pw-bob', peer: '127.0.0.1:7102' });
+    expect(await bob.request('list_groups', {})).toEqual([{ group: 'movies', owner: 'alice', members: 1, role: null }]);
+    await bob.request('join_group', { group: 'movies' });
+    expect(await alice.request('list_requests', { group: 'movies' })).toEqual(['bob']);
+
+    const [a, b] = await waitConverged(cluster);
+    expect(a.stateHash).toBe(b.stateHash);
+    expect(a.replication.link).toBe('up');
+  });
+
+  test('semi-synchronous: the moment tracker 1 acknowledges, tracker 2 holds the event', async () => {
+    const carol = await clientOf(cluster, [1, 2]);
+    clients.push(carol);
+    await carol.request('create_user', { user: 'carol', password: 'pw' });
+    await carol.request('login', { user: 'carol', password: 'pw', peer: '127.0.0.1:7103' });
+    for (let i = 0; i < 20; i++) {
+      await carol.request('create_group', { group: `semi-${i}` });
+      // ask tracker 2 first: it must already hold everything tracker 1 holds after the ack
+      const two = await health(cluster, 2);
+      const one = await health(cluster, 1);
+      expect(two.originMarks['1']).toBe(one.originMarks['1']);
+    }
+  });
+
+  test('tracker status prints the link, the lag, the marks and the state hash', async () => {
+    await waitConverged(cluster);
+    const run = promisify(execFile);
+    const { stdout } = await run(process.execPath, [TRACKER_BIN, 'status', cluster.infoFile, '2'], { timeout: 10_000 });
+    const h = await health(cluster, 2);
+    expect(stdout).toContain('link up to tracker 1');
+    expect(stdout).toContain('in sync');
+    expect(stdout).toContain(h.stateHash);
+    expect(stdout).toMatch(new RegExp(`\\b1\\s+${h.replication.localMarks['1']}\\s+${h.replication.peerMarks['1']}`));
+    const json = await run(process.execPath, [TRACKER_BIN, 'status', '--json', '--url', `http://127.0.0.1:${cluster.trackers[0]!.port}`], { timeout: 10_000 });
+    expect(JSON.parse(json.stdout)).toMatchObject({ tracker: 1, replication: { link: 'up', inSync: true, lagEvents: 0 } });
+  });
+});
