@@ -14,7 +14,7 @@ import WebSocket from 'ws';
 import { EventStore } from '../src/events/log/event-store.js';
 import { foldEvents } from '../src/events/log/fold.js';
 import { encodeState, initialState, stateHash } from '../src/events/index.js';
-import { Cluster } from '../test/helpers/cluster.js';
+import { Cluster } from '../src/demo/local-cluster.js';
 import { percentile, printTable, writeResults } from './stats.js';
 import { writeSyntheticLog } from './synthetic-log.js';
 

@@ -36,6 +36,15 @@ export interface DownloadInfo {
   readonly publicKeys: string[];
 }
 
+export interface ShareRow {
+  readonly group: string;
+  readonly name: string;
+  readonly size: number;
+  readonly piecesServed: number;
+  readonly bytesServed: number;
+  readonly connections: number;
+}
+
 export type DownloadStatus = 'downloading' | 'complete' | 'failed';
 
 export interface DownloadEntry {
@@ -168,6 +177,15 @@ export class ClientNode extends EventEmitter {
     }
     this.state.addDownload({ user, manifest: info.manifest, destination: path });
     return this.run(info, path);
+  }
+
+  /** What this client serves now, with what it has served since it started. */
+  showShares(): ShareRow[] {
+    const stats = new Map(this.peers.stats().files.map((f) => [f.fileId, f]));
+    return this.state.shares(this.user ?? '').map(({ manifest }) => {
+      const s = stats.get(manifest.sha1);
+      return { group: manifest.group, name: manifest.name, size: manifest.size, piecesServed: s?.piecesServed ?? 0, bytesServed: s?.bytesServed ?? 0, connections: s?.connections ?? 0 };
+    });
   }
 
   showDownloads(): readonly DownloadEntry[] {

@@ -146,6 +146,18 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
   },
   {
+    name: 'show_shares',
+    args: [],
+    summary: 'files this client serves, and how much of each it has served',
+    example: 'show_shares',
+    run: async (node, _args, ui) => {
+      const rows = node.showShares();
+      if (rows.length === 0) return done('not sharing anything; share a file with: upload_file <path> <group_id>', rows);
+      const cells = rows.map((r) => [r.group, r.name, bytes(r.size), String(r.piecesServed), bytes(r.bytesServed), String(r.connections)]);
+      return done(table(['GROUP', 'NAME', 'SIZE', 'PIECES SERVED', 'SERVED', 'PEERS'], cells, painter(ui.color)), rows);
+    },
+  },
+  {
     name: 'show_downloads',
     args: [],
     summary: 'downloads: [D] in progress, [C] complete, [F] failed',

@@ -34,11 +34,12 @@ export const KEEPALIVE_INTERVAL_MS = 30_000;
 /** Requests pipelined to one peer: enough to keep loopback busy, below the server's queue cap. */
 export const MAX_REQUESTS_PER_PEER = 8;
 /**
- * Every connection reads into this one buffer (the frame decoder copies out what it
- * keeps before the next read): big reads, few syscalls, no per-read allocation.
+ * Socket reads go straight into the piece being received (no copy, no per-read
+ * allocation); between frames they go to this small buffer, shared by every
+ * connection (the decoder copies out what it keeps before the next read).
  */
-export const READ_BUFFER_BYTES = 1024 * 1024;
-let sharedReadBuffer: Buffer | null = null;
+export const HEADER_READ_BYTES = 64;
+const headerReadBuffer = Buffer.alloc(HEADER_READ_BYTES);
 
 export type PeerCloseCode =
   | 'CONNECT_FAILED'
@@ -75,6 +76,8 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
   private connectTimer: NodeJS.Timeout | null = null;
   private keepAliveTimer: NodeJS.Timeout | null = null;
   private lastSentAt = Date.now();
+  private direct: Buffer | null = null;
+  private corked = false;
 
   constructor(
     readonly peer: SwarmPeer,
@@ -97,15 +100,15 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
   }
 
   connect(): void {
-    sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
     const socket = connect({
       host: this.peer.host,
       port: this.peer.port,
       noDelay: true,
       onread: {
-        buffer: sharedReadBuffer,
+        // Called before each read: where should the next bytes land?
+        buffer: (): Uint8Array => (this.direct = this.decoder.directTarget()) ?? headerReadBuffer,
         callback: (bytes: number, buffer: Uint8Array): boolean => {
-          this.onData(buffer as Buffer, bytes);
+          this.onData(buffer === this.direct ? null : (buffer as Buffer), bytes);
           return true;
         },
       },
@@ -158,14 +161,24 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
     this.cancelled.clear();
   }
 
+  /** Frames written in one tick leave in one syscall (cork until the next tick). */
   private write(frame: Buffer): void {
-    if (this.state === 'closed' || !this.socket) return;
-    this.socket.write(frame);
+    const socket = this.socket;
+    if (this.state === 'closed' || !socket) return;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(frame);
     this.lastSentAt = Date.now();
   }
 
-  /** `buffer` is shared and overwritten by the next read: the decoder copies what it keeps. */
-  private onData(buffer: Buffer, bytes: number): void {
+  /** `buffer` null: the bytes were read into the decoder's payload; else a shared buffer. */
+  private onData(buffer: Buffer | null, bytes: number): void {
     if (this.state === 'closed') return;
     this.lastDataAt = Date.now();
     const limiter = this.options.limiter;
@@ -178,7 +191,8 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
       });
     }
     try {
-      this.decoder.push(buffer.subarray(0, bytes));
+      if (buffer) this.decoder.push(buffer.subarray(0, bytes));
+      else this.decoder.pushDirect(bytes);
     } catch (err) {
       this.close('PROTOCOL', (err as Error).message);
     }

@@ -18,7 +18,8 @@
  * machine (header, then payload) that caps the frame length and throws a
  * `PeerProtocolError` for anything malformed, so the caller drops that connection.
  * A PIECE payload costs at most one copy: assembled from several chunks, or copied
- * out of a chunk whose memory the caller reuses (`reusesInput`), else a view.
+ * out of a chunk whose memory the caller reuses (`reusesInput`), else a view; a
+ * caller that reads the socket straight into `directTarget()` avoids even that.
  */
 import { PIECE_SIZE } from './manifest.js';
 import { MAX_TICKET_LENGTH } from './ticket.js';
@@ -260,6 +261,32 @@ export class FrameDecoder {
     } catch (err) {
       this.failed = true;
       throw err;
+    }
+  }
+
+  /**
+   * The unfilled rest of the payload being assembled, for a caller that can read
+   * socket bytes straight into it (then `pushDirect`); null between frames.
+   */
+  directTarget(): Buffer | null {
+    return this.payload && !this.failed ? this.payload.subarray(this.payloadFilled) : null;
+  }
+
+  /** `bytes` were written at the start of the last `directTarget()`. */
+  pushDirect(bytes: number): void {
+    const payload = this.payload;
+    if (this.failed || !payload || bytes > payload.length - this.payloadFilled) {
+      throw new RangeError('FrameDecoder.pushDirect: no such target');
+    }
+    this.payloadFilled += bytes;
+    if (this.payloadFilled === payload.length) {
+      this.payload = null;
+      try {
+        this.onMessage(decodeMessage(this.id, payload));
+      } catch (err) {
+        this.failed = true;
+        throw err;
+      }
     }
   }
 

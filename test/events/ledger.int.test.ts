@@ -251,6 +251,7 @@ describe('applyRemote', () => {
 
   const broken: [string, (e: Envelope[]) => Envelope[]][] = [
     ['a gap in seq', (e) => [e[0]!, e[2]!]],
+    ['a gap in seq whose prev still chains (seq 3 resealed onto seq 1)', (e) => [e[0]!, seal({ ...e[2]!, prev: e[0]!.hash })]],
     ['a chain that does not start at seq 1', (e) => e.slice(1)],
     ['a wrong prev (valid hex, resealed)', (e) => [e[0]!, seal({ ...e[1]!, prev: 'f'.repeat(64) })]],
     ['a tampered event (data changed, hash kept)', (e) => [e[0]!, { ...e[1]!, data: e[1]!.data.replace('"g"', '"h"') }]],

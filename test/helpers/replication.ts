@@ -9,6 +9,7 @@ import { EventStore } from '../../src/events/log/event-store.js';
 import { Ledger } from '../../src/events/log/ledger.js';
 import { DB_FILE } from '../../src/tracker/tracker.js';
 import { waitFor, type Cluster } from './cluster.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 export interface ReplicationHealth {
   readonly link: 'up' | 'down' | 'connecting';
@@ -57,4 +58,28 @@ export function stateOf(cluster: Cluster, id: number): State {
   } finally {
     store.close();
   }
+}
+
+/** The two trackers dial each other through these proxies, so a test can cut the link. */
+export interface Partitionable {
+  /** proxies[i] forwards to tracker i+1; the other tracker dials it. */
+  readonly proxies: [TcpProxy, TcpProxy];
+  cut(): void;
+  heal(): void;
+  /** Extra start arguments for tracker `id`: dial the twin through its proxy. */
+  args(id: number): string[];
+  close(): Promise<void>;
+}
+
+export async function partitionable(cluster: Cluster): Promise<Partitionable> {
+  const proxies: [TcpProxy, TcpProxy] = [await TcpProxy.start(cluster.trackers[0]!.port), await TcpProxy.start(cluster.trackers[1]!.port)];
+  return {
+    proxies,
+    cut: () => proxies.forEach((p) => p.cut()),
+    heal: () => proxies.forEach((p) => p.restore()),
+    args: (id) => ['--peer', `127.0.0.1:${proxies[id === 1 ? 1 : 0].port}`],
+    close: async () => {
+      await Promise.all(proxies.map((p) => p.close()));
+    },
+  };
 }
