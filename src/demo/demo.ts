@@ -147,7 +147,7 @@ async function writeRandomFile(path: string, sizeMiB: number): Promise<string> {
   for (let i = 0; i < sizeMiB; i++) {
     const chunk = randomBytes(1024 * 1024);
     hash.update(chunk);
-    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((resolve, reject) => {
     out.once('error', reject);
