@@ -138,7 +138,9 @@ export class Download extends EventEmitter {
   constructor(readonly options: DownloadOptions) {
     super();
     this.limiter = options.maxDownloadRate ? new RateLimiter(options.maxDownloadRate) : null;
-    this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    // A tight rate cap must not look like a stall: allow a few pieces' worth of time.
+    const slowest = options.maxDownloadRate ? (4 * options.manifest.pieceSize * 1000) / options.maxDownloadRate : 0;
+    this.stallTimeoutMs = options.stallTimeoutMs ?? Math.max(DEFAULT_STALL_TIMEOUT_MS, slowest);
     this.result = new Promise<string>((resolve, reject) => (this.settle = { resolve, reject }));
     this.result.catch(() => undefined); // callers get it from start()
     this.addPeers(options.peers);

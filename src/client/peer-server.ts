@@ -86,6 +86,16 @@ export type ServedCloseCode =
   | 'SERVER_CLOSED'
   | 'PEER_CLOSED';
 
+export class PeerServerError extends Error {
+  constructor(
+    readonly code: 'SOURCE_MISMATCH' | 'NOT_LISTENING',
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'PeerServerError';
+  }
+}
+
 interface PieceSource {
   has(index: number): boolean;
   bitfield(): Buffer;
@@ -106,7 +116,8 @@ export class PeerServer extends EventEmitter {
   private readonly server: Server;
   private readonly files = new Map<string, SharedFile>();
   private readonly connections = new Set<ServedConnection>();
-  readonly limiter: RateLimiter | null;
+  private readonly sockets = new Set<Socket>(); // including refused ones still draining their REJECT
+  /** @internal */ readonly limiter: RateLimiter | null;
   private closing = false;
 
   constructor(readonly options: PeerServerOptions) {
@@ -129,7 +140,7 @@ export class PeerServer extends EventEmitter {
 
   address(): { host: string; port: number } {
     const info = this.server.address() as AddressInfo | null;
-    if (!info) throw new Error('PeerServer: not listening');
+    if (!info) throw new PeerServerError('NOT_LISTENING', 'call listen() first');
     return { host: this.options.host, port: info.port };
   }
 
@@ -182,6 +193,7 @@ export class PeerServer extends EventEmitter {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const connection of this.connections) connection.close('SERVER_CLOSED');
     for (const fileId of [...this.files.keys()]) this.unshare(fileId);
+    for (const socket of this.sockets) socket.destroy();
     await closed;
   }
 
@@ -201,6 +213,8 @@ export class PeerServer extends EventEmitter {
       socket.destroy();
       return;
     }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     const connection = new ServedConnection(this, socket);
     this.connections.add(connection);
     if (this.connections.size > (this.options.maxConnections ?? MAX_CONNECTIONS)) {
@@ -358,6 +372,7 @@ class ServedConnection {
 
   private drained(): Promise<void> {
     return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
       const done = (): void => {
         this.socket.off('drain', done);
         this.socket.off('close', done);
@@ -387,7 +402,7 @@ class FileSource implements PieceSource {
     const { size } = await handle.stat();
     if (size !== manifest.size) {
       await handle.close();
-      throw new Error(`SOURCE_MISMATCH: ${path} is ${size} bytes, manifest says ${manifest.size}`);
+      throw new PeerServerError('SOURCE_MISMATCH', `${path} is ${size} bytes, manifest says ${manifest.size}`);
     }
     return new FileSource(manifest, handle);
   }
@@ -430,7 +445,7 @@ class StoreSource implements PieceSource {
     private readonly manifest: FileManifest,
     readonly store: PieceStore,
   ) {
-    if (store.manifest.sha1 !== manifest.sha1) throw new Error('StoreSource: store is for another file');
+    if (store.manifest.sha1 !== manifest.sha1) throw new PeerServerError('SOURCE_MISMATCH', 'the store holds another file');
   }
 
   has(index: number): boolean {

@@ -23,8 +23,10 @@ import { isAbsolute, join, win32 } from 'node:path';
 import { pieceCount, pieceLength, PIECE_SIZE, type FileManifest } from '../wire/manifest.js';
 import { Bitfield } from '../wire/peer-frames.js';
 
-/** Pieces kept in memory while they wait for the whole-file hash to reach them (8 MiB at most). */
+/** How far ahead of the whole-file hash a received piece is kept in memory for it (8 MiB at most). */
 export const MAX_PIECES_AHEAD = 16;
+/** Pieces read back from disk at once when the whole-file hash has to catch up. */
+export const HASH_READ_AHEAD = 4;
 /** Longest progress delay: pieces written in this window are re-fetched after a crash. */
 export const PROGRESS_FLUSH_INTERVAL_MS = 1000;
 export const PART_SUFFIX = '.part';
@@ -129,6 +131,7 @@ export class PieceStore extends EventEmitter {
   readonly pieceCount: number;
   private readonly bits: Bitfield;
   private closed = false;
+  private closing: Promise<void> | null = null;
   private finished = false;
   private pendingWrites = new Set<Promise<void>>();
   private pendingReads = 0;
@@ -301,8 +304,12 @@ export class PieceStore extends EventEmitter {
   }
 
   /** Records progress (unless finished) and releases the file. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     await Promise.allSettled(this.pendingWrites);
     if (!this.finished) await this.flush().catch(() => undefined);
     this.closed = true;
@@ -310,6 +317,7 @@ export class PieceStore extends EventEmitter {
     this.flushTimer = null;
     if (this.pendingReads > 0) await new Promise<void>((resolve) => (this.readsDrained = resolve));
     while (this.hashing) await this.hashing.catch(() => undefined);
+    this.ahead.clear();
     await this.handle.close();
   }
 
@@ -358,12 +366,12 @@ export class PieceStore extends EventEmitter {
   }
 
   /**
-   * Feeds the in-order prefix of pieces to the whole-file hash. Pieces that arrive
-   * ahead of the prefix are kept in memory (up to MAX_PIECES_AHEAD) until their turn;
-   * beyond that they are read back from disk when the prefix reaches them.
+   * Feeds the in-order prefix of pieces to the whole-file hash. A piece that arrives
+   * within MAX_PIECES_AHEAD of the prefix waits in memory for its turn; others are
+   * read back from disk (HASH_READ_AHEAD at a time) when the prefix reaches them.
    */
   private advanceWholeHash(index: number, data: Buffer | null): void {
-    if (data && index > this.hashedPieces && this.ahead.size < MAX_PIECES_AHEAD) this.ahead.set(index, data);
+    if (data && index > this.hashedPieces && index < this.hashedPieces + MAX_PIECES_AHEAD) this.ahead.set(index, data);
     if (data && index === this.hashedPieces && !this.hashing) {
       this.wholeHash.update(data);
       this.hashedPieces++;
@@ -372,13 +380,26 @@ export class PieceStore extends EventEmitter {
     this.hashFromMemory();
     if (!this.bits.has(this.hashedPieces)) return;
     const loop = (async () => {
-      let buffer: Buffer | null = null;
-      while (!this.closed && this.bits.has(this.hashedPieces)) {
-        buffer ??= Buffer.allocUnsafe(this.manifest.pieceSize);
-        const piece = await this.readPiece(this.hashedPieces, buffer);
-        this.wholeHash.update(piece);
-        this.hashedPieces++;
-        this.hashFromMemory();
+      const reading = new Map<number, { buffer: Buffer; read: Promise<Buffer> }>();
+      const spare: Buffer[] = []; // read buffers, reused for the whole loop
+      try {
+        while (!this.closed) {
+          this.hashFromMemory();
+          const cursor = this.hashedPieces;
+          if (!this.bits.has(cursor)) break;
+          for (let i = cursor; i < Math.min(cursor + HASH_READ_AHEAD, this.pieceCount); i++) {
+            if (reading.has(i) || this.ahead.has(i) || !this.bits.has(i)) continue;
+            const buffer = spare.pop() ?? Buffer.allocUnsafe(this.manifest.pieceSize);
+            reading.set(i, { buffer, read: this.readPiece(i, buffer) });
+          }
+          const slot = reading.get(cursor)!;
+          reading.delete(cursor);
+          this.wholeHash.update(await slot.read);
+          this.hashedPieces++;
+          spare.push(slot.buffer);
+        }
+      } finally {
+        await Promise.allSettled([...reading.values()].map((slot) => slot.read));
       }
     })();
     const run: Promise<void> = loop
@@ -397,8 +418,6 @@ export class PieceStore extends EventEmitter {
       this.wholeHash.update(next);
       this.hashedPieces++;
     }
-    // Anything left behind the prefix (cannot happen, but never leak it).
-    for (const key of this.ahead.keys()) if (key < this.hashedPieces) this.ahead.delete(key);
   }
 
   private assertOpen(): void {

@@ -67,7 +67,8 @@ export class RateLimiter {
         return;
       }
       const waitMs = Math.ceil(((need - this.tokens) / this.bytesPerSecond) * 1000);
-      await new Promise<void>((resolve) => setTimeout(resolve, Math.max(1, waitMs)));
+      // Unref'd: a wait for tokens alone should not keep a process alive.
+      await new Promise<void>((resolve) => setTimeout(resolve, Math.max(1, waitMs)).unref());
     }
   }
 

@@ -6,7 +6,8 @@
  * hlc     hybrid logical clock at acceptance; the total order is (hlc, origin, seq)
  * prev    hash of the previous event of the same origin ('' for seq 1)
  * hash    SHA-256 over all of the above and the data's exact JSON text
- * idem    the client's idempotency key for the command that produced it, if any
+ * idem    the client's idempotency key for the command that produced it, if any:
+ *         1 to 100 of [A-Za-z0-9_-], so it cannot contain the '|' that separates fields in the hash
  */
 import { createHash } from 'node:crypto';
 import { EVENT_TYPES, type DomainEvent, type EventType } from './domain-events.js';
@@ -47,6 +48,8 @@ export function compareOrder(a: Pick<Envelope, 'hlc' | 'origin' | 'seq'>, b: Pic
 }
 
 const EVENT_TYPE_SET = new Set<string>(EVENT_TYPES);
+/** What an idempotency key may look like (a UUID fits). */
+export const IDEM_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 const MAX_DATA_LENGTH = 1024 * 1024;
 
@@ -64,7 +67,7 @@ export function checkEnvelope(e: unknown): string | undefined {
   if (typeof x.data !== 'string' || x.data.length > MAX_DATA_LENGTH) return 'data must be JSON text';
   if (typeof x.prev !== 'string' || (x.seq === 1 ? x.prev !== GENESIS_PREV : !HEX64.test(x.prev))) return 'bad prev hash';
   if (typeof x.hash !== 'string' || !HEX64.test(x.hash)) return 'bad hash';
-  if (x.idem !== null && (typeof x.idem !== 'string' || x.idem.length > 200)) return 'bad idempotency key';
+  if (x.idem !== null && (typeof x.idem !== 'string' || !IDEM_PATTERN.test(x.idem))) return 'bad idempotency key';
   const env = x as unknown as Envelope;
   if (eventHash(env) !== env.hash) return 'hash does not match the content';
   let data: unknown;

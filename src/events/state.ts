@@ -144,6 +144,7 @@ function fold(state: State, event: DomainEvent, now: number): string | undefined
       const { group, user } = event.data;
       const g = state.groups.get(group);
       if (!g) return `no group ${group}`;
+      if (!state.users.has(user)) return `unknown user ${user}`;
       if (g.members.includes(user)) return `${user} is already a member of ${group}`;
       if (g.requests.includes(user)) return `${user} already asked to join ${group}`;
       g.requests.push(user);

@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createInterface } from 'node:readline';
 import { parseHostPort, readTrackerInfo } from '../wire/tracker-info.js';
+import { addAdminCommands } from './admin/commands.js';
 import { statusCommand } from './admin/status.js';
 import { Tracker } from './tracker.js';
 
@@ -58,6 +59,7 @@ export function trackerProgram(): Command {
     });
 
   program.addCommand(statusCommand());
+  addAdminCommands(program);
 
   return program;
 }

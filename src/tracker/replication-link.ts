@@ -51,6 +51,8 @@ export const STARTUP_SETTLE_MAX_MS = 5000;
 export const MAX_PENDING_PEERS = 4;
 /** At most one log line per this interval about refused links and repeated failures. */
 export const REFUSAL_LOG_INTERVAL_MS = 60_000;
+/** Live events whose replication lag (durable there to applied here) /health summarises. */
+export const LAG_SAMPLES = 20_000;
 
 export interface TwinAddress {
   /** The twin's tracker number, which its hello must name. */
@@ -80,6 +82,8 @@ export interface ReplicationStatus {
   readonly lagging: boolean;
   /** Local commits are held (catching up on this tracker's own origin, or at start). */
   readonly holdingCommits: boolean;
+  /** Over the last LAG_SAMPLES live events from the twin: ms from durable there to applied here. */
+  readonly applyLagMs: { readonly p50: number; readonly p99: number; readonly max: number; readonly events: number } | null;
 }
 
 /** Thrown to a held command when the hold ran out. */
@@ -127,6 +131,8 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   private announcedUnreachable = false;
   private stopped = false;
   private readonly quiet = new Map<string, { at: number; suppressed: number }>();
+  private readonly lagRing = new Float64Array(LAG_SAMPLES);
+  private lagCount = 0;
 
   constructor(options: ReplicatorOptions) {
     this.id = options.id;
@@ -201,7 +207,16 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       caughtUp: this.lastCatchUp ?? null,
       lagging: this.lagging,
       holdingCommits: !this.commitsAllowed(),
+      applyLagMs: this.lagSummary(),
     };
+  }
+
+  private lagSummary(): ReplicationStatus['applyLagMs'] {
+    const n = Math.min(this.lagCount, LAG_SAMPLES);
+    if (n === 0) return null;
+    const sorted = this.lagRing.slice(0, n).sort();
+    const at = (q: number) => Math.round(sorted[Math.min(n - 1, Math.floor(q * n))]! * 100) / 100;
+    return { p50: at(0.5), p99: at(0.99), max: at(1), events: n };
   }
 
   async stop(): Promise<void> {
@@ -272,6 +287,10 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.lastCatchUp = { events, ms };
     this.log.info({ twin: this.twinId, events, ms }, `caught up with tracker ${this.twinId}: ${events} events in ${ms} ms`);
     if (this.commitsAllowed()) this.releaseHolders();
+  }
+
+  lag(ms: number, events: number): void {
+    for (let i = 0; i < Math.min(events, LAG_SAMPLES); i++) this.lagRing[this.lagCount++ % LAG_SAMPLES] = ms;
   }
 
   closed(peer: ReplicationPeer, code: string, detail: string): void {

@@ -52,6 +52,13 @@ export const HEARTBEAT_TIMEOUT_MS = 3000;
 /** Close code for every protocol-level close; the reason is a LinkErrorCode. */
 export const LINK_CLOSE_CODE = 4000;
 const ENVELOPE_OVERHEAD_BYTES = 200;
+/** Live batches whose durable time is remembered until they are sent (for the lag figure). */
+const MAX_DURABLE_TIMES = 10_000;
+
+/** Wall-clock milliseconds with sub-millisecond precision: comparable across processes on one host. */
+export function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 /** What a peer tells its Replicator. */
 export interface PeerHost {
@@ -66,6 +73,8 @@ export interface PeerHost {
   /** Marks moved (an ack, or events applied). */
   progress(peer: ReplicationPeer): void;
   caughtUp(peer: ReplicationPeer, events: number, ms: number): void;
+  /** `events` live events arrived `ms` after they became durable on the twin. */
+  lag(ms: number, events: number): void;
   /** The connection closed; `code` is ours or the twin's reason when there was one. */
   closed(peer: ReplicationPeer, code: string, detail: string): void;
 }
@@ -89,6 +98,8 @@ export class ReplicationPeer {
   private lastHeard = performance.now();
   private readonly timers: NodeJS.Timeout[] = [];
   private why: { code: string; detail: string } | undefined;
+  /** When batches of this tracker's origin became durable, oldest first, until sent. */
+  private durableAt: { first: number; last: number; at: number }[] = [];
 
   constructor(
     private readonly ws: WebSocket,
@@ -131,6 +142,10 @@ export class ReplicationPeer {
   onDurable(envelopes: readonly Envelope[]): void {
     if (!this.up || this.closed || envelopes.length === 0) return;
     const first = envelopes[0]!;
+    if (first.origin === this.host.id) {
+      this.durableAt.push({ first: first.seq, last: envelopes[envelopes.length - 1]!.seq, at: wallMs() });
+      if (this.durableAt.length > MAX_DURABLE_TIMES) this.durableAt.shift();
+    }
     const sameOrigin = envelopes.every((e) => e.origin === first.origin);
     if (sameOrigin && first.seq === (this.sent.get(first.origin) ?? 0) + 1 && this.unacked < MAX_UNACKED_BATCHES && envelopes.length <= BATCH_EVENTS) {
       this.sendBatch(envelopes);
@@ -168,7 +183,16 @@ export class ReplicationPeer {
     const last = batch[batch.length - 1]!;
     this.sent.set(last.origin, last.seq);
     this.unacked += 1;
-    this.ws.send(encodeEvents(batch));
+    this.ws.send(encodeEvents(batch, this.durableTime(batch[0]!)));
+  }
+
+  /** When `e` became durable here, if it was committed while this link was up. */
+  private durableTime(e: Envelope): number | undefined {
+    if (e.origin !== this.host.id) return undefined;
+    const times = this.durableAt;
+    while (times.length > 0 && times[0]!.last < e.seq) times.shift();
+    const batch = times[0];
+    return batch && batch.first <= e.seq ? batch.at : undefined;
   }
 
   private receive(data: RawData, isBinary: boolean): void {
@@ -185,7 +209,7 @@ export class ReplicationPeer {
       case 'marks':
         return this.onMarks(m.marks);
       case 'events':
-        return this.onEvents(m.events);
+        return this.onEvents(m.events, m.at);
       case 'ack':
         return this.onAck(m.marks);
       case 'refused':
@@ -227,7 +251,7 @@ export class ReplicationPeer {
     this.pump();
   }
 
-  private onEvents(events: Envelope[]): void {
+  private onEvents(events: Envelope[], at: number | undefined): void {
     if (!this.up) return this.fail('BAD_FRAME', 'events before marks');
     // The twin holds what it sends: never send it back.
     for (const e of events) {
@@ -243,6 +267,7 @@ export class ReplicationPeer {
     }
     this.received += fresh.length;
     this.send({ t: 'ack', marks: this.localMarks() });
+    if (at !== undefined && fresh.length > 0) this.host.lag(wallMs() - at, fresh.length);
     this.checkCaughtUp();
     this.host.progress(this);
   }

@@ -8,10 +8,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
-import { EventStore } from '../events/log/event-store.js';
 import { Ledger, type OpenStats } from '../events/log/ledger.js';
 import { MAX_CLIENT_FRAME } from '../wire/client-protocol.js';
 import type { TrackerAddress } from '../wire/tracker-info.js';
+import { addHealthGauges } from './admin/gauges.js';
+import { openTrackerLog } from './admin/startup.js';
 import { ClientConnection } from './client-connection.js';
 import { loadClusterKeys, type ClusterKeys } from './cluster-keys.js';
 import { Executor } from './executor.js';
@@ -84,12 +85,13 @@ export class Tracker {
     const log = options.log ?? createLogger(`tracker-${options.id}`);
     mkdirSync(options.dataDir, { recursive: true });
     const keys = loadClusterKeys(options.dataDir, options.secretFile);
-    const store = EventStore.open(join(options.dataDir, DB_FILE));
+    const store = openTrackerLog(options.dataDir, join(options.dataDir, DB_FILE), log); // run lock + start-up check
     store.checkpointInBackground();
     const ledger = new Ledger(store, { origin: options.id, snapshotEvery: options.snapshotEvery });
     const stats = ledger.open();
     log.info({ dataDir: options.dataDir, events: ledger.current.eventCount, fromSnapshot: stats.snapshotEvents, replayed: stats.replayed, ms: Math.round(stats.ms) }, 'log loaded');
     const tracker = new Tracker(options, stats, ledger, keys, log);
+    addHealthGauges(tracker);
     const replicator = replicatorFor(options, ledger, keys, log);
     tracker.replication = replicator;
     tracker.executor.barrier = replicator;

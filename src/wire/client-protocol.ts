@@ -7,6 +7,8 @@
  * `parseRequest` is the only door in: it checks the frame is JSON, the op is known and
  * every argument has the right type and a bounded size, before any handler sees it.
  */
+import { IDEM_PATTERN } from '../events/envelope.js';
+
 export const MAX_CLIENT_FRAME = 1024 * 1024;
 export const MAX_STRING = 1024;
 export const MAX_IDEM = 100;
@@ -80,7 +82,7 @@ export function parseRequest(text: string): Parsed {
   if (typeof msg.op !== 'string' || !Object.hasOwn(OPS, msg.op)) return bad(id, `unknown operation ${JSON.stringify(msg.op)}`, false);
   const op = msg.op as Op;
   const idem = msg.idem ?? null;
-  if (idem !== null && (typeof idem !== 'string' || idem.length === 0 || idem.length > MAX_IDEM)) return bad(id, 'idem must be a short string', false);
+  if (idem !== null && (typeof idem !== 'string' || !IDEM_PATTERN.test(idem))) return bad(id, `idem must be 1 to ${MAX_IDEM} letters, digits, '_' or '-'`, false);
   const rawArgs = msg.args ?? {};
   if (typeof rawArgs !== 'object' || rawArgs === null || Array.isArray(rawArgs)) return bad(id, 'args must be an object', false);
   const spec: Record<string, Kind> = OPS[op];

@@ -56,7 +56,7 @@ export function stateOf(cluster: Cluster, id: number): State {
     ledger.open();
     return ledger.current;
   } finally {
-    store.close();
+    void store.close(); // read-only: closes at once
   }
 }
 

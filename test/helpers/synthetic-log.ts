@@ -38,7 +38,7 @@ function sessionId(u: number): string {
 }
 
 /** Appends `count` events of `origin` to the log in `dataDir` (created if needed). */
-export function writeSyntheticLog(dataDir: string, log: SyntheticLog): Envelope | undefined {
+export async function writeSyntheticLog(dataDir: string, log: SyntheticLog): Promise<Envelope | undefined> {
   mkdirSync(dataDir, { recursive: true });
   const store = EventStore.open(join(dataDir, DB_FILE));
   const users = log.users ?? 1000;
@@ -59,7 +59,7 @@ export function writeSyntheticLog(dataDir: string, log: SyntheticLog): Envelope 
     }
     store.append(chunk);
   } finally {
-    store.close();
+    await store.close();
   }
   return last;
 }

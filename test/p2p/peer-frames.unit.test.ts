@@ -139,6 +139,35 @@ describe('peer frames', () => {
     expect(data!.buffer).toBe(frame.buffer);
   });
 
+  it('assembles a payload read straight into directTarget()', () => {
+    const data = Buffer.alloc(1000, 7);
+    const frame = encodePiece(5, data);
+    const out: PeerMessage[] = [];
+    const decoder = new FrameDecoder((m) => out.push(m), { reusesInput: true });
+    expect(decoder.directTarget()).toBeNull();
+    decoder.push(frame.subarray(0, 20)); // header, index and 11 data bytes
+    const target = decoder.directTarget()!;
+    expect(target.length).toBe(frame.length - 20);
+    frame.copy(target, 0, 20, 520);
+    decoder.pushDirect(500);
+    expect(out).toEqual([]);
+    frame.copy(decoder.directTarget()!, 0, 520);
+    decoder.pushDirect(frame.length - 520);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.type === 'piece' && out[0]!.index === 5 && out[0]!.data.equals(data)).toBe(true);
+    expect(decoder.directTarget()).toBeNull();
+    decoder.end();
+  });
+
+  it('copies kept payloads out of an input buffer the caller reuses', () => {
+    const chunk = Buffer.concat([encodePiece(1, Buffer.alloc(100, 1)), encodeBitfield(Buffer.from([0xf0]))]);
+    const out: PeerMessage[] = [];
+    new FrameDecoder((m) => out.push(m), { reusesInput: true }).push(chunk);
+    chunk.fill(0);
+    expect(out[0]!.type === 'piece' && out[0]!.data.equals(Buffer.alloc(100, 1))).toBe(true);
+    expect(out[1]!.type === 'bitfield' && out[1]!.bits.equals(Buffer.from([0xf0]))).toBe(true);
+  });
+
   it('validates bitfields: length and spare bits', () => {
     expect(Bitfield.isValid(13, Buffer.from([0xff, 0xf8]))).toBe(true);
     expect(Bitfield.isValid(13, Buffer.from([0xff, 0xfc]))).toBe(false);

@@ -48,7 +48,7 @@ describe('catch-up', () => {
   test('a tracker that lost its log catches up its own origin before it commits again', async () => {
     // tracker 2 holds 20,000 events of origin 1 that tracker 1 lost with its disk
     cluster = await Cluster.create(2);
-    writeSyntheticLog(cluster.trackers[1]!.dataDir, { origin: 1, count: 20_000 });
+    await writeSyntheticLog(cluster.trackers[1]!.dataDir, { origin: 1, count: 20_000 });
     await cluster.start(2);
 
     // bob's command reaches tracker 1 as soon as it listens, long before it has caught up

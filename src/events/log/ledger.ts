@@ -160,6 +160,7 @@ export class Ledger extends EventEmitter {
       const problem = checkEnvelope(e);
       if (problem) throw new ChainError(`origin ${String(e.origin)} seq ${String(e.seq)}: ${problem}`);
       const tip = tips.get(e.origin) ?? this.marks.get(e.origin);
+      if (tip && e.seq === tip.seq && e.hash !== tip.hash) throw new ChainError(`origin ${e.origin} seq ${e.seq}: differs from the event held here (forked history)`);
       if (tip && e.seq <= tip.seq) continue;
       const expected = (tip?.seq ?? 0) + 1;
       if (e.seq !== expected) throw new ChainError(`origin ${e.origin}: expected seq ${expected}, got ${e.seq}`);
@@ -225,7 +226,8 @@ export class Ledger extends EventEmitter {
     const { state, last } = foldFromSnapshot(this.store, snapshot);
     this.state = state;
     this.lastFolded = last;
-    this.sinceSnapshot = 0;
+    // The replayed tail counts toward the next snapshot, so the tail never exceeds snapshotEvery.
+    this.sinceSnapshot = state.eventCount - (snapshot?.eventCount ?? 0);
     return snapshot?.eventCount ?? 0;
   }
 }

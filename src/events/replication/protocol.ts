@@ -6,7 +6,8 @@
  *   hello   { t: 'hello', v, tracker, challenge }  first frame from each side; challenge is fresh and random
  *   auth    { t: 'auth', proof }                   HMAC(link key, authTranscript(me, peer, theirs, mine))
  *   marks   { t: 'marks', marks }                  after the peer's proof checked out: per-origin high-water seq
- *   events  { t: 'events', events }               a batch of envelopes, each origin's in seq order, no gaps
+ *   events  { t: 'events', events, at? }          a batch of envelopes, each origin's in seq order, no gaps;
+ *                                                  at: the sender's wall clock (ms) when the first became durable there
  *   ack     { t: 'ack', marks }                    one per `events` frame: the receiver's durable marks after it
  *   refused { t: 'refused', code, message }        why the sender is about to close the link
  *
@@ -49,7 +50,7 @@ export type LinkMessage =
   | { readonly t: 'hello'; readonly v: number; readonly tracker: number; readonly challenge: string }
   | { readonly t: 'auth'; readonly proof: string }
   | { readonly t: 'marks'; readonly marks: Marks }
-  | { readonly t: 'events'; readonly events: Envelope[] }
+  | { readonly t: 'events'; readonly events: Envelope[]; readonly at?: number }
   | { readonly t: 'ack'; readonly marks: Marks }
   | { readonly t: 'refused'; readonly code: string; readonly message: string };
 
@@ -70,16 +71,16 @@ export function encodeMessage(m: LinkMessage): string {
     case 'ack':
       return JSON.stringify({ t: m.t, marks: Object.fromEntries(m.marks) });
     case 'events':
-      return encodeEvents(m.events);
+      return encodeEvents(m.events, m.at);
     default:
       return JSON.stringify(m);
   }
 }
 
 /** An `events` frame, written directly: this is the hot path of catch-up. */
-export function encodeEvents(events: readonly Envelope[]): string {
+export function encodeEvents(events: readonly Envelope[], at?: number): string {
   const rows = events.map((e) => [e.origin, e.seq, e.hlc, e.type, e.data, e.prev, e.hash, e.idem]);
-  return `{"t":"events","events":${JSON.stringify(rows)}}`;
+  return `{"t":"events",${at === undefined ? '' : `"at":${at},`}"events":${JSON.stringify(rows)}}`;
 }
 
 /** Parses one frame; anything unexpected is BAD_FRAME with a reason for the log. */
@@ -112,7 +113,10 @@ export function parseMessage(text: string): ParsedMessage {
     }
     case 'events': {
       const events = parseEvents(value.events);
-      return typeof events === 'string' ? bad(`events: ${events}`) : good({ t: 'events', events });
+      if (typeof events === 'string') return bad(`events: ${events}`);
+      const { at } = value;
+      if (at === undefined) return good({ t: 'events', events });
+      return typeof at === 'number' && Number.isFinite(at) && at > 0 ? good({ t: 'events', events, at }) : bad('events: at must be a positive number');
     }
     case 'refused': {
       const { code, message } = value;

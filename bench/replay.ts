@@ -1,0 +1,119 @@
+/**
+ * Replay benchmark (issue 5): how fast `tracker replay` rebuilds the state from the
+ * first event, ignoring snapshots. Writes a realistic log (bench/synthetic-log.ts: two
+ * origins, users, logins/logouts, drops and resumes, groups and joins, uploads, swarms)
+ * by sealing envelopes straight into an EventStore, then times replayLog, the function
+ * behind `tracker replay`, in this process. Target: 1,000,000 events in under 5 s.
+ *
+ * `--breakdown` also times the parts on the same log: the SQLite scan alone, the scan
+ * plus JSON.parse, and the full fold (the rest is evolve and the garbage collector).
+ *
+ * Options: --events N (default 1000000), --runs N (default 3), --db FILE (keep the
+ * generated log there and reuse it on the next run if it holds N events), --breakdown.
+ */
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventStore } from '../src/events/log/event-store.js';
+import { replayLog, type ReplayReport } from '../src/tracker/admin/replay.js';
+import { median, printTable, writeResults } from './stats.js';
+import { writeSyntheticLog } from './synthetic-log.js';
+
+export const TARGET_MS = 5000;
+
+function option(args: string[], name: string): string | undefined {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? args[at + 1] : undefined;
+}
+
+export default async function run(args: string[]): Promise<void> {
+  const events = Number(option(args, 'events') ?? 1_000_000);
+  const runs = Number(option(args, 'runs') ?? 3);
+  const kept = option(args, 'db');
+  const temp = kept ? undefined : mkdtempSync(join(tmpdir(), 'bench-replay-'));
+  const file = kept ?? join(temp!, 'events.db');
+  try {
+    const generated = await ensureLog(file, events);
+    const store = EventStore.openReadOnly(file);
+    try {
+      const measured: { report: ReplayReport; wallMs: number; cpuMs: number }[] = [];
+      for (let i = 0; i < runs; i++) {
+        const cpu = process.cpuUsage();
+        const t0 = performance.now();
+        const report = replayLog(store);
+        const wallMs = performance.now() - t0;
+        const used = process.cpuUsage(cpu);
+        measured.push({ report, wallMs, cpuMs: (used.user + used.system) / 1000 });
+      }
+      const hashes = new Set(measured.map((m) => m.report.stateHash));
+      if (hashes.size !== 1) throw new Error(`replays disagree: ${[...hashes].join(', ')}`);
+      const breakdown = args.includes('--breakdown') ? measureParts(store) : undefined;
+      const best = Math.min(...measured.map((m) => m.report.ms));
+      const med = median(measured.map((m) => m.report.ms));
+      printTable(
+        ['run', 'events', 'replay ms', 'events/s', 'cpu ms'],
+        measured.map((m, i) => [i + 1, m.report.events, Math.round(m.report.ms), m.report.eventsPerSecond, Math.round(m.cpuMs)]),
+      );
+      if (breakdown) printTable(['part', 'ms'], Object.entries(breakdown).map(([k, v]) => [k, Math.round(v)]));
+      const verdict = med < TARGET_MS ? 'under' : 'OVER';
+      console.log(`replay of ${events.toLocaleString('en-US')} events: median ${Math.round(med)} ms, best ${Math.round(best)} ms (${verdict} the ${TARGET_MS} ms target); state ${[...hashes][0]!.slice(0, 12)}`);
+      const out = writeResults('replay', {
+        events,
+        dbBytes: statSync(file).size,
+        generated,
+        runs: measured.map((m) => ({ ms: Math.round(m.report.ms), cpuMs: Math.round(m.cpuMs), eventsPerSecond: m.report.eventsPerSecond })),
+        medianMs: Math.round(med),
+        bestMs: Math.round(best),
+        targetMs: TARGET_MS,
+        breakdown,
+        stateHash: [...hashes][0],
+        cpus: (await import('node:os')).cpus().length,
+        node: process.version,
+      });
+      console.log(`results: ${out}`);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    if (temp) rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+/** Writes the log unless `file` already holds exactly `events` of them. */
+async function ensureLog(file: string, events: number): Promise<{ ms: number; reused: boolean }> {
+  if (existsSync(file)) {
+    const store = EventStore.openReadOnly(file);
+    const count = store.count();
+    await store.close();
+    if (count === events) return { ms: 0, reused: true };
+    for (const s of ['', '-wal', '-shm']) rmSync(file + s, { force: true });
+  }
+  const t0 = performance.now();
+  const store = EventStore.open(file);
+  writeSyntheticLog(store, events);
+  store.db.pragma('wal_checkpoint(TRUNCATE)');
+  await store.close();
+  const ms = performance.now() - t0;
+  console.log(`wrote ${events.toLocaleString('en-US')} events in ${Math.round(ms)} ms (${file}, ${Math.round(statSync(file).size / 1e6)} MB)`);
+  return { ms: Math.round(ms), reused: false };
+}
+
+/** Where the time goes: the same read as the fold, without and with parsing. */
+function measureParts(store: EventStore): Record<string, number> {
+  const sql = 'SELECT hlc, origin, seq, type, data FROM events ORDER BY hlc, origin, seq';
+  const time = (f: () => void) => {
+    const t0 = performance.now();
+    f();
+    return performance.now() - t0;
+  };
+  const scan = time(() => {
+    let n = 0;
+    for (const row of store.db.prepare(sql).raw(true).iterate() as IterableIterator<unknown[]>) n += (row[4] as string).length;
+    if (n < 0) throw new Error('unreachable');
+  });
+  const parse = time(() => {
+    for (const row of store.db.prepare(sql).raw(true).iterate() as IterableIterator<unknown[]>) JSON.parse(row[4] as string);
+  });
+  const fold = time(() => replayLog(store));
+  return { 'sqlite scan': scan, 'scan + JSON.parse': parse, 'full replay (+ evolve, GC)': fold };
+}

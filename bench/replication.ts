@@ -1,0 +1,198 @@
+/**
+ * Replication benchmark (issue 3), against two real tracker processes on loopback:
+ * - lag: ms from an event being durable on tracker 1 to it being durable and folded on
+ *   tracker 2, p50/p99, at about 1,000 and 10,000 create_group commands/s offered to
+ *   tracker 1 (open loop, several clients). Tracker 2 measures it (the `at` stamp on each
+ *   live `events` frame; both processes read the same wall clock) and /health reports it.
+ * - catch-up: tracker 1's log holds 1,000,000 events (bench/synthetic-log.ts: the
+ *   realistic two-origin mix, written offline); tracker 2 starts empty. Timed from its
+ *   spawn to both in sync, and as tracker 2 reports it (link up to caught up).
+ * - per-command latency, one client, one command at a time: twin connected (the command
+ *   waits for its ack) vs twin down (local commit only).
+ * Options: --seconds N per load level (default 5), --events N for catch-up (default
+ * 1000000), --commands N for the latency runs (default 2000).
+ */
+import { join } from 'node:path';
+import { TrackerConnection } from '../src/client/tracker-connection.js';
+import { Cluster, waitFor } from '../src/demo/local-cluster.js';
+import { EventStore } from '../src/events/log/event-store.js';
+import { DB_FILE } from '../src/tracker/tracker.js';
+import type { ReplicationStatus } from '../src/tracker/replication-link.js';
+import { percentile, printTable, writeResults } from './stats.js';
+import { writeSyntheticLog } from './synthetic-log.js';
+
+const LOAD_CLIENTS = 8;
+const RATES = [1000, 10_000];
+
+type Health = Awaited<ReturnType<Cluster['health']>> & { originMarks: Record<string, number>; replication: ReplicationStatus };
+
+function option(args: string[], name: string, fallback: number): number {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? Number(args[at + 1]) : fallback;
+}
+
+export default async function run(args: string[]): Promise<void> {
+  const seconds = option(args, 'seconds', 5);
+  const events = option(args, 'events', 1_000_000);
+  const commands = option(args, 'commands', 2000);
+
+  const lag = await measureLag(seconds);
+  console.log('\nreplication lag (durable on tracker 1 -> durable and folded on tracker 2), create_group, open loop');
+  printTable(
+    ['offered/s', 'acked/s', 'cmd p50 ms', 'cmd p99 ms', 'lag p50 ms', 'lag p99 ms', 'lag max ms', 'lag samples'],
+    lag.map((l) => [l.offered, Math.round(l.achieved), l.commandP50.toFixed(2), l.commandP99.toFixed(2), l.lagP50, l.lagP99, l.lagMax, l.lagSamples]),
+  );
+
+  const latency = await measureLatency(commands);
+  console.log('\nper-command latency, one client, sequential create_group');
+  printTable(
+    ['twin', 'commands', 'mean ms', 'p50 ms', 'p99 ms'],
+    latency.runs.map((r) => [r.twin, r.commands, r.mean.toFixed(3), r.p50.toFixed(3), r.p99.toFixed(3)]),
+  );
+  console.log(`cost of semi-synchronous replication: +${latency.deltaMeanMs.toFixed(3)} ms mean, +${latency.deltaP50Ms.toFixed(3)} ms p50 per command`);
+
+  const catchUp = await measureCatchUp(events);
+  console.log(`\ncatch-up of ${catchUp.events.toLocaleString()} missed events (tracker 2 starts empty)`);
+  printTable(
+    ['events', 'MB of data', 'link up -> caught up ms', 'spawn -> in sync ms', 'events/s'],
+    [[catchUp.events, catchUp.dataMB, catchUp.caughtUpMs, catchUp.spawnToSyncMs, Math.round(catchUp.events / (catchUp.caughtUpMs / 1000))]],
+  );
+  console.log(`\nresults: ${writeResults('replication', { lag, latency, catchUp })}`);
+}
+
+async function health(cluster: Cluster, id: number): Promise<Health> {
+  return (await cluster.health(id)) as Health;
+}
+
+async function inSync(cluster: Cluster, timeoutMs = 60_000): Promise<[Health, Health]> {
+  return waitFor(
+    'both trackers in sync',
+    async () => {
+      const both = await Promise.all([health(cluster, 1), health(cluster, 2)]).catch(() => undefined);
+      return both && both[0].replication.inSync && both[1].replication.inSync && both[0].stateHash === both[1].stateHash ? both : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+async function loggedIn(cluster: Cluster, id: number, user: string): Promise<TrackerConnection> {
+  const c = new TrackerConnection([{ id, host: '127.0.0.1', port: cluster.trackers[id - 1]!.port }]);
+  await c.connect();
+  await c.request('create_user', { user, password: 'bench' });
+  await c.request('login', { user, password: 'bench', peer: `127.0.0.1:${7000 + user.length}` });
+  return c;
+}
+
+async function measureLag(seconds: number) {
+  const cluster = await Cluster.create(2);
+  const clients: TrackerConnection[] = [];
+  try {
+    await Promise.all([cluster.start(1), cluster.start(2)]);
+    await inSync(cluster);
+    for (let i = 0; i < LOAD_CLIENTS; i++) clients.push(await loggedIn(cluster, 1, `loader${i}`));
+    const results = [];
+    for (const rate of RATES) {
+      // a fresh tracker 2 per level, so its lag samples are this level's only
+      await cluster.kill(2, 'SIGTERM');
+      await cluster.start(2);
+      await inSync(cluster);
+      const load = await offer(clients, rate, seconds, `r${rate}-`);
+      await inSync(cluster);
+      const lagMs = (await health(cluster, 2)).replication.applyLagMs;
+      results.push({
+        offered: rate,
+        achieved: load.acked / seconds,
+        failed: load.failed,
+        commandP50: load.p50,
+        commandP99: load.p99,
+        lagP50: lagMs?.p50 ?? NaN,
+        lagP99: lagMs?.p99 ?? NaN,
+        lagMax: lagMs?.max ?? NaN,
+        lagSamples: lagMs?.events ?? 0,
+      });
+    }
+    return results;
+  } finally {
+    for (const c of clients) c.close();
+    await cluster.destroy();
+  }
+}
+
+/** Offers `rate` create_group commands per second for `seconds`, spread over the clients. */
+async function offer(clients: TrackerConnection[], rate: number, seconds: number, prefix: string) {
+  const latencies: number[] = [];
+  const inFlight: Promise<void>[] = [];
+  let failed = 0;
+  let sent = 0;
+  const started = performance.now();
+  const total = rate * seconds;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
+    for (; sent < due; sent++) {
+      const t0 = performance.now();
+      inFlight.push(
+        clients[sent % clients.length]!.request('create_group', { group: `${prefix}${sent}` }).then(
+          () => void latencies.push(performance.now() - t0),
+          () => void (failed += 1),
+        ),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inFlight);
+  latencies.sort((a, b) => a - b);
+  return { acked: latencies.length, failed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+async function measureLatency(commands: number) {
+  const cluster = await Cluster.create(2);
+  let client: TrackerConnection | undefined;
+  try {
+    await Promise.all([cluster.start(1), cluster.start(2)]);
+    await inSync(cluster);
+    client = await loggedIn(cluster, 1, 'solo');
+    const sequential = async (prefix: string) => {
+      const latencies: number[] = [];
+      for (let i = 0; i < commands; i++) {
+        const t0 = performance.now();
+        await client!.request('create_group', { group: `${prefix}${i}` });
+        latencies.push(performance.now() - t0);
+      }
+      latencies.sort((a, b) => a - b);
+      const mean = latencies.reduce((a, b) => a + b, 0) / latencies.length;
+      return { commands, mean, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+    };
+    await sequential('warm-'); // JIT, page cache
+    const connected = { twin: 'connected', ...(await sequential('with-')) };
+    await cluster.kill(2, 'SIGKILL');
+    await waitFor('tracker 1 to see the link down', async () => ((await health(cluster, 1)).replication.link !== 'up' ? true : undefined));
+    const alone = { twin: 'down', ...(await sequential('alone-')) };
+    return { runs: [connected, alone], deltaMeanMs: connected.mean - alone.mean, deltaP50Ms: connected.p50 - alone.p50 };
+  } finally {
+    client?.close();
+    await cluster.destroy();
+  }
+}
+
+async function measureCatchUp(events: number) {
+  const cluster = await Cluster.create(2);
+  try {
+    const { mkdirSync } = await import('node:fs');
+    const dataDir = cluster.trackers[0]!.dataDir;
+    mkdirSync(dataDir, { recursive: true });
+    const store = EventStore.open(join(dataDir, DB_FILE));
+    writeSyntheticLog(store, events);
+    const dataMB = Math.round(((store.db.prepare('SELECT sum(length(data)) AS n FROM events').get() as { n: number }).n / 1e6) * 10) / 10;
+    await store.close();
+    await cluster.start(1);
+    const t0 = performance.now();
+    await cluster.start(2);
+    const [, two] = await inSync(cluster, 120_000);
+    const spawnToSyncMs = Math.round(performance.now() - t0);
+    if (two.events !== events) throw new Error(`tracker 2 holds ${two.events} events, expected ${events}`);
+    return { events, dataMB, caughtUpMs: two.replication.caughtUp?.ms ?? NaN, spawnToSyncMs };
+  } finally {
+    await cluster.destroy();
+  }
+}
