@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster } from '../helpers/cluster.js';
+import { Cluster, waitFor } from '../helpers/cluster.js';
 import { commandResults, runClient, type JsonResult } from '../helpers/client-process.js';
 
 let cluster: Cluster;
@@ -110,7 +110,13 @@ describe('a scripted session of every command', () => {
   });
 
   it('a command that fails changes nothing', async () => {
-    const before = (await cluster.health(1)).stateHash;
+    // Earlier clients' disconnects (session_lost) must have landed before the baseline.
+    const before = await waitFor('a quiescent tracker', async () => {
+      const a = await cluster.health(1);
+      await new Promise((r) => setTimeout(r, 300));
+      const b = await cluster.health(1);
+      return a.stateHash === b.stateHash ? b.stateHash : undefined;
+    });
     await as(['login alice wrong', 'create_user alice again', 'create_group', 'join_group nowhere', 'login nobody pw', 'upload_file /nonexistent docs']);
     expect((await cluster.health(1)).stateHash).toBe(before);
   });
