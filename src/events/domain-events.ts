@@ -4,6 +4,8 @@
  * Secrets never appear here: passwords only as salted scrypt hashes, sessions only by
  * their random id (a client's token also needs the cluster secret, see session-tokens).
  */
+import type { FileManifest } from '../wire/manifest.js';
+
 export type DomainEvent =
   | Ev<'user_created', { user: string; passwordHash: string }>
   | Ev<'session_started', { session: string; user: string; peer: string }>
@@ -24,13 +26,8 @@ interface Ev<T extends string, D> {
   readonly data: D;
 }
 
-export interface FileSharedData {
-  readonly group: string;
-  readonly name: string;
-  readonly size: number;
-  readonly pieceSize: number;
-  readonly pieceHashes: readonly string[];
-  readonly sha1: string;
+/** A file's manifest, and the member (user at peer address) who holds all of it. */
+export interface FileSharedData extends FileManifest {
   readonly user: string;
   readonly peer: string;
 }
