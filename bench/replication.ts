@@ -10,7 +10,7 @@
  * - per-command latency, one client, one command at a time: twin connected (the command
  *   waits for its ack) vs twin down (local commit only).
  * Options: --seconds N per load level (default 5), --events N for catch-up (default
- * 1000000), --commands N for the latency runs (default 2000).
+ * 1000000), --commands N for the latency runs (default 2000), --only lag|latency|catchup.
  */
 import { join } from 'node:path';
 import { TrackerConnection } from '../src/client/tracker-connection.js';
@@ -35,15 +35,17 @@ export default async function run(args: string[]): Promise<void> {
   const seconds = option(args, 'seconds', 5);
   const events = option(args, 'events', 1_000_000);
   const commands = option(args, 'commands', 2000);
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+  const wanted = (part: string) => only === undefined || only === part;
 
-  const lag = await measureLag(seconds);
+  const lag = wanted('lag') ? await measureLag(seconds) : [];
   console.log('\nreplication lag (durable on tracker 1 -> durable and folded on tracker 2), create_group, open loop');
   printTable(
     ['offered/s', 'acked/s', 'cmd p50 ms', 'cmd p99 ms', 'lag p50 ms', 'lag p99 ms', 'lag max ms', 'lag samples'],
     lag.map((l) => [l.offered, Math.round(l.achieved), l.commandP50.toFixed(2), l.commandP99.toFixed(2), l.lagP50, l.lagP99, l.lagMax, l.lagSamples]),
   );
 
-  const latency = await measureLatency(commands);
+  const latency = wanted('latency') ? await measureLatency(commands) : { runs: [], deltaMeanMs: NaN, deltaP50Ms: NaN };
   console.log('\nper-command latency, one client, sequential create_group');
   printTable(
     ['twin', 'commands', 'mean ms', 'p50 ms', 'p99 ms'],
@@ -51,7 +53,7 @@ export default async function run(args: string[]): Promise<void> {
   );
   console.log(`cost of semi-synchronous replication: +${latency.deltaMeanMs.toFixed(3)} ms mean, +${latency.deltaP50Ms.toFixed(3)} ms p50 per command`);
 
-  const catchUp = await measureCatchUp(events);
+  const catchUp = wanted('catchup') ? await measureCatchUp(events) : { events: 0, dataMB: 0, caughtUpMs: NaN, spawnToSyncMs: NaN };
   console.log(`\ncatch-up of ${catchUp.events.toLocaleString()} missed events (tracker 2 starts empty)`);
   printTable(
     ['events', 'MB of data', 'link up -> caught up ms', 'spawn -> in sync ms', 'events/s'],

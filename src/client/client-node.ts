@@ -39,7 +39,6 @@ export interface DownloadInfo {
 export interface ShareRow {
   readonly group: string;
   readonly name: string;
-  readonly size: number;
   readonly piecesServed: number;
   readonly bytesServed: number;
   readonly connections: number;
@@ -179,13 +178,18 @@ export class ClientNode extends EventEmitter {
     return this.run(info, path);
   }
 
-  /** What this client serves now, with what it has served since it started. */
+  /** What this client serves now (shared files, and downloads it already has pieces of), with what it has served. */
   showShares(): ShareRow[] {
-    const stats = new Map(this.peers.stats().files.map((f) => [f.fileId, f]));
-    return this.state.shares(this.user ?? '').map(({ manifest }) => {
-      const s = stats.get(manifest.sha1);
-      return { group: manifest.group, name: manifest.name, size: manifest.size, piecesServed: s?.piecesServed ?? 0, bytesServed: s?.bytesServed ?? 0, connections: s?.connections ?? 0 };
-    });
+    const groups = new Map<string, string>();
+    for (const s of this.state.shares(this.user ?? '')) groups.set(s.manifest.sha1, s.manifest.group);
+    for (const d of this.downloads) groups.set(d.download.options.manifest.sha1, d.group);
+    return this.peers.stats().files.map((f) => ({
+      group: groups.get(f.fileId) ?? '',
+      name: f.name,
+      piecesServed: f.piecesServed,
+      bytesServed: f.bytesServed,
+      connections: f.connections,
+    }));
   }
 
   showDownloads(): readonly DownloadEntry[] {

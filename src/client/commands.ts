@@ -153,8 +153,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     run: async (node, _args, ui) => {
       const rows = node.showShares();
       if (rows.length === 0) return done('not sharing anything; share a file with: upload_file <path> <group_id>', rows);
-      const cells = rows.map((r) => [r.group, r.name, bytes(r.size), String(r.piecesServed), bytes(r.bytesServed), String(r.connections)]);
-      return done(table(['GROUP', 'NAME', 'SIZE', 'PIECES SERVED', 'SERVED', 'PEERS'], cells, painter(ui.color)), rows);
+      const cells = rows.map((r) => [r.group, r.name, String(r.piecesServed), bytes(r.bytesServed), String(r.connections)]);
+      return done(table(['GROUP', 'NAME', 'PIECES SERVED', 'SERVED', 'PEERS'], cells, painter(ui.color)), rows);
     },
   },
   {

@@ -9,14 +9,15 @@
  *   proof is answered with `refused AUTH_FAILED` and a close.
  * - catch-up and live streaming, as the sender: per origin, the highest seq the twin is
  *   known to hold (its marks, then its acks and the events it sends) and the highest seq
- *   sent; whatever the local log holds beyond that is read with EventStore.ofOrigin and
- *   sent in batches of BATCH_EVENTS, at most MAX_UNACKED_BATCHES unacknowledged, so
+ *   sent; whatever the local log holds beyond that is read in fold order (so the twin
+ *   folds it without re-folding) and sent in batches of BATCH_EVENTS, at most
+ *   MAX_UNACKED_BATCHES unacknowledged, so
  *   memory on both sides stays bounded however far behind the twin is. Live events
  *   (Ledger 'durable', so only events already on disk here) go out at once when they
  *   continue what was sent, else the next pump reads them back from the log.
- * - as the receiver: each `events` frame goes to Ledger.applyRemote (validating,
- *   idempotent on (origin, seq), durable on return) and is answered with one `ack`
- *   carrying the durable marks. A ChainError means the twin sent something that does not
+ * - as the receiver: `events` frames go to Ledger.applyRemote (validating, idempotent on
+ *   (origin, seq), durable on return; frames that arrived together in one call) and
+ *   each is answered with one `ack` carrying the durable marks. A ChainError means the twin sent something that does not
  *   continue a chain: the link is dropped with CHAIN_BROKEN and re-syncs from marks on
  *   the next connection.
  * - the catch-up target: the twin's marks when the link came up; the first moment the
@@ -24,7 +25,8 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
-import type { Envelope } from '../events/envelope.js';
+import { compareOrder, type Envelope } from '../events/envelope.js';
+import type { Position } from '../events/log/event-store.js';
 import { ChainError, type Ledger } from '../events/log/ledger.js';
 import {
   authTranscript,
@@ -39,11 +41,18 @@ import {
 import { linkProof, type ClusterKeys } from './cluster-keys.js';
 
 /** Envelopes per `events` frame during catch-up: large, so a million take a few hundred frames. */
-export const BATCH_EVENTS = 4000;
+export const BATCH_EVENTS = 8000;
 /** A frame is cut short once its event data passes this many bytes (one big event still goes alone). */
 export const BATCH_MAX_BYTES = 4 * 1024 * 1024;
-/** Frames sent and not yet acknowledged: the flow-control window. */
-export const MAX_UNACKED_BATCHES = 4;
+/** Frames sent and not yet acknowledged: the flow-control window (memory stays bounded). */
+export const MAX_UNACKED_BATCHES = 8;
+/**
+ * Frames applied in one transaction when several are waiting. Fewer than the window, so
+ * the sender keeps producing while the receiver applies.
+ */
+export const MAX_COALESCED_FRAMES = 2;
+/** Rows one catch-up read may skip (held by the twin) before it yields to the event loop. */
+export const MAX_SCAN_ROWS = 50_000;
 /** The handshake must finish within this. */
 export const AUTH_TIMEOUT_MS = 2000;
 export const HEARTBEAT_INTERVAL_MS = 500;
@@ -92,6 +101,10 @@ export class ReplicationPeer {
   /** Per origin, the highest seq sent on this connection or held by the twin. */
   private readonly sent = new Map<number, number>();
   private unacked = 0;
+  /** `events` frames received and not yet applied (applied on the next turn, together). */
+  private inbox: { events: Envelope[]; at: number | undefined }[] = [];
+  /** Fold-order position up to which the log has been streamed or found held by the twin. */
+  private cursor: Position | undefined;
   private target: Marks | undefined;
   private syncStarted = 0;
   private received = 0;
@@ -149,6 +162,9 @@ export class ReplicationPeer {
     const sameOrigin = envelopes.every((e) => e.origin === first.origin);
     if (sameOrigin && first.seq === (this.sent.get(first.origin) ?? 0) + 1 && this.unacked < MAX_UNACKED_BATCHES && envelopes.length <= BATCH_EVENTS) {
       this.sendBatch(envelopes);
+      // Nothing else missing: every unsent event to come sorts after this one.
+      const last = envelopes[envelopes.length - 1]!;
+      if (this.firstMissingOrigin(this.host.ledger.originMarks()) === undefined) this.cursor = { hlc: last.hlc, origin: last.origin, seq: last.seq };
     } else {
       this.pump();
     }
@@ -159,29 +175,77 @@ export class ReplicationPeer {
     while (this.up && !this.closed && this.unacked < MAX_UNACKED_BATCHES) {
       const batch = this.nextBatch();
       if (!batch) return;
-      this.sendBatch(batch);
+      if (batch.length > 0) this.sendBatch(batch);
     }
   }
 
+  /**
+   * The next batch the twin lacks, in fold order (hlc, origin, seq), so that the twin
+   * folds it in order: streaming one origin after the other would make every batch of
+   * the second sort before what the first left folded, and re-fold each time. Pages
+   * through the log from `cursor`, skipping what the twin holds; falls back to one
+   * origin's run (ofOrigin) should the fold-order scan ever not find what is missing.
+   * Undefined when there is nothing to send; empty when a scan skipped rows only.
+   */
   private nextBatch(): Envelope[] | undefined {
     const marks = this.host.ledger.originMarks();
-    // The twin's own origin first: it cannot commit until it holds all of its own events.
-    const origins = [...marks.keys()].sort((a, b) => Number(b === this.host.twinId) - Number(a === this.host.twinId) || a - b);
-    for (const origin of origins) {
-      const after = this.sent.get(origin) ?? 0;
-      if (marks.get(origin)!.seq <= after) continue;
-      const rows = this.host.ledger.store.ofOrigin(origin, after, BATCH_EVENTS);
-      let bytes = 0;
-      let n = 0;
-      while (n < rows.length && (n === 0 || bytes + rows[n]!.data.length <= BATCH_MAX_BYTES)) bytes += rows[n++]!.data.length + ENVELOPE_OVERHEAD_BYTES;
-      return n === rows.length ? rows : rows.slice(0, n);
+    const missing = this.firstMissingOrigin(marks);
+    if (missing === undefined) return undefined;
+    this.cursor ??= this.scanStart(marks);
+    const batch: Envelope[] = [];
+    let bytes = 0;
+    let scanned = 0;
+    let last: Position | undefined;
+    let stuck = false;
+    for (const e of this.host.ledger.store.inFoldOrder(this.cursor)) {
+      const sent = this.sent.get(e.origin) ?? 0;
+      if (e.seq > sent) {
+        if (e.seq !== sent + 1) {
+          stuck = true; // an origin's seq order and fold order disagree: take the slow path
+          break;
+        }
+        if (batch.length > 0 && bytes + e.data.length > BATCH_MAX_BYTES) break;
+        batch.push(e);
+        this.sent.set(e.origin, e.seq);
+        bytes += e.data.length + ENVELOPE_OVERHEAD_BYTES;
+      }
+      last = e;
+      if (batch.length >= BATCH_EVENTS || ++scanned >= MAX_SCAN_ROWS) break;
     }
+    if (last) this.cursor = { hlc: last.hlc, origin: last.origin, seq: last.seq };
+    if (batch.length > 0 || (last && !stuck)) return batch;
+    // Nothing after the cursor, yet something is missing: send that origin's run as is.
+    this.cursor = undefined;
+    const after = this.sent.get(missing) ?? 0;
+    const rows = this.host.ledger.store.ofOrigin(missing, after, BATCH_EVENTS);
+    let n = 0;
+    for (bytes = 0; n < rows.length && (n === 0 || bytes + rows[n]!.data.length <= BATCH_MAX_BYTES); n++) bytes += rows[n]!.data.length + ENVELOPE_OVERHEAD_BYTES;
+    const run = rows.slice(0, n);
+    if (run.length > 0) this.sent.set(missing, run[run.length - 1]!.seq);
+    return run.length > 0 ? run : undefined;
+  }
+
+  /** An origin of which the local log holds events not yet sent, if any. */
+  private firstMissingOrigin(marks: ReadonlyMap<number, { seq: number }>): number | undefined {
+    for (const [origin, mark] of marks) if (mark.seq > (this.sent.get(origin) ?? 0)) return origin;
     return undefined;
   }
 
+  /** Just before the earliest (in fold order) event the twin lacks. */
+  private scanStart(marks: ReadonlyMap<number, { seq: number }>): Position | undefined {
+    let start: Position | undefined;
+    for (const [origin, mark] of marks) {
+      const after = this.sent.get(origin) ?? 0;
+      if (mark.seq <= after) continue;
+      const first = this.host.ledger.store.ofOrigin(origin, after, 1)[0];
+      if (first && (!start || compareOrder(first, start) < 0)) start = first;
+    }
+    // nothing sorts strictly between (hlc, origin, seq - 1) and (hlc, origin, seq)
+    return start && { hlc: start.hlc, origin: start.origin, seq: start.seq - 1 };
+  }
+
   private sendBatch(batch: readonly Envelope[]): void {
-    const last = batch[batch.length - 1]!;
-    this.sent.set(last.origin, last.seq);
+    for (const e of batch) if (e.seq > (this.sent.get(e.origin) ?? 0)) this.sent.set(e.origin, e.seq);
     this.unacked += 1;
     this.ws.send(encodeEvents(batch, this.durableTime(batch[0]!)));
   }
@@ -258,16 +322,27 @@ export class ReplicationPeer {
       if (e.seq > (this.sent.get(e.origin) ?? 0)) this.sent.set(e.origin, e.seq);
       if (e.seq > (this.peerMarks.get(e.origin) ?? 0)) this.peerMarks.set(e.origin, e.seq);
     }
+    // Frames that arrive together are applied together: one transaction, one fsync.
+    this.inbox.push({ events, at });
+    if (this.inbox.length === 1) setImmediate(() => this.applyInbox());
+  }
+
+  private applyInbox(): void {
+    const frames = this.inbox.splice(0, MAX_COALESCED_FRAMES);
+    if (this.inbox.length > 0) setImmediate(() => this.applyInbox());
+    if (this.closed || frames.length === 0) return;
     let fresh: Envelope[];
     try {
-      fresh = this.host.ledger.applyRemote(events);
+      fresh = this.host.ledger.applyRemote(frames.length === 1 ? frames[0]!.events : frames.flatMap((f) => f.events));
     } catch (error) {
       if (error instanceof ChainError) return this.fail('CHAIN_BROKEN', error.message);
       return this.fail('LOCAL_ERROR', `could not store the twin's events: ${error instanceof Error ? error.message : String(error)}`);
     }
     this.received += fresh.length;
-    this.send({ t: 'ack', marks: this.localMarks() });
-    if (at !== undefined && fresh.length > 0) this.host.lag(wallMs() - at, fresh.length);
+    const marks = this.localMarks();
+    for (let i = 0; i < frames.length; i++) this.send({ t: 'ack', marks });
+    const now = wallMs();
+    for (const f of frames) if (f.at !== undefined) this.host.lag(now - f.at, f.events.length);
     this.checkCaughtUp();
     this.host.progress(this);
   }

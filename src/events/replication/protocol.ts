@@ -23,7 +23,7 @@ export const PROTOCOL_VERSION = 1;
 /** Largest frame either side accepts (ws maxPayload). One event's data may be 1 MiB. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 /** Most envelopes in one `events` frame. */
-export const MAX_BATCH_EVENTS = 8192;
+export const MAX_BATCH_EVENTS = 16_384;
 /** Most origins a marks map may name. */
 export const MAX_ORIGINS = 64;
 /** Challenges are 32 random bytes, base64url: 43 characters. */
