@@ -88,11 +88,8 @@ export class ClientNode extends EventEmitter {
   /** Starts the peer server and connects to a tracker. */
   async start(): Promise<void> {
     await this.peers.listen();
-    try {
-      await this.tracker.connect();
-    } catch (error) {
-      this.emit('notice', (error as Error).message);
-    }
+    // With no tracker up, the link keeps retrying and says so once ('down').
+    await this.tracker.connect().catch(() => undefined);
   }
 
   async stop(): Promise<void> {

@@ -23,8 +23,8 @@ import { isAbsolute, join, win32 } from 'node:path';
 import { pieceCount, pieceLength, PIECE_SIZE, type FileManifest } from '../wire/manifest.js';
 import { Bitfield } from '../wire/peer-frames.js';
 
-/** How far ahead of the whole-file hash a received piece is kept in memory for it (16 MiB at most). */
-export const MAX_PIECES_AHEAD = 32;
+/** How far ahead of the whole-file hash a received piece is kept in memory for it (8 MiB at most). */
+export const MAX_PIECES_AHEAD = 16;
 /** Pieces read back from disk at once when the whole-file hash has to catch up. */
 export const HASH_READ_AHEAD = 4;
 /** Longest progress delay: pieces written in this window are re-fetched after a crash. */

@@ -8,7 +8,10 @@
 import { createInterface, type Interface } from 'node:readline';
 import type { ClientNode, DownloadEntry } from './client-node.js';
 import { BY_NAME, COMMANDS, helpText, parseLine, type Result } from './commands.js';
-import { painter } from './format.js';
+import { painter, rate } from './format.js';
+
+/** How often the interactive prompt's download progress is refreshed. */
+export const PROMPT_REFRESH_MS = 1000;
 
 export interface ReplOptions {
   readonly json: boolean;
@@ -28,6 +31,8 @@ export class Repl {
   private rl: Interface | undefined;
   private readonly paint;
   private readonly seen = new Set<string>();
+  /** True while a command runs: the prompt is not redrawn under its output. */
+  private busy = false;
 
   constructor(
     private readonly node: ClientNode,
@@ -64,19 +69,26 @@ export class Repl {
       completer: this.options.interactive ? (line: string) => this.complete(line) : undefined,
     });
     this.rl = rl;
+    let ticker: NodeJS.Timeout | undefined;
     if (this.options.interactive) {
-      this.write(`connected to the trackers as peer ${this.node.address}; type help for commands\n`);
+      const at = this.node.tracker.tracker;
+      const link = at ? `using tracker ${at.host}:${at.port}` : 'no tracker reachable yet, retrying';
+      this.write(`serving pieces on ${this.node.address}; ${link}; type help for commands\n`);
       rl.setPrompt(this.prompt());
       rl.prompt();
+      ticker = setInterval(() => this.refreshPrompt(), PROMPT_REFRESH_MS);
     }
     for await (const line of rl) {
+      this.busy = true;
       const outcome = await this.execute(line);
+      this.busy = false;
       if (outcome.quit) break;
       if (this.options.interactive) {
         rl.setPrompt(this.prompt());
         rl.prompt();
       }
     }
+    clearInterval(ticker);
     rl.close();
     this.rl = undefined;
     return this.options.interactive ? 0 : this.finish();
@@ -142,10 +154,36 @@ export class Repl {
     this.options.output.write(text);
   }
 
+  /** user@tracker, and a compact progress of running downloads: "[↓ 2 files 43% 120.5 MB/s]". */
   private prompt(): string {
     const who = this.node.loggedInAs ?? 'guest';
     const at = this.node.tracker.tracker;
-    return `${this.paint('green', who)}${this.paint('gray', at ? `@${at.host}:${at.port}` : '@offline')}> `;
+    let progress = '';
+    const running = this.node.showDownloads().filter((d) => d.status === 'downloading');
+    if (running.length > 0) {
+      let done = 0;
+      let total = 0;
+      let speed = 0;
+      for (const d of running) {
+        const p = this.node.progress(d);
+        done += p.piecesDone;
+        total += p.pieceCount;
+        speed += p.bytesPerSecond;
+      }
+      const what = running.length === 1 ? running[0]!.name : `${running.length} files`;
+      progress = this.paint('cyan', ` [↓ ${what} ${total === 0 ? 0 : Math.floor((100 * done) / total)}% ${rate(speed)}]`);
+    }
+    return `${this.paint('green', who)}${this.paint('gray', at ? `@${at.host}:${at.port}` : '@offline')}${progress}> `;
+  }
+
+  /** Redraws the prompt in place (keeping the line being typed) when its text changed. */
+  private refreshPrompt(): void {
+    const rl = this.rl;
+    if (!rl || this.busy) return;
+    const next = this.prompt();
+    if (next === rl.getPrompt()) return;
+    rl.setPrompt(next);
+    rl.prompt(true);
   }
 
   /** Learns group and file names from results, for tab completion. */

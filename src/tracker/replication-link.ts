@@ -277,7 +277,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     while (this.waiters.length > 0 && this.waiters[0]!.seq <= acked) this.waiters.shift()!.resolve();
     if (this.lagging && acked >= this.ownMark()) {
       this.lagging = false;
-      this.log.info({ twin: this.twinId }, `tracker ${this.twinId} has caught up: commands wait for its ack again`);
+      this.quietly('info', 'lag-over', { twin: this.twinId }, `tracker ${this.twinId} has caught up: commands wait for its ack again`);
     }
     if (this.holders.length > 0 && this.commitsAllowed()) this.releaseHolders();
   }
@@ -297,7 +297,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.pending.delete(peer);
     if (code === 'AUTH_FAILED' || code === 'UNEXPECTED_PEER' || code === 'VERSION_MISMATCH' || code === 'BAD_FRAME' || code === 'AUTH_TIMEOUT') {
       const inbound = peer.dialledBy !== this.id;
-      this.quietly('warn', `refused:${code}:${inbound}`, { code, remote: peer.remote, detail }, inbound ? `refused a replication link from ${peer.remote}: ${code}` : `tracker ${this.twinId} at ${peer.remote} refused the replication link: ${code}`);
+      this.quietly('warn', `refused:${code}:${inbound}`, { code, remote: peer.remote, detail }, inbound ? `refused a replication link from ${peer.remote}: ${code}` : `the replication link to tracker ${this.twinId} at ${peer.remote} was refused: ${code}`);
     } else if (code === 'CHAIN_BROKEN' || code === 'LOCAL_ERROR') {
       this.quietly('error', `dropped:${code}`, { code, detail }, `dropping the replication link: ${code}`);
     }
@@ -377,7 +377,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       const now = performance.now();
       if (this.waiters.length > 0 && this.waiters[0]!.deadline <= now) {
         this.lagging = true;
-        this.log.warn({ twin: this.twinId, waitedMs: ACK_WAIT_MS }, `tracker ${this.twinId} did not acknowledge within ${ACK_WAIT_MS} ms: the link is lagging, acknowledging on the local commit until it catches up`);
+        this.quietly('warn', 'lagging', { twin: this.twinId, waitedMs: ACK_WAIT_MS }, `tracker ${this.twinId} did not acknowledge within ${ACK_WAIT_MS} ms: the link is lagging, acknowledging on the local commit until it catches up`);
         this.releaseWaiters();
       } else {
         this.armWaitTimer();
@@ -403,7 +403,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   }
 
   /** Logs a line at most once per REFUSAL_LOG_INTERVAL_MS per key, counting the rest. */
-  private quietly(level: 'warn' | 'error', key: string, fields: Record<string, unknown>, message: string): void {
+  private quietly(level: 'info' | 'warn' | 'error', key: string, fields: Record<string, unknown>, message: string): void {
     const now = performance.now();
     const seen = this.quiet.get(key);
     if (seen && now - seen.at < REFUSAL_LOG_INTERVAL_MS) {

@@ -57,7 +57,7 @@ export const MAX_SCAN_ROWS = 50_000;
 export const AUTH_TIMEOUT_MS = 2000;
 export const HEARTBEAT_INTERVAL_MS = 500;
 /** No frame and no pong for this long: the twin is gone (a silent partition). */
-export const HEARTBEAT_TIMEOUT_MS = 3000;
+export const HEARTBEAT_TIMEOUT_MS = 5000;
 /** Close code for every protocol-level close; the reason is a LinkErrorCode. */
 export const LINK_CLOSE_CODE = 4000;
 const ENVELOPE_OVERHEAD_BYTES = 200;
@@ -159,8 +159,14 @@ export class ReplicationPeer {
       this.durableAt.push({ first: first.seq, last: envelopes[envelopes.length - 1]!.seq, at: wallMs() });
       if (this.durableAt.length > MAX_DURABLE_TIMES) this.durableAt.shift();
     }
-    const sameOrigin = envelopes.every((e) => e.origin === first.origin);
-    if (sameOrigin && first.seq === (this.sent.get(first.origin) ?? 0) + 1 && this.unacked < MAX_UNACKED_BATCHES && envelopes.length <= BATCH_EVENTS) {
+    let bytes = 0;
+    let sameOrigin = true;
+    for (const e of envelopes) {
+      bytes += e.data.length + ENVELOPE_OVERHEAD_BYTES;
+      sameOrigin &&= e.origin === first.origin;
+    }
+    const fits = envelopes.length <= BATCH_EVENTS && bytes <= BATCH_MAX_BYTES;
+    if (sameOrigin && fits && first.seq === (this.sent.get(first.origin) ?? 0) + 1 && this.unacked < MAX_UNACKED_BATCHES) {
       this.sendBatch(envelopes);
       // Nothing else missing: every unsent event to come sorts after this one.
       const last = envelopes[envelopes.length - 1]!;

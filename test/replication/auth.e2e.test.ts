@@ -5,6 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { GENESIS_PREV, seal } from '../../src/events/envelope.js';
+import { encodeMessage } from '../../src/events/replication/protocol.js';
 import type { TrackerConnection } from '../../src/client/tracker-connection.js';
 import { Cluster, waitFor } from '../helpers/cluster.js';
 import { clientOf, health } from '../helpers/replication.js';
@@ -44,5 +47,22 @@ describe('link authentication', () => {
     expect(one.stateHash).not.toBe(two.stateHash);
     const refusals = cluster.trackers[0]!.output.split('\n').filter((l) => l.includes('refused a replication link'));
     expect(refusals.length).toBe(1);
+  });
+
+  test('a stranger on /replicate that skips the proof is cut off and injects nothing', async () => {
+    const before = await health(cluster!, 1);
+    const ws = new WebSocket(`ws://127.0.0.1:${cluster!.trackers[0]!.port}/replicate`);
+    const frames: string[] = [];
+    ws.on('message', (d) => frames.push(d.toString()));
+    await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    const e = seal({ origin: 2, seq: 1, hlc: Date.now() * 1000, type: 'user_created', data: JSON.stringify({ user: 'eve', passwordHash: 'x' }), prev: GENESIS_PREV, idem: null });
+    ws.send(JSON.stringify({ t: 'hello', v: 1, tracker: 2, challenge: 'c'.repeat(43) }));
+    ws.send(encodeMessage({ t: 'events', events: [e] }));
+    expect(await closed).toBe(4000);
+    expect(frames.map((f) => JSON.parse(f).t)).toEqual(['hello', 'auth', 'refused']);
+    const after = await health(cluster!, 1);
+    expect(after.originMarks).toEqual(before.originMarks);
+    expect(after.stateHash).toBe(before.stateHash);
   });
 });

@@ -24,13 +24,15 @@ export const lockFileOf = (dataDir: string): string => join(dataDir, LOCK_FILE);
 
 /** Takes the lock on `db` (the tracker's log connection) until `db` closes; throws DataDirBusy if held. */
 export function holdRunLock(db: Database.Database, dataDir: string): void {
-  db.prepare(`ATTACH DATABASE ? AS ${SCHEMA}`).run(lockFileOf(dataDir));
-  try {
-    take(db, `${SCHEMA}.`, dataDir);
-  } catch (error) {
-    db.exec(`DETACH DATABASE ${SCHEMA}`);
-    throw error;
-  }
+  withoutWaiting(db, dataDir, () => {
+    db.prepare(`ATTACH DATABASE ? AS ${SCHEMA}`).run(lockFileOf(dataDir));
+    try {
+      take(db, `${SCHEMA}.`);
+    } catch (error) {
+      db.exec(`DETACH DATABASE ${SCHEMA}`);
+      throw error;
+    }
+  });
 }
 
 /** Takes the lock on a connection of its own; call the result to release it. */
@@ -38,7 +40,7 @@ export function acquireRunLock(dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true });
   const db = new Database(lockFileOf(dataDir), { timeout: 0 });
   try {
-    take(db, '', dataDir);
+    withoutWaiting(db, dataDir, () => take(db, ''));
   } catch (error) {
     db.close();
     throw error;
@@ -66,15 +68,20 @@ export function isLocked(dataDir: string): boolean {
 }
 
 /** In exclusive locking mode the first write takes the file lock and keeps it. */
-function take(db: Database.Database, schema: string, dataDir: string): void {
+function take(db: Database.Database, schema: string): void {
+  db.pragma(`${schema}locking_mode = EXCLUSIVE`);
+  db.pragma(`${schema}journal_mode = MEMORY`);
+  db.exec(`CREATE TABLE IF NOT EXISTS ${schema}holder (pid INTEGER NOT NULL, since INTEGER NOT NULL)`);
+  db.exec(`DELETE FROM ${schema}holder`);
+  db.prepare(`INSERT INTO ${schema}holder (pid, since) VALUES (?, ?)`).run(process.pid, Date.now());
+}
+
+/** Runs `act` with the connection's busy timeout at 0 (held means held) and names a held lock. */
+function withoutWaiting(db: Database.Database, dataDir: string, act: () => void): void {
   const wait = db.pragma('busy_timeout', { simple: true }) as number;
-  db.pragma('busy_timeout = 0'); // held means held: do not wait for it
+  db.pragma('busy_timeout = 0');
   try {
-    db.pragma(`${schema}locking_mode = EXCLUSIVE`);
-    db.pragma(`${schema}journal_mode = MEMORY`);
-    db.exec(`CREATE TABLE IF NOT EXISTS ${schema}holder (pid INTEGER NOT NULL, since INTEGER NOT NULL)`);
-    db.exec(`DELETE FROM ${schema}holder`);
-    db.prepare(`INSERT INTO ${schema}holder (pid, since) VALUES (?, ?)`).run(process.pid, Date.now());
+    act();
   } catch (error) {
     if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new DataDirBusy(`a tracker is running on ${dataDir} (it holds ${lockFileOf(dataDir)})`);
     throw error;

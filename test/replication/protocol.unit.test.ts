@@ -1,0 +1,67 @@
+/**
+ * The replication link's parser: every frame is checked before the link acts on it, and
+ * anything out of shape is BAD_FRAME (the link then drops the sender).
+ */
+import { describe, expect, test } from 'vitest';
+import { GENESIS_PREV, seal, type Envelope } from '../../src/events/envelope.js';
+import { authTranscript, encodeMessage, MAX_BATCH_EVENTS, MAX_ORIGINS, parseMessage } from '../../src/events/replication/protocol.js';
+
+const chain = (origin: number, n: number): Envelope[] => {
+  const out: Envelope[] = [];
+  let prev = GENESIS_PREV;
+  for (let seq = 1; seq <= n; seq++) {
+    const e = seal({ origin, seq, hlc: 1_000_000 + seq, type: 'user_created', data: JSON.stringify({ user: `u${seq}`, passwordHash: 'h' }), prev, idem: seq === 1 ? 'k1' : null });
+    prev = e.hash;
+    out.push(e);
+  }
+  return out;
+};
+
+describe('replication protocol', () => {
+  test('every message survives encode then parse', () => {
+    const challenge = 'a'.repeat(43);
+    const messages = [
+      { t: 'hello', v: 1, tracker: 2, challenge },
+      { t: 'auth', proof: 'xyz' },
+      { t: 'marks', marks: new Map([[1, 10], [2, 0]]) },
+      { t: 'events', events: chain(1, 3) },
+      { t: 'events', events: chain(2, 2), at: 1234.5 },
+      { t: 'ack', marks: new Map([[1, 3]]) },
+      { t: 'refused', code: 'AUTH_FAILED', message: 'no' },
+    ] as const;
+    for (const m of messages) expect(parseMessage(encodeMessage(m))).toEqual({ ok: true, message: m });
+  });
+
+  test.each([
+    ['not JSON', '{'],
+    ['not an object', '[1]'],
+    ['an unknown type', '{"t":"gossip"}'],
+    ['a short challenge', '{"t":"hello","v":1,"tracker":1,"challenge":"abc"}'],
+    ['a tracker id that is not a number', `{"t":"hello","v":1,"tracker":"1","challenge":"${'a'.repeat(43)}"}`],
+    ['marks with a bad origin', '{"t":"marks","marks":{"x":1}}'],
+    ['marks with a negative seq', '{"t":"marks","marks":{"1":-1}}'],
+    ['an empty batch', '{"t":"events","events":[]}'],
+    ['an envelope as an object', '{"t":"events","events":[{"origin":1}]}'],
+    ['an envelope with 7 fields', '{"t":"events","events":[[1,1,1,"user_created","{}",""," h"]]}'],
+    ['a seq gap within an origin', JSON.stringify({ t: 'events', events: [chain(1, 3)[0], chain(1, 3)[2]].map((e) => [e!.origin, e!.seq, e!.hlc, e!.type, e!.data, e!.prev, e!.hash, e!.idem]) })],
+    ['a bad at', encodeMessage({ t: 'events', events: chain(1, 1) }).replace('"events":', '"at":"now","events":')],
+  ])('refuses %s', (_what, text) => {
+    expect(parseMessage(text)).toMatchObject({ ok: false, code: 'BAD_FRAME' });
+  });
+
+  test('bounds: batch size and origin count', () => {
+    const row = [1, 1, 1, 'user_created', '{}', '', 'h', null];
+    const big = { t: 'events', events: Array.from({ length: MAX_BATCH_EVENTS + 1 }, (_, i) => [1, i + 1, ...row.slice(2)]) };
+    expect(parseMessage(JSON.stringify(big))).toMatchObject({ ok: false });
+    const marks = Object.fromEntries(Array.from({ length: MAX_ORIGINS + 1 }, (_, i) => [String(i + 1), 1]));
+    expect(parseMessage(JSON.stringify({ t: 'marks', marks }))).toMatchObject({ ok: false });
+  });
+
+  test('a proof covers the direction and both challenges, so it cannot be replayed or reflected', () => {
+    const [a, b] = ['A'.repeat(43), 'B'.repeat(43)];
+    const oneToTwo = authTranscript(1, 2, a, b);
+    expect(authTranscript(2, 1, a, b)).not.toBe(oneToTwo);
+    expect(authTranscript(1, 2, b, a)).not.toBe(oneToTwo);
+    expect(authTranscript(1, 2, 'C'.repeat(43), b)).not.toBe(oneToTwo);
+  });
+});
