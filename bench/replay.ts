@@ -14,7 +14,9 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { initialState } from '../src/events/index.js';
 import { EventStore } from '../src/events/log/event-store.js';
+import { foldEvents } from '../src/events/log/fold.js';
 import { replayLog, type ReplayReport } from '../src/tracker/admin/replay.js';
 import { median, printTable, writeResults } from './stats.js';
 import { writeSyntheticLog } from './synthetic-log.js';
@@ -40,14 +42,14 @@ export default async function run(args: string[]): Promise<void> {
       for (let i = 0; i < runs; i++) {
         const cpu = process.cpuUsage();
         const t0 = performance.now();
-        const report = replayLog(store);
+        const report = await replayLog(store);
         const wallMs = performance.now() - t0;
         const used = process.cpuUsage(cpu);
         measured.push({ report, wallMs, cpuMs: (used.user + used.system) / 1000 });
       }
       const hashes = new Set(measured.map((m) => m.report.stateHash));
       if (hashes.size !== 1) throw new Error(`replays disagree: ${[...hashes].join(', ')}`);
-      const breakdown = args.includes('--breakdown') ? measureParts(store) : undefined;
+      const breakdown = args.includes('--breakdown') ? await measureParts(store) : undefined;
       const best = Math.min(...measured.map((m) => m.report.ms));
       const med = median(measured.map((m) => m.report.ms));
       printTable(
@@ -98,8 +100,8 @@ async function ensureLog(file: string, events: number): Promise<{ ms: number; re
   return { ms: Math.round(ms), reused: false };
 }
 
-/** Where the time goes: the same read as the fold, without and with parsing. */
-function measureParts(store: EventStore): Record<string, number> {
+/** Where the time goes: the same read as the fold, without and with parsing, on one thread and on two. */
+async function measureParts(store: EventStore): Promise<Record<string, number>> {
   const sql = 'SELECT hlc, origin, seq, type, data FROM events ORDER BY hlc, origin, seq';
   const time = (f: () => void) => {
     const t0 = performance.now();
@@ -114,6 +116,9 @@ function measureParts(store: EventStore): Record<string, number> {
   const parse = time(() => {
     for (const row of store.db.prepare(sql).raw(true).iterate() as IterableIterator<unknown[]>) JSON.parse(row[4] as string);
   });
-  const fold = time(() => replayLog(store));
-  return { 'sqlite scan': scan, 'scan + JSON.parse': parse, 'full replay (+ evolve, GC)': fold };
+  const oneThread = time(() => foldEvents(store, initialState()));
+  const t0 = performance.now();
+  await replayLog(store);
+  const twoThreads = performance.now() - t0;
+  return { 'sqlite scan': scan, 'scan + JSON.parse': parse, 'fold on one thread (+ evolve, GC)': oneThread, 'replay (read on a worker thread)': twoThreads };
 }

@@ -23,7 +23,8 @@ import type { ReplicationStatus } from '../src/tracker/replication-link.js';
 import { percentile, printTable, writeResults } from './stats.js';
 import { writeSyntheticLog } from './synthetic-log.js';
 
-const LOAD_CLIENTS = 8;
+/** Enough connections that none nears the tracker's limit of requests in flight. */
+const LOAD_CLIENTS = 32;
 const RATES = [1000, 10_000];
 
 type Health = Awaited<ReturnType<Cluster['health']>> & { originMarks: Record<string, number>; replication: ReplicationStatus };

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { readTrackerInfo, parseHostPort } from '../wire/tracker-info.js';
 import { ClientNode } from './client-node.js';
+import { MAX_CONNECTIONS } from './peer-server.js';
 import { splitWords } from './commands.js';
 import { parseRate } from './rate-limiter.js';
 import { Repl } from './repl.js';
@@ -20,6 +21,12 @@ function rateOption(value: string): number {
   }
 }
 
+function countOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
 export function clientProgram(): Command {
   return new Command('client')
     .description('A peer of the group file-sharing system: talks to the trackers, serves and downloads file pieces.')
@@ -30,15 +37,17 @@ export function clientProgram(): Command {
     .option('--state-dir <dir>', 'where this client remembers shares and downloads (default: ./data/client-IP-PORT)')
     .option('--max-upload-rate <rate>', 'cap on bytes/s served to other peers, e.g. 20M or 512k', rateOption)
     .option('--max-download-rate <rate>', 'cap on bytes/s downloaded, e.g. 50M', rateOption)
+    .option('--max-upload-connections <n>', `peers served at once (concurrent uploads; default ${MAX_CONNECTIONS})`, countOption)
     .addHelpText('after', '\nWithout --exec, commands come from standard input: an interactive prompt on a terminal (type help),\nor one per line from a pipe, each waiting for its reply. The exit code is non-zero if any command failed.')
     .showHelpAfterError('(run with --help for usage)')
-    .action(async (address: { host: string; port: number }, info: string, opts: { exec?: string; json?: boolean; stateDir?: string; maxUploadRate?: number; maxDownloadRate?: number }) => {
+    .action(async (address: { host: string; port: number }, info: string, opts: { exec?: string; json?: boolean; stateDir?: string; maxUploadRate?: number; maxDownloadRate?: number; maxUploadConnections?: number }) => {
       const node = new ClientNode({
         ...address,
         trackers: readTrackerInfo(info),
         stateDir: opts.stateDir ?? `./data/client-${address.host}-${address.port}`,
         maxUploadRate: opts.maxUploadRate,
         maxDownloadRate: opts.maxDownloadRate,
+        maxUploadConnections: opts.maxUploadConnections,
       });
       const interactive = opts.exec === undefined && process.stdin.isTTY === true;
       const repl = new Repl(node, {

@@ -27,6 +27,8 @@ export interface ClientOptions {
   readonly stateDir: string;
   readonly maxUploadRate?: number;
   readonly maxDownloadRate?: number;
+  /** Peers served at once (concurrent uploads); default the peer server's MAX_CONNECTIONS. */
+  readonly maxUploadConnections?: number;
 }
 
 export interface DownloadInfo {
@@ -68,7 +70,7 @@ export class ClientNode extends EventEmitter {
   constructor(readonly options: ClientOptions) {
     super();
     this.tracker = new TrackerConnection(options.trackers);
-    this.peers = new PeerServer({ host: options.host, port: options.port, publicKeys: () => this.keys, maxUploadRate: options.maxUploadRate });
+    this.peers = new PeerServer({ host: options.host, port: options.port, publicKeys: () => this.keys, maxUploadRate: options.maxUploadRate, maxConnections: options.maxUploadConnections });
     this.state = new ClientState(options.stateDir);
     this.tracker.on('up', () => this.learnKeys());
     this.tracker.on('session-expired', () => {

@@ -34,6 +34,8 @@ import { assertValidManifest, PieceStore } from './piece-store.js';
 import { RateLimiter } from './rate-limiter.js';
 
 export const MAX_CONNECTIONS = 128;
+/** Connections from one IP address; more get REJECT(BUSY), so one host cannot take every slot. */
+export const MAX_CONNECTIONS_PER_ADDRESS = 32;
 /** Requests a peer may have queued with us; more get REJECT(BUSY). */
 export const MAX_QUEUED_REQUESTS = 32;
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -54,6 +56,7 @@ export interface PeerServerOptions {
   /** Upload cap in bytes/s shared by all connections. */
   readonly maxUploadRate?: number;
   readonly maxConnections?: number;
+  readonly maxConnectionsPerAddress?: number;
 }
 
 export interface SharedFileStats {
@@ -219,13 +222,22 @@ export class PeerServer extends EventEmitter {
     this.connections.add(connection);
     if (this.connections.size > (this.options.maxConnections ?? MAX_CONNECTIONS)) {
       connection.refuse(RejectReason.BUSY, 'TOO_MANY_CONNECTIONS');
+    } else if (this.fromAddress(socket.remoteAddress) > (this.options.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS)) {
+      connection.refuse(RejectReason.BUSY, 'TOO_MANY_CONNECTIONS');
     }
+  }
+
+  private fromAddress(address: string | undefined): number {
+    let n = 0;
+    for (const c of this.connections) if (c.address === address) n++;
+    return n;
   }
 }
 
 /** One accepted peer: handshake, then a queue of requests served in order. */
 class ServedConnection {
   readonly remote: string;
+  readonly address: string | undefined;
   private state: 'handshake' | 'serving' | 'closed' = 'handshake';
   private file: SharedFile | null = null;
   private readonly queue: number[] = [];
@@ -240,6 +252,7 @@ class ServedConnection {
     private readonly socket: Socket,
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.address = socket.remoteAddress;
     socket.setNoDelay(true);
     socket.setTimeout(IDLE_TIMEOUT_MS, () => this.close('IDLE'));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));

@@ -2,17 +2,19 @@
  * Commands: what a user asks for. `decide(state, command)` checks the rules against
  * the current state and returns the events to append, or a rejection. Pure: secrets
  * arrive already hashed, random ids and the actor's identity arrive in the command.
- * Every command that a logged-in user issues names them as `actor`.
+ * Every command that a logged-in user issues names them as `actor`. Time arrives in the
+ * command too (`now`, with the session lifetime `maxAgeMs`), never from a clock here.
  */
 import type { DomainEvent } from './domain-events.js';
 import { checkFileName, checkFileShape, checkId } from './names.js';
 import { reject, type Rejection } from './rejection.js';
-import { fileKey, swarmKey, type Group, type State } from './state.js';
+import { fileKey, swarmKey, type Group, type Session, type State } from './state.js';
 
 export type Command =
   | Cmd<'create_user', { user: string; passwordHash: string }>
   | Cmd<'login', { user: string; session: string; peer: string }>
-  | Cmd<'resume_session', { session: string }>
+  | Cmd<'resume_session', { session: string; now?: number; maxAgeMs?: number }>
+  | Cmd<'expire_session', { session: string; now: number; maxAgeMs: number }>
   | Cmd<'lose_session', { session: string; epoch: number }>
   | Cmd<'logout', { session: string }>
   | Cmd<'create_group', { actor: string; group: string }>
@@ -56,7 +58,16 @@ export function decide(state: State, command: Command): Decision {
     case 'resume_session': {
       const s = state.sessions.get(command.data.session);
       if (!s) return refuse(reject('SESSION_EXPIRED', 'your session has ended; login again'));
+      const { now, maxAgeMs } = command.data;
+      if (now !== undefined && maxAgeMs !== undefined && sessionExpired(s, now, maxAgeMs)) return refuse(sessionTooOld);
       return accept({ type: 'session_resumed', data: { session: command.data.session, epoch: s.epoch + 1 } });
+    }
+    case 'expire_session': {
+      // Ends a session older than its lifetime; anything else (gone, still young) is a no-op.
+      const { session, now, maxAgeMs } = command.data;
+      const s = state.sessions.get(session);
+      if (!s || !sessionExpired(s, now, maxAgeMs)) return accept();
+      return accept({ type: 'session_ended', data: { session } });
     }
     case 'lose_session': {
       const s = state.sessions.get(command.data.session);
@@ -139,6 +150,13 @@ export function decide(state: State, command: Command): Decision {
     }
   }
 }
+
+/** A session lives `maxAgeMs` from its login (its session_started hlc); `now` comes with the command. */
+export function sessionExpired(session: Pick<Session, 'startedAt'>, now: number, maxAgeMs: number): boolean {
+  return now - session.startedAt >= maxAgeMs;
+}
+
+const sessionTooOld = reject('SESSION_EXPIRED', 'your session is too old and has expired; login again');
 
 /** The group, if `actor` is a member; else why not. Shared by commands and queries. */
 export function memberGroup(state: State, group: string, actor: string): Group | Rejection {

@@ -7,6 +7,8 @@ import { createInterface } from 'node:readline';
 import { parseHostPort, readTrackerInfo } from '../wire/tracker-info.js';
 import { addAdminCommands } from './admin/commands.js';
 import { statusCommand } from './admin/status.js';
+import { SESSION_TTL_MS, TICKET_TTL_MS } from './client-connection.js';
+import { DEFAULT_LIMITS } from './limits.js';
 import { Tracker } from './tracker.js';
 
 export function defaultDataDir(id: number): string {
@@ -31,6 +33,28 @@ function parsePositive(value: string): number {
   return n;
 }
 
+/** Seconds (fractions allowed, for tests) to milliseconds. */
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
+  return Math.max(1, Math.round(n * 1000));
+}
+
+const seconds = (ms: number): string => `${ms / 1000}`;
+
+interface StartOptions {
+  dataDir?: string;
+  clusterSecretFile?: string;
+  snapshotEvery: number;
+  peer?: { host: string; port: number };
+  ticketTtl?: number;
+  sessionTtl?: number;
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
+  handshakeTimeout?: number;
+  idleTimeout?: number;
+}
+
 export function trackerProgram(): Command {
   const program = new Command('tracker')
     .description('Run a tracker of the group file-sharing system, or inspect its event log.')
@@ -45,8 +69,14 @@ export function trackerProgram(): Command {
     .option('--cluster-secret-file <file>', 'file holding the secret shared by both trackers (default: env TRACKER_CLUSTER_SECRET, else <data-dir>/../cluster.secret, created on first start)')
     .option('--snapshot-every <events>', 'take a snapshot of the state every this many events', parsePositive, 50_000)
     .option('--peer <host:port>', "dial the twin tracker here instead of at its tracker_info.txt line (e.g. through a proxy)", parsePeer)
+    .option('--ticket-ttl <seconds>', `how long a download ticket lets its holder open new peer connections (default: ${seconds(TICKET_TTL_MS)})`, parseSeconds)
+    .option('--session-ttl <seconds>', `how long a session lives after login; older ones must login again (default: ${seconds(SESSION_TTL_MS)}, 7 days)`, parseSeconds)
+    .option('--max-connections <n>', `open connections in total (default: ${DEFAULT_LIMITS.maxConnections})`, parsePositive)
+    .option('--max-connections-per-address <n>', `open connections from one IP address (default: ${DEFAULT_LIMITS.maxConnectionsPerAddress})`, parsePositive)
+    .option('--handshake-timeout <seconds>', `time from connect to a complete request or upgrade (default: ${seconds(DEFAULT_LIMITS.handshakeTimeoutMs)})`, parseSeconds)
+    .option('--idle-timeout <seconds>', `a client connection that sends nothing for this long is closed (default: ${seconds(DEFAULT_LIMITS.clientIdleTimeoutMs)})`, parseSeconds)
     .addHelpText('after', '\nType "quit" (when run in a terminal) or send SIGINT/SIGTERM to stop it cleanly.')
-    .action(async (info: string, id: number, opts: { dataDir?: string; clusterSecretFile?: string; snapshotEvery: number; peer?: { host: string; port: number } }) => {
+    .action(async (info: string, id: number, opts: StartOptions) => {
       const tracker = await Tracker.start({
         id,
         trackers: readTrackerInfo(info),
@@ -54,6 +84,14 @@ export function trackerProgram(): Command {
         secretFile: opts.clusterSecretFile,
         snapshotEvery: opts.snapshotEvery,
         peer: opts.peer,
+        ticketTtlMs: opts.ticketTtl,
+        sessionTtlMs: opts.sessionTtl,
+        limits: {
+          ...(opts.maxConnections && { maxConnections: opts.maxConnections }),
+          ...(opts.maxConnectionsPerAddress && { maxConnectionsPerAddress: opts.maxConnectionsPerAddress }),
+          ...(opts.handshakeTimeout && { handshakeTimeoutMs: opts.handshakeTimeout }),
+          ...(opts.idleTimeout && { clientIdleTimeoutMs: opts.idleTimeout }),
+        },
       });
       runUntilStopped(tracker);
     });

@@ -11,6 +11,7 @@ import {
   listFiles,
   listGroups,
   listRequests,
+  sessionExpired,
   unknownUser,
   type Command,
   type Envelope,
@@ -23,13 +24,17 @@ import { encodePublicKey, signTicket } from '../wire/ticket.js';
 import type { ClusterKeys } from './cluster-keys.js';
 import type { Executor, Outcome } from './executor.js';
 import type { Ledger } from '../events/log/ledger.js';
+import { MAX_PENDING_REQUESTS, MAX_SEND_BACKLOG_BYTES } from './limits.js';
 import type { Logger } from './logger.js';
+import type { LoginThrottle } from './login-throttle.js';
 import type { TrackerMetrics } from './metrics.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { newSessionId, sessionOf, tokenFor } from './session-tokens.js';
 
-/** How long a download ticket lets its holder open new connections to peers. */
+/** How long a download ticket lets its holder open new connections to peers (flag --ticket-ttl). */
 export const TICKET_TTL_MS = 15 * 60 * 1000;
+/** How long a session lives after its login (flag --session-ttl); then resume and use are refused. */
+export const SESSION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
 export interface ClientContext {
   readonly trackerId: number;
@@ -39,6 +44,11 @@ export interface ClientContext {
   readonly log: Logger;
   readonly metrics: TrackerMetrics;
   readonly clock: () => number;
+  readonly ticketTtlMs: number;
+  readonly sessionTtlMs: number;
+  /** A connection that sends nothing for this long is closed. */
+  readonly idleTimeoutMs: number;
+  readonly throttle: LoginThrottle;
   /** True while the tracker shuts down: dropped connections are moving, not lost. */
   readonly stopping: () => boolean;
 }
@@ -64,6 +74,10 @@ const refused = (r: Rejection): never => refuse(r.code, r.message);
 
 export class ClientConnection {
   private session: Bound | undefined;
+  /** Requests being handled now (bounded by MAX_PENDING_REQUESTS). */
+  private pending = 0;
+  private lastHeard = Date.now();
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -72,11 +86,31 @@ export class ClientConnection {
   ) {
     ctx.metrics.clientsConnected.inc();
     ws.on('message', (data, isBinary) => this.receive(isBinary ? undefined : data.toString()));
+    ws.on('ping', () => (this.lastHeard = Date.now()));
+    ws.on('pong', () => (this.lastHeard = Date.now()));
     ws.on('error', (error) => ctx.log.debug({ remote, err: error.message }, 'client connection error'));
     ws.on('close', () => this.closed());
+    this.armIdleTimer(ctx.idleTimeoutMs);
+  }
+
+  /** The client's IP address, without the port: what login throttling counts by. */
+  private get address(): string {
+    return this.remote.slice(0, Math.max(0, this.remote.lastIndexOf(':')));
+  }
+
+  private armIdleTimer(ms: number): void {
+    this.idleTimer = setTimeout(() => {
+      const quiet = Date.now() - this.lastHeard;
+      if (quiet < this.ctx.idleTimeoutMs) return this.armIdleTimer(this.ctx.idleTimeoutMs - quiet);
+      this.ctx.log.info({ remote: this.remote, idleMs: quiet }, 'closing an idle client connection');
+      this.ws.close(1001, 'idle');
+      setTimeout(() => this.ws.terminate(), 1_000).unref();
+    }, ms);
+    this.idleTimer.unref();
   }
 
   private receive(text: string | undefined): void {
+    this.lastHeard = Date.now();
     const parsed = text === undefined ? undefined : parseRequest(text);
     if (!parsed || !parsed.ok) {
       const error = parsed?.error ?? { code: 'BAD_REQUEST', message: 'messages must be JSON text frames' };
@@ -87,7 +121,19 @@ export class ClientConnection {
       }
       return;
     }
-    void this.handle(parsed.request);
+    // Backpressure: past MAX_PENDING_REQUESTS the socket is not read until replies go out.
+    // A few frames already read still arrive after pause(); past twice the cap they get BUSY.
+    if (this.pending >= 2 * MAX_PENDING_REQUESTS) {
+      const error = { code: 'BUSY', message: `more than ${MAX_PENDING_REQUESTS} requests at once on one connection; wait for replies`, retryAfterMs: 100 };
+      this.send({ id: parsed.request.id, ok: false, error });
+      return;
+    }
+    this.pending += 1;
+    if (this.pending >= MAX_PENDING_REQUESTS) this.ws.pause();
+    void this.handle(parsed.request).finally(() => {
+      this.pending -= 1;
+      if (this.pending < MAX_PENDING_REQUESTS && this.ws.isPaused) this.ws.resume();
+    });
   }
 
   private async handle(request: Request): Promise<void> {
@@ -106,7 +152,12 @@ export class ClientConnection {
   }
 
   private send(response: Response): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(response));
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(JSON.stringify(response));
+    if (this.ws.bufferedAmount > MAX_SEND_BACKLOG_BYTES) {
+      this.ctx.log.warn({ remote: this.remote, unread: this.ws.bufferedAmount }, 'dropping a client that does not read its replies');
+      this.ws.terminate();
+    }
   }
 
   private dispatch(request: Request): Promise<unknown> | unknown {
@@ -164,7 +215,9 @@ export class ClientConnection {
     const id = sessionOf(this.ctx.keys.sessionKey, token);
     const known = id === undefined ? undefined : this.ctx.ledger.current.sessions.get(id);
     if (id === undefined || !known) return refuse('SESSION_EXPIRED', 'your session has ended; login again');
-    const outcome = await this.ctx.executor.execute({ type: 'resume_session', data: { session: id } }, null);
+    const now = this.ctx.clock();
+    if (sessionExpired(known, now, this.ctx.sessionTtlMs)) return this.expire(id, now);
+    const outcome = await this.ctx.executor.execute({ type: 'resume_session', data: { session: id, now, maxAgeMs: this.ctx.sessionTtlMs } }, null);
     const event = this.outcomeEvents(outcome)[0];
     const epoch = event?.type === 'session_resumed' ? (JSON.parse(event.data) as { epoch: number }).epoch : known.epoch;
     this.session = { id, user: known.user, peer: known.peer, epoch };
@@ -185,9 +238,15 @@ export class ClientConnection {
   private async login({ user, password, peer }: ArgsOf<'login'>, idem: string | null): Promise<unknown> {
     if (this.session) refuse('ALREADY_LOGGED_IN', `you are already logged in as ${this.session.user}; logout first`);
     if (!parseHostPort(peer)) refuse('INVALID_ARGUMENT', `peer address must be IP:PORT, got "${peer}"`);
+    const wait = this.ctx.throttle.attempt(user, this.address);
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new Refusal({ code: 'TOO_MANY_ATTEMPTS', message: `too many failed logins for ${user} or from your address; try again in ${seconds} s`, retryAfterMs: wait });
+    }
     const known = this.ctx.ledger.current.users.get(user);
     if (!known) return refused(unknownUser(user));
     if (!(await verifyPassword(password, known.passwordHash))) refuse('WRONG_PASSWORD', `wrong password for ${user}; try again`);
+    this.ctx.throttle.succeeded(user, this.address);
     const earlier = await this.ctx.executor.previous(idem);
     const retried = earlier?.ok ? earlier.events[0] : undefined;
     let session: string;
@@ -227,7 +286,7 @@ export class ClientConnection {
   private async download({ group, name }: ArgsOf<'download_file'>): Promise<unknown> {
     const { user, peer } = this.actor();
     const info = await this.read(() => downloadInfo(this.ctx.ledger.current, user, peer, group, name));
-    const ticket = signTicket(this.ctx.keys.ticketPrivateKey, { user, group, fileId: info.manifest.sha1, expiresAt: this.ctx.clock() + TICKET_TTL_MS });
+    const ticket = signTicket(this.ctx.keys.ticketPrivateKey, { user, group, fileId: info.manifest.sha1, expiresAt: this.ctx.clock() + this.ctx.ticketTtlMs });
     return { ...info, ticket, publicKeys: [encodePublicKey(this.ctx.keys.ticketPublicKey)] };
   }
 
@@ -235,11 +294,26 @@ export class ClientConnection {
   private actor(): Bound {
     const s = this.session;
     if (!s) return refuse('NOT_LOGGED_IN', 'you are not logged in; login with: login <user_id> <password>');
-    if (!this.ctx.ledger.current.sessions.has(s.id)) {
+    const known = this.ctx.ledger.current.sessions.get(s.id);
+    if (!known) {
       this.session = undefined;
       return refuse('SESSION_EXPIRED', 'your session has ended; login again');
     }
+    const now = this.ctx.clock();
+    if (sessionExpired(known, now, this.ctx.sessionTtlMs)) {
+      this.session = undefined;
+      void this.expire(s.id, now).catch(() => undefined);
+      return refuse('SESSION_EXPIRED', 'your session is too old and has expired; login again');
+    }
     return s;
+  }
+
+  /** Ends a session past its lifetime (an event, so both trackers forget it) and refuses. */
+  private async expire(session: string, now: number): Promise<never> {
+    await this.ctx.executor.execute({ type: 'expire_session', data: { session, now, maxAgeMs: this.ctx.sessionTtlMs } }, null).catch((error: unknown) => {
+      this.ctx.log.warn({ err: error }, 'could not record an expired session');
+    });
+    return refuse('SESSION_EXPIRED', 'your session is too old and has expired; login again');
   }
 
   private outcomeEvents(outcome: Outcome): readonly Envelope[] {
@@ -247,6 +321,7 @@ export class ClientConnection {
   }
 
   private closed(): void {
+    clearTimeout(this.idleTimer);
     this.ctx.metrics.clientsConnected.dec();
     const s = this.session;
     if (!s || this.ctx.stopping()) return;

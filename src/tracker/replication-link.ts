@@ -10,9 +10,11 @@
  *   and live stream in both directions, and the per-origin marks of that connection.
  *
  * What it promises:
- * - Both trackers dial; when both connections authenticate, each side keeps the one
- *   dialled by the lower tracker id and closes the other (DUPLICATE_LINK), so both sides
- *   make the same choice. One log line when the link drops, one when it is back.
+ * - Both trackers dial (while they have no link); when two connections authenticate,
+ *   each side keeps the one dialled by the lower tracker id and closes the other
+ *   (DUPLICATE_LINK), so both sides make the same choice; between two dialled by the
+ *   same tracker, the newer wins (that tracker gave the older up). One log line when
+ *   the link drops, one when it is back.
  * - Only holders of the cluster secret get a link; refusals are logged (at most one line
  *   per REFUSAL_LOG_INTERVAL_MS, with a count of those not logged).
  * - Semi-synchronous acknowledgement: `awaitReplicated` resolves once the twin has acked
@@ -242,7 +244,8 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     }
     const current = this.link;
     if (current && current !== peer) {
-      if (current.dialledBy <= peer.dialledBy) {
+      // The same dialler again means it gave the old connection up: the new one wins.
+      if (current.dialledBy < peer.dialledBy) {
         peer.fail('DUPLICATE_LINK', `the link dialled by tracker ${current.dialledBy} is already up`);
         return false;
       }
@@ -303,10 +306,10 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     }
     if (peer !== this.link) return;
     this.link = undefined;
-    if (peer.up) this.peerMarks = new Map(peer.peerMarks);
+    if (peer.wasUp) this.peerMarks = new Map(peer.peerMarks);
     this.releaseWaiters();
     if (!this.stopped) {
-      if (peer.up) this.log.warn({ twin: this.twinId, code, detail }, `replication link to tracker ${this.twinId} is down; retrying in the background`);
+      if (peer.wasUp) this.log.warn({ twin: this.twinId, code, detail }, `replication link to tracker ${this.twinId} is down; retrying in the background`);
       this.scheduleDial(DIAL_BACKOFF_MS[0]);
     }
   }
@@ -330,7 +333,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     ws.once('close', () => {
       this.dialing = undefined;
       if (this.stopped || (this.link && this.link !== peer)) return; // another connection is the link
-      if (!peer?.up && !this.link) {
+      if (!peer?.wasUp && !this.link) {
         this.settle();
         if (!this.everUp && !this.announcedUnreachable) {
           this.announcedUnreachable = true;

@@ -93,11 +93,15 @@ export class ReplicationPeer {
   readonly peerMarks = new Map<number, number>();
   /** True once the twin's marks arrived (both proofs checked): events flow. */
   up = false;
+  /** Was up at some point (stays true after the close). */
+  wasUp = false;
   lastCatchUp: { readonly events: number; readonly ms: number } | undefined;
   private readonly challenge = randomBytes(32).toString('base64url');
   private peerChallenge: string | undefined;
   private verified = false;
   private closed = false;
+  /** fail() or shutdown() ran: nothing more is read or sent, the close is on its way. */
+  private ending = false;
   /** Per origin, the highest seq sent on this connection or held by the twin. */
   private readonly sent = new Map<number, number>();
   private unacked = 0;
@@ -135,7 +139,9 @@ export class ReplicationPeer {
 
   /** Refuses or drops the link: tells the twin why, then closes. */
   fail(code: LinkErrorCode, detail: string): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    this.up = false;
     this.why ??= { code, detail };
     this.send({ t: 'refused', code, message: detail });
     this.ws.close(LINK_CLOSE_CODE, code);
@@ -145,7 +151,9 @@ export class ReplicationPeer {
 
   /** Closes without blame (shutdown). */
   shutdown(): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    this.up = false;
     this.why ??= { code: 'SHUTDOWN', detail: 'tracker shutting down' };
     this.ws.close(1001, 'shutting down');
     setTimeout(() => this.ws.terminate(), 500).unref();
@@ -266,7 +274,7 @@ export class ReplicationPeer {
   }
 
   private receive(data: RawData, isBinary: boolean): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
     this.lastHeard = performance.now();
     const parsed = isBinary ? undefined : parseMessage(data.toString());
     if (!parsed || !parsed.ok) return this.fail('BAD_FRAME', parsed?.reason ?? 'binary frame');
@@ -316,6 +324,7 @@ export class ReplicationPeer {
     this.target = marks;
     this.syncStarted = performance.now();
     this.up = true;
+    this.wasUp = true;
     this.host.synced(this);
     this.checkCaughtUp();
     this.pump();
@@ -336,7 +345,7 @@ export class ReplicationPeer {
   private applyInbox(): void {
     const frames = this.inbox.splice(0, MAX_COALESCED_FRAMES);
     if (this.inbox.length > 0) setImmediate(() => this.applyInbox());
-    if (this.closed || frames.length === 0) return;
+    if (this.closed || this.ending || frames.length === 0) return;
     let fresh: Envelope[];
     try {
       fresh = this.host.ledger.applyRemote(frames.length === 1 ? frames[0]!.events : frames.flatMap((f) => f.events));

@@ -16,8 +16,10 @@ export function tokenFor(sessionKey: Buffer, session: string): string {
 
 /** The session id inside a genuine token, or undefined. */
 export function sessionOf(sessionKey: Buffer, token: string): string | undefined {
-  const [session, given] = token.split('.');
-  if (!session || !given || !/^[0-9a-f]{32}$/.test(session)) return undefined;
+  const parts = token.split('.');
+  if (parts.length !== 2) return undefined; // strict: no trailing parts riding on a genuine token
+  const [session, given] = parts as [string, string];
+  if (!/^[0-9a-f]{32}$/.test(session) || !/^[A-Za-z0-9_-]{43}$/.test(given)) return undefined;
   const expected = Buffer.from(mac(sessionKey, session));
   const actual = Buffer.from(given);
   return actual.length === expected.length && timingSafeEqual(actual, expected) ? session : undefined;

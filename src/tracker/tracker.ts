@@ -13,10 +13,12 @@ import { MAX_CLIENT_FRAME } from '../wire/client-protocol.js';
 import type { TrackerAddress } from '../wire/tracker-info.js';
 import { addHealthGauges } from './admin/gauges.js';
 import { openTrackerLog } from './admin/startup.js';
-import { ClientConnection } from './client-connection.js';
+import { ClientConnection, SESSION_TTL_MS, TICKET_TTL_MS } from './client-connection.js';
 import { loadClusterKeys, type ClusterKeys } from './cluster-keys.js';
 import { Executor } from './executor.js';
+import { ConnectionGate, CONNECTIONS_CHECK_INTERVAL_MS, DEFAULT_LIMITS, type TrackerLimits } from './limits.js';
 import { createLogger, type Logger } from './logger.js';
+import { LoginThrottle } from './login-throttle.js';
 import { TrackerMetrics } from './metrics.js';
 import { Replicator } from './replication-link.js';
 
@@ -30,6 +32,12 @@ export interface TrackerOptions {
   readonly log?: Logger;
   /** Where to dial the twin instead of its tracker_info.txt line (a proxy, say). */
   readonly peer?: { readonly host: string; readonly port: number };
+  /** Lifetime of download tickets (default TICKET_TTL_MS, flag --ticket-ttl). */
+  readonly ticketTtlMs?: number;
+  /** Lifetime of sessions from login (default SESSION_TTL_MS, flag --session-ttl). */
+  readonly sessionTtlMs?: number;
+  /** Connection caps and timeouts (defaults in limits.ts). */
+  readonly limits?: Partial<TrackerLimits>;
 }
 
 /** Something that serves WebSocket upgrades on a path, like the replication link. */
@@ -51,6 +59,9 @@ export class Tracker {
   replication: UpgradeHandler | undefined;
   private readonly server: Server;
   private readonly clients = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME });
+  private readonly limits: TrackerLimits;
+  private readonly gate: ConnectionGate;
+  private readonly throttle = new LoginThrottle();
   private stopping = false;
 
   private constructor(
@@ -73,7 +84,10 @@ export class Tracker {
       log.fatal({ err: error }, 'the event log cannot be written; stopping to keep memory and disk in step');
       process.exit(70);
     });
-    this.server = createServer((req, res) => this.route(req, res));
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.gate = new ConnectionGate(this.limits);
+    this.server = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS }, (req, res) => this.route(req, res));
+    this.gate.attach(this.server);
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
     this.server.on('clientError', (_error, socket) => socket.destroy());
   }
@@ -156,6 +170,7 @@ export class Tracker {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.gate.started(req.socket);
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/client' && !this.stopping) {
       this.clients.handleUpgrade(req, socket, head, (ws) => {
@@ -177,6 +192,10 @@ export class Tracker {
       log: this.log,
       metrics: this.metrics,
       clock: Date.now,
+      ticketTtlMs: this.options.ticketTtlMs ?? TICKET_TTL_MS,
+      sessionTtlMs: this.options.sessionTtlMs ?? SESSION_TTL_MS,
+      idleTimeoutMs: this.limits.clientIdleTimeoutMs,
+      throttle: this.throttle,
       stopping: () => this.stopping,
     };
   }

@@ -61,6 +61,8 @@ export const MUTATING_OPS: ReadonlySet<Op> = new Set<Op>([
 export interface ErrorBody {
   readonly code: string;
   readonly message: string;
+  /** With TOO_MANY_ATTEMPTS and BUSY: how long to wait before trying again. */
+  readonly retryAfterMs?: number;
 }
 
 export type Response = { readonly id: number | null; readonly ok: true; readonly data: unknown } | { readonly id: number | null; readonly ok: false; readonly error: ErrorBody };
@@ -79,7 +81,7 @@ export function parseRequest(text: string): Parsed {
   const msg = value as Record<string, unknown>;
   if (!Number.isSafeInteger(msg.id)) return bad(null, 'the message needs an integer id', true);
   const id = msg.id as number;
-  if (typeof msg.op !== 'string' || !Object.hasOwn(OPS, msg.op)) return bad(id, `unknown operation ${JSON.stringify(msg.op)}`, false);
+  if (typeof msg.op !== 'string' || !Object.hasOwn(OPS, msg.op)) return bad(id, `unknown operation ${echo(msg.op)}`, false);
   const op = msg.op as Op;
   const idem = msg.idem ?? null;
   if (idem !== null && (typeof idem !== 'string' || !IDEM_PATTERN.test(idem))) return bad(id, `idem must be 1 to ${MAX_IDEM} letters, digits, '_' or '-'`, false);
@@ -109,6 +111,13 @@ function checkArg(kind: Kind, v: unknown): string | undefined {
         ? undefined
         : `must be a list of at most ${MAX_PIECE_HASHES} short strings`;
   }
+}
+
+/** At most MAX_ECHO characters of what the client sent, for an error message: a reply never grows with the request. */
+export const MAX_ECHO = 40;
+function echo(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > MAX_ECHO ? `${text.slice(0, MAX_ECHO)}...` : text;
 }
 
 function bad(id: number | null, message: string, fatal: boolean): Parsed {

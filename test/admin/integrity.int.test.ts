@@ -37,18 +37,18 @@ function tamper(act: (db: Database.Database) => void): void {
   db.close();
 }
 
-function withStore<T>(read: (store: EventStore) => T): T {
+async function withStore<T>(read: (store: EventStore) => T | Promise<T>): Promise<T> {
   const store = EventStore.open(file);
   try {
-    return read(store);
+    return await read(store);
   } finally {
-    void store.close();
+    await store.close();
   }
 }
 
 /** A snapshot after the n-th event in fold order, as the ledger stores one. */
-function snapshotAt(n: number): void {
-  withStore((store) => {
+async function snapshotAt(n: number): Promise<void> {
+  await withStore((store) => {
     const at = store.db.prepare('SELECT hlc, origin, seq FROM events ORDER BY hlc, origin, seq LIMIT 1 OFFSET ?').get(n - 1) as { hlc: number; origin: number; seq: number };
     const state = initialState();
     foldEvents(store, state, { upTo: at });
@@ -57,18 +57,24 @@ function snapshotAt(n: number): void {
 }
 
 describe('a healthy log', () => {
-  it('passes verify and the start-up check; replay, the ledger and plain evolve agree', () => {
-    snapshotAt(2000);
-    withStore((store) => {
+  it('passes verify and the start-up check; replay (both readers), the ledger and plain evolve agree', async () => {
+    await snapshotAt(2000);
+    await withStore(async (store) => {
       expect(verifyLog(store)).toMatchObject({ ok: true, eventsChecked: EVENTS, snapshotsChecked: 1 });
       expect(checkAtStart(store)).toMatchObject({ ok: true, eventsChecked: EVENTS - 2000, snapshotsChecked: 1 });
       const plain = initialState();
       for (const e of store.inFoldOrder()) evolve(plain, openEnvelope(e), e);
       const ledger = new Ledger(store, { origin: 1 });
       ledger.open();
-      const replay = replayLog(store, { verify: true });
-      expect(replay.ok).toBe(true);
-      expect(replay.stateHash).toBe(stateHash(plain));
+      const verified = await replayLog(store, { verify: true });
+      expect(verified.ok).toBe(true);
+      expect(verified.stateHash).toBe(stateHash(plain));
+      const parallel = await replayLog(store);
+      expect(parallel).toMatchObject({ events: EVENTS, stateHash: stateHash(plain) });
+      const upTo = await replayLog(store, { to: { kind: 'id', id: 1000 } });
+      const direct = initialState();
+      foldEvents(store, direct, { maxId: 1000 });
+      expect(upTo.stateHash).toBe(stateHash(direct));
       expect(ledger.hash()).toBe(stateHash(plain));
       expect(plain.conflicts).toEqual([]); // the generator writes a log that folds cleanly
     });
@@ -78,13 +84,13 @@ describe('a healthy log', () => {
 describe('damage', () => {
   const eventAt = (db: Database.Database, id: number) => db.prepare('SELECT id, origin, seq, hlc, type, data, prev, hash, idem FROM events WHERE id = ?').get(id) as Envelope & { id: number };
 
-  it('a changed byte: the event is named, by verify and at start', () => {
+  it('a changed byte: the event is named, by verify and at start', async () => {
     let target!: Envelope & { id: number };
     tamper((db) => {
       target = eventAt(db, 1234);
       db.prepare('UPDATE events SET data = ? WHERE id = ?').run(target.data.replace(/":"(\w)/, '":"X'), target.id);
     });
-    withStore((store) => {
+    await withStore((store) => {
       const full = verifyLog(store);
       expect(full.problem).toEqual({ kind: 'event', origin: target.origin, seq: target.seq, id: 1234, message: 'hash does not match the content' });
       expect(checkAtStart(store).problem).toEqual(full.problem);
@@ -92,20 +98,20 @@ describe('damage', () => {
     });
   });
 
-  it('a missing event: the gap is named where it is', () => {
+  it('a missing event: the gap is named where it is', async () => {
     let gone!: Envelope & { id: number };
     tamper((db) => {
       gone = eventAt(db, 500);
       db.prepare('DELETE FROM events WHERE id = ?').run(500);
     });
-    withStore((store) => {
+    await withStore((store) => {
       const expected = new RegExp(`^seq ${gone.seq + 1} follows seq ${gone.seq - 1}: seq ${gone.seq} is missing$`);
       expect(verifyLog(store).problem).toMatchObject({ kind: 'event', origin: gone.origin, seq: gone.seq + 1, message: expect.stringMatching(expected) });
       expect(checkAtStart(store).problem).toMatchObject({ kind: 'event', origin: gone.origin, seq: gone.seq + 1, message: expect.stringMatching(expected) });
     });
   });
 
-  it('a re-sealed event (its own hash fine): the next event no longer chains to it', () => {
+  it('a re-sealed event (its own hash fine): the next event no longer chains to it', async () => {
     let next!: Envelope & { id: number };
     tamper((db) => {
       const victim = eventAt(db, 800);
@@ -113,37 +119,37 @@ describe('damage', () => {
       db.prepare('UPDATE events SET data = ?, hash = ? WHERE id = ?').run(forged.data, forged.hash, victim.id);
       next = db.prepare('SELECT id, origin, seq FROM events WHERE origin = ? AND seq = ?').get(victim.origin, victim.seq + 1) as Envelope & { id: number };
     });
-    withStore((store) => {
+    await withStore((store) => {
       expect(verifyLog(store).problem).toMatchObject({ origin: next.origin, seq: next.seq, id: next.id, message: expect.stringMatching(/prev does not match the hash of \d+:\d+: the chain is broken here/) });
     });
   });
 
-  it('an event that breaks its schema, even re-sealed: checkEnvelope names the field', () => {
+  it('an event that breaks its schema, even re-sealed: checkEnvelope names the field', async () => {
     tamper((db) => {
       const victim = db.prepare("SELECT id, origin, seq, hlc, type, data, prev, hash, idem FROM events WHERE type = 'group_created' LIMIT 1").get() as Envelope & { id: number };
       const data = JSON.stringify({ ...JSON.parse(victim.data), admin: true });
       db.prepare('UPDATE events SET data = ?, hash = ? WHERE id = ?').run(data, seal({ ...victim, data }).hash, victim.id);
     });
-    withStore((store) => expect(verifyLog(store).problem?.message).toBe('group_created: unexpected field admin'));
+    await withStore((store) => expect(verifyLog(store).problem?.message).toBe('group_created: unexpected field admin'));
   });
 
-  it('a snapshot whose body was changed: verify and the start-up check both refuse it', () => {
-    snapshotAt(2000);
+  it('a snapshot whose body was changed: verify and the start-up check both refuse it', async () => {
+    await snapshotAt(2000);
     tamper((db) => db.prepare("UPDATE snapshots SET state = replace(state, 'user000001', 'user999999')").run());
-    withStore((store) => {
+    await withStore(async (store) => {
       expect(verifyLog(store).problem).toMatchObject({ kind: 'snapshot', message: expect.stringMatching(/damaged/) });
       expect(checkAtStart(store).problem).toMatchObject({ kind: 'snapshot', message: expect.stringMatching(/damaged/) });
-      expect(replayLog(store, { verify: true })).toMatchObject({ ok: false, projection: { ok: false } });
+      expect(await replayLog(store, { verify: true })).toMatchObject({ ok: false, projection: { ok: false } });
     });
   });
 
-  it('damage under the newest snapshot: only the full verify sees it (the start-up check trusts the snapshot)', () => {
-    snapshotAt(2000);
+  it('damage under the newest snapshot: only the full verify sees it (the start-up check trusts the snapshot)', async () => {
+    await snapshotAt(2000);
     tamper((db) => {
       const early = db.prepare('SELECT id, data FROM events ORDER BY hlc, origin, seq LIMIT 1 OFFSET 100').get() as { id: number; data: string };
       db.prepare('UPDATE events SET data = ? WHERE id = ?').run(early.data.replace(/":"(\w)/, '":"X'), early.id);
     });
-    withStore((store) => {
+    await withStore((store) => {
       expect(verifyLog(store).ok).toBe(false);
       expect(checkAtStart(store).ok).toBe(true);
     });
@@ -151,7 +157,7 @@ describe('damage', () => {
 });
 
 describe('the run lock', () => {
-  it('is held by one holder at a time and released when it lets go', () => {
+  it('is held by one holder at a time and released when it lets go', async () => {
     const dataDir = dir.file('data');
     expect(isLocked(dataDir)).toBe(false);
     const release = acquireRunLock(dataDir);

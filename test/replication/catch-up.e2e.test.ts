@@ -29,9 +29,10 @@ describe('catch-up', () => {
     clients.push(alice);
     await alice.request('create_user', { user: 'alice', password: 'pw' });
     await alice.request('login', { user: 'alice', password: 'pw', peer: '127.0.0.1:7201' });
-    const commands: Promise<unknown>[] = [];
-    for (let i = 0; i < 998; i++) commands.push(alice.request('create_group', { group: `g${i}` }));
-    await Promise.all(commands);
+    for (let i = 0; i < 998; i += 50) {
+      // in flight at once: below what one client connection may have outstanding
+      await Promise.all(Array.from({ length: Math.min(50, 998 - i) }, (_, j) => alice.request('create_group', { group: `g${i + j}` })));
+    }
     const before = await health(cluster, 1);
     expect(before.originMarks['1']).toBeGreaterThanOrEqual(1000);
     expect(before.replication.link).not.toBe('up');
@@ -43,6 +44,11 @@ describe('catch-up', () => {
     expect(two.replication.caughtUp?.events).toBeGreaterThanOrEqual(1000);
     expect(cluster.trackers[1]!.output).toMatch(/caught up with tracker 1: \d+ events in \d+ ms/);
     expect(stateOf(cluster, 2).groups.size).toBe(998);
+    // while tracker 2 was down tracker 1 kept dialling: one line when the link dropped, one when it came back
+    const lines = cluster.trackers[0]!.output.split('\n');
+    expect(lines.filter((l) => l.includes('replication link to tracker 2 is down')).length).toBe(1);
+    expect(lines.filter((l) => l.includes('replication link to tracker 2 is back')).length).toBe(1);
+    expect(lines.filter((l) => /"level":(40|50)/.test(l)).length).toBe(1); // the drop is the only warning
   });
 
   test('a tracker that lost its log catches up its own origin before it commits again', async () => {

@@ -5,9 +5,9 @@
  *
  * It promises the same result as calling `evolve` on `inFoldOrder` envelopes, and is
  * built for millions of events: one prepared statement iterated with `.raw()` (arrays,
- * no row objects), and one scratch event and position reused across rows. That is safe
- * because `evolve` keeps neither (it copies origin and seq into a conflict, and keeps
- * only values from the parsed data).
+ * no row objects), and one scratch event and position reused across rows (`Fold`). That
+ * is safe because `evolve` keeps neither (it copies origin and seq into a conflict, and
+ * keeps only values from the parsed data).
  */
 import type { DomainEvent } from '../domain-events.js';
 import { decodeState, type EncodedState } from '../state-codec.js';
@@ -30,11 +30,8 @@ export interface SnapshotAt extends Position {
 
 type Row = [hlc: number, origin: number, seq: number, type: DomainEvent['type'], data: string];
 
-/**
- * Folds the events in `range` into `state`, which it changes in place. Returns the
- * position of the last event folded and how many there were.
- */
-export function foldEvents(store: EventStore, state: State, range: FoldRange = {}): { last: Position | undefined; folded: number } {
+/** The fold-order query for `range`: columns hlc, origin, seq, type, data. */
+export function foldOrderQuery(range: FoldRange = {}): { sql: string; params: number[] } {
   const where: string[] = [];
   const params: number[] = [];
   if (range.after) {
@@ -50,20 +47,49 @@ export function foldEvents(store: EventStore, state: State, range: FoldRange = {
     params.push(range.maxId);
   }
   const sql = `SELECT hlc, origin, seq, type, data FROM events ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY hlc, origin, seq`;
-  const rows = store.db.prepare(sql).raw(true).iterate(...params) as IterableIterator<Row>;
-  const at = { hlc: 0, origin: 0, seq: 0 };
-  const event: { type: DomainEvent['type']; data: unknown } = { type: 'user_created', data: undefined };
-  let folded = 0;
-  for (const row of rows) {
-    at.hlc = row[0];
-    at.origin = row[1];
-    at.seq = row[2];
-    event.type = row[3];
-    event.data = JSON.parse(row[4]);
-    evolve(state, event as DomainEvent, at);
-    folded += 1;
+  return { sql, params };
+}
+
+/**
+ * One fold in progress: `add` folds the next event, given as its columns and its parsed
+ * data, into `state` (changed in place). Whoever reads the rows (this module, or a
+ * reader on another thread) feeds them here, so the fold itself exists once.
+ */
+export class Fold {
+  folded = 0;
+  private readonly at = { hlc: 0, origin: 0, seq: 0 };
+  private readonly event: { type: DomainEvent['type']; data: unknown } = { type: 'user_created', data: undefined };
+
+  constructor(readonly state: State) {}
+
+  add(hlc: number, origin: number, seq: number, type: DomainEvent['type'], data: unknown): void {
+    const { at, event } = this;
+    at.hlc = hlc;
+    at.origin = origin;
+    at.seq = seq;
+    event.type = type;
+    event.data = data;
+    evolve(this.state, event as DomainEvent, at);
+    this.folded += 1;
   }
-  return { last: folded > 0 ? { hlc: at.hlc, origin: at.origin, seq: at.seq } : undefined, folded };
+
+  /** Position of the last event folded, if any. */
+  get last(): Position | undefined {
+    return this.folded > 0 ? { hlc: this.at.hlc, origin: this.at.origin, seq: this.at.seq } : undefined;
+  }
+}
+
+/**
+ * Folds the events in `range` into `state`, which it changes in place. Returns the
+ * position of the last event folded and how many there were.
+ */
+export function foldEvents(store: EventStore, state: State, range: FoldRange = {}): { last: Position | undefined; folded: number } {
+  const { sql, params } = foldOrderQuery(range);
+  const fold = new Fold(state);
+  for (const row of store.db.prepare(sql).raw(true).iterate(...params) as IterableIterator<Row>) {
+    fold.add(row[0], row[1], row[2], row[3], JSON.parse(row[4]));
+  }
+  return { last: fold.last, folded: fold.folded };
 }
 
 /**

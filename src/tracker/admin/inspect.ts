@@ -17,6 +17,8 @@ export type InspectView = (typeof INSPECT_VIEWS)[number];
 
 /** Characters of a session id shown: enough to tell sessions apart in the log. */
 const SESSION_PREFIX = 8;
+/** Group names listed per user in the table. */
+const GROUPS_SHOWN = 5;
 
 export function inspectCommand(): Command {
   return targetOptions(
@@ -152,7 +154,7 @@ function formatRows(view: Exclude<InspectView, 'summary'>, list: Row[]): string 
   if (list.length === 0) return `no ${view}`;
   switch (view) {
     case 'users':
-      return table(['USER', 'CREATED', 'SESSIONS', 'GROUPS'], list.map((r) => [r.user as string, r.created as string, r.sessions as number, (r.groups as string[]).join(', ')]));
+      return table(['USER', 'CREATED', 'SESSIONS', 'GROUPS'], list.map((r) => [r.user as string, r.created as string, r.sessions as number, names(r.groups as string[])]));
     case 'groups':
       return table(
         ['GROUP', 'OWNER', 'MEMBERS', 'PENDING', 'FILES', 'CREATED'],
@@ -168,6 +170,12 @@ function formatRows(view: Exclude<InspectView, 'summary'>, list: Row[]): string 
     case 'conflicts':
       return table(['EVENT', 'TYPE', 'REASON'], list.map((r) => [r.event as string, r.type as string, r.reason as string]));
   }
+}
+
+/** At most GROUPS_SHOWN names, then how many more (--json has them all). */
+function names(list: readonly string[]): string {
+  const shown = list.slice(0, GROUPS_SHOWN).join(', ');
+  return list.length > GROUPS_SHOWN ? `${shown}, +${list.length - GROUPS_SHOWN} more` : shown;
 }
 
 function sorted<V>(map: ReadonlyMap<string, V>): [string, V][] {

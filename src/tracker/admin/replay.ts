@@ -11,19 +11,21 @@
  *                     live projection (snapshot + tail, what the tracker serves).
  *                     Exits with EXIT_DAMAGED (2) if either differs.
  *
- * The fold is the one the ledger uses (events/log/fold.ts), fast enough for millions of
- * events. Everything is read in one read transaction, so a running tracker's appends
- * during the replay do not skew the comparison.
+ * The fold is the one the ledger uses (events/log/fold.ts). A plain replay reads the log
+ * on a worker thread while this thread folds (replay-reader.ts), in one read transaction:
+ * one consistent point of the log even while the tracker appends. --verify reads all it
+ * compares in one read transaction on one connection, so both sides see the same log.
  */
 import { Command, Option } from 'commander';
 import type { EventStore, Position } from '../../events/log/event-store.js';
 import { foldEvents, foldFromSnapshot } from '../../events/log/fold.js';
 import { stateHash } from '../../events/state-codec.js';
-import { initialState } from '../../events/state.js';
+import { initialState, type State } from '../../events/state.js';
 import { dataDirOf, EXIT_DAMAGED, openLogReadOnly, targetOptions, type TargetOptions } from './data-dir.js';
 import { describePoint, findEvent, LOG_POINT_FORMS, parseLogPoint, positionAtEndOf, type LogPoint } from './log-point.js';
 import { keyValues, printJson } from './output.js';
 import { readConsistently } from './projection.js';
+import { foldFileInParallel } from './replay-reader.js';
 
 export interface ReplayOptions {
   readonly to?: LogPoint;
@@ -50,54 +52,59 @@ export interface ReplayReport {
   readonly ok: boolean;
 }
 
-/** The replay itself: what the command prints and the bench times. */
-export function replayLog(store: EventStore, options: ReplayOptions = {}): ReplayReport {
-  return readConsistently(store, () => {
+/**
+ * The replay itself: what the command prints and the bench times. A plain replay reads
+ * the log on a worker thread while this one folds (replay-reader.ts); with `verify`
+ * everything runs on this connection in one read transaction, so the replay and the
+ * projection it is compared with see the very same log even while the tracker appends.
+ */
+export async function replayLog(store: EventStore, options: ReplayOptions = {}): Promise<ReplayReport> {
+  if (!options.verify) {
     const started = performance.now();
-    const state = initialState();
-    const to = options.verify ? undefined : options.to;
-    let last: Position | undefined;
-    let snapshot: ReplayReport['snapshot'];
-    if (options.verify) {
-      const newest = store.latestSnapshot();
-      const at = newest && { hlc: newest.hlc, origin: newest.origin, seq: newest.seq };
-      if (newest) {
-        last = foldEvents(store, state, { upTo: newest }).last;
-        const actual = stateHash(state);
-        snapshot = {
-          id: newest.id,
-          position: `${newest.origin}:${newest.seq}`,
-          eventCount: newest.eventCount,
-          replayedCount: state.eventCount,
-          expected: newest.stateHash,
-          actual,
-          ok: actual === newest.stateHash && state.eventCount === newest.eventCount,
-        };
-      } else {
-        snapshot = null;
-      }
-      last = foldEvents(store, state, { after: at }).last ?? last;
-    } else {
-      last = foldEvents(store, state, rangeOf(store, to)).last;
-    }
-    const ms = performance.now() - started;
-    const hash = stateHash(state);
-    let projection: Comparison | undefined;
-    if (options.verify) {
-      const live = stateHash(foldFromSnapshot(store, store.latestSnapshot()).state);
-      projection = { expected: live, actual: hash, ok: live === hash };
-    }
-    return {
-      events: state.eventCount,
-      stateHash: hash,
-      ms,
-      eventsPerSecond: ms > 0 ? Math.round((state.eventCount * 1000) / ms) : state.eventCount,
-      to: to ? describePoint(to) : null,
-      last: last ?? null,
-      ...(options.verify ? { snapshot, projection } : {}),
-      ok: (snapshot?.ok ?? true) && (projection?.ok ?? true),
+    const range = rangeOf(store, options.to);
+    const fold = await foldFileInParallel(store.db.name, initialState(), range);
+    return report(fold.state, fold.last, performance.now() - started, options.to);
+  }
+  return readConsistently(store, () => replayAndCompare(store));
+}
+
+/** Replays everything, stopping at the newest snapshot's position to compare, then compares the end with the projection. */
+function replayAndCompare(store: EventStore): ReplayReport {
+  const started = performance.now();
+  const state = initialState();
+  const newest = store.latestSnapshot();
+  let snapshot: ReplayReport['snapshot'] = null;
+  let last: Position | undefined;
+  if (newest) {
+    last = foldEvents(store, state, { upTo: newest }).last;
+    const actual = stateHash(state);
+    snapshot = {
+      id: newest.id,
+      position: `${newest.origin}:${newest.seq}`,
+      eventCount: newest.eventCount,
+      replayedCount: state.eventCount,
+      expected: newest.stateHash,
+      actual,
+      ok: actual === newest.stateHash && state.eventCount === newest.eventCount,
     };
-  });
+  }
+  last = foldEvents(store, state, { after: newest && { hlc: newest.hlc, origin: newest.origin, seq: newest.seq } }).last ?? last;
+  const base = report(state, last, performance.now() - started, undefined);
+  const live = stateHash(foldFromSnapshot(store, newest).state);
+  const projection = { expected: live, actual: base.stateHash, ok: live === base.stateHash };
+  return { ...base, snapshot, projection, ok: snapshot?.ok !== false && projection.ok };
+}
+
+function report(state: State, last: Position | undefined, ms: number, to: LogPoint | undefined): ReplayReport {
+  return {
+    events: state.eventCount,
+    stateHash: stateHash(state),
+    ms,
+    eventsPerSecond: ms > 0 ? Math.round((state.eventCount * 1000) / ms) : state.eventCount,
+    to: to ? describePoint(to) : null,
+    last: last ?? null,
+    ok: true,
+  };
 }
 
 function rangeOf(store: EventStore, to: LogPoint | undefined): { upTo?: Position; maxId?: number } {
@@ -124,17 +131,17 @@ export function replayCommand(): Command {
         '--to 2025-06-01T12:00:00Z: every event stamped (by its hybrid logical clock) at or before that time.',
       ].join('\n'),
     )
-    .action((options: TargetOptions & ReplayOptions) => {
+    .action(async (options: TargetOptions & ReplayOptions) => {
       const store = openLogReadOnly(dataDirOf(options));
-      let report: ReplayReport;
+      let result: ReplayReport;
       try {
-        report = replayLog(store, options);
+        result = await replayLog(store, options);
       } finally {
         void store.close();
       }
-      if (options.json) printJson(report);
-      else console.log(formatReplay(report));
-      if (!report.ok) process.exitCode = EXIT_DAMAGED;
+      if (options.json) printJson(result);
+      else console.log(formatReplay(result));
+      if (!result.ok) process.exitCode = EXIT_DAMAGED;
     });
 }
 

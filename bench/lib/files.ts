@@ -1,0 +1,86 @@
+/** Random payload files for the transfer benchmarks, and small process probes. */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export const MiB = 1024 * 1024;
+
+export interface Payload {
+  readonly path: string;
+  readonly name: string;
+  readonly sizeMiB: number;
+  readonly bytes: number;
+  readonly sha1: string;
+}
+
+/** Writes `sizeMiB` MiB of random bytes to `dir/name`; returns its SHA-1 too. */
+export async function makeRandomFile(dir: string, name: string, sizeMiB: number): Promise<Payload> {
+  const path = join(dir, name);
+  const hash = createHash('sha1');
+  const handle = await open(path, 'w');
+  try {
+    const chunk = 4 * MiB;
+    for (let at = 0; at < sizeMiB * MiB; at += chunk) {
+      const bytes = randomBytes(Math.min(chunk, sizeMiB * MiB - at));
+      hash.update(bytes);
+      await handle.write(bytes);
+    }
+  } finally {
+    await handle.close();
+  }
+  return { path, name, sizeMiB, bytes: sizeMiB * MiB, sha1: hash.digest('hex') };
+}
+
+export async function sha1OfFile(path: string): Promise<string> {
+  const hash = createHash('sha1');
+  for await (const chunk of createReadStream(path, { highWaterMark: MiB })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Peak resident set (VmHWM) of a live process in MB (10^6 bytes); NaN once it is gone. */
+export async function peakRssMB(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return NaN;
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kib = /VmHWM:\s+(\d+)\s+kB/.exec(status)?.[1];
+    return kib ? (Number(kib) * 1024) / 1e6 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Polls VmHWM of a process that exits by itself when done (aria2c): the last value read
+ * before it exits. VmHWM only grows, so a 10 ms poll misses at most the last 10 ms.
+ */
+export class PeakRssPoller {
+  private peak = NaN;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(pid: number | undefined, everyMs = 10) {
+    this.timer = setInterval(() => {
+      void peakRssMB(pid).then((mb) => {
+        if (!Number.isNaN(mb) && !(mb <= this.peak)) this.peak = mb;
+      });
+    }, everyMs);
+  }
+
+  stop(): number {
+    clearInterval(this.timer);
+    return this.peak;
+  }
+}
+
+/** CPU time (user + system) a live process has used so far, in seconds; NaN once it is gone. */
+export async function cpuSeconds(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100/s on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
