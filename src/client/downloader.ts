@@ -27,6 +27,7 @@ import type { FileManifest, SwarmPeer } from '../wire/manifest.js';
 import { RejectReason } from '../wire/peer-frames.js';
 import { PeerConnection, type PeerCloseCode } from './peer-connection.js';
 import type { PeerServer } from './peer-server.js';
+import { releasePieceBuffer } from './piece-buffers.js';
 import { PieceStore, PieceStoreError, pieceMatches } from './piece-store.js';
 import { RateLimiter } from './rate-limiter.js';
 import { Scheduler } from './scheduler.js';
@@ -321,9 +322,16 @@ export class Download extends EventEmitter {
   private onPiece(connection: PeerConnection, index: number, data: Buffer): void {
     const scheduler = this.scheduler!;
     scheduler.requestEnded(index);
-    if (this.settled || scheduler.isHeld(index)) return this.fill(); // an endgame duplicate
-    if (pieceMatches(this.options.manifest, index, data)) this.accept(connection, index, data);
-    else this.penalise(connection, index);
+    if (this.settled || scheduler.isHeld(index)) {
+      releasePieceBuffer(data); // an endgame duplicate
+      return this.fill();
+    }
+    if (pieceMatches(this.options.manifest, index, data)) {
+      this.accept(connection, index, data); // the store owns `data` now
+    } else {
+      releasePieceBuffer(data);
+      this.penalise(connection, index);
+    }
     this.fill();
   }
 

@@ -24,6 +24,7 @@ import {
   RejectReason,
   type PeerMessage,
 } from '../wire/peer-frames.js';
+import { allocPieceBuffer, releasePieceBuffer } from './piece-buffers.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { SchedulablePeer } from './scheduler.js';
 
@@ -72,7 +73,12 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
   lastDataAt = Date.now();
   private readonly cancelled = new Set<number>();
   private socket: Socket | null = null;
-  private readonly decoder = new FrameDecoder((message) => this.onMessage(message), { reusesInput: true });
+  private readonly decoder = new FrameDecoder((message) => this.onMessage(message), {
+    reusesInput: true,
+    allocPiece: (length) => (this.receiving = allocPieceBuffer(length)),
+  });
+  /** The piece buffer being filled, ours until handed on with 'piece' (see piece-buffers.ts). */
+  private receiving: Buffer | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
   private keepAliveTimer: NodeJS.Timeout | null = null;
   private lastSentAt = Date.now();
@@ -156,6 +162,8 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
     if (this.connectTimer) clearTimeout(this.connectTimer);
     if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
     this.socket?.destroy();
+    if (this.receiving) releasePieceBuffer(this.receiving);
+    this.receiving = null;
     this.emit('closed', code, detail);
     this.inflight.clear();
     this.cancelled.clear();
@@ -210,12 +218,14 @@ export class PeerConnection extends EventEmitter implements SchedulablePeer {
       }
       case 'piece': {
         const { index, data } = message;
+        this.receiving = null;
         if (this.inflight.delete(index)) {
           this.piecesReceived++;
-          this.emit('piece', index, data);
-        } else if (!this.cancelled.delete(index)) {
-          this.close('PROTOCOL', `unrequested piece ${index}`);
+          this.emit('piece', index, data); // the listener owns `data` now
+          return;
         }
+        releasePieceBuffer(data);
+        if (!this.cancelled.delete(index)) this.close('PROTOCOL', `unrequested piece ${index}`);
         return;
       }
       case 'reject': {

@@ -49,9 +49,18 @@ export function decodeState(encoded: EncodedState): State {
   };
 }
 
-/** Hex SHA-256 of the canonical form. */
+/** The canonical form as text: exactly what a snapshot stores and what `stateHash` digests. */
+export function snapshotText(state: State): string {
+  return JSON.stringify(encodeState(state));
+}
+
+/** Hex SHA-256 of the canonical form; also the SHA-256 of a snapshot's stored text. */
 export function stateHash(state: State): string {
-  return createHash('sha256').update(JSON.stringify(encodeState(state))).digest('hex');
+  return textHash(snapshotText(state));
+}
+
+export function textHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 function sorted<V, W>(map: ReadonlyMap<string, V>, project: (v: V) => W): [string, W][] {

@@ -10,6 +10,7 @@ import { statusCommand } from './admin/status.js';
 import { SESSION_TTL_MS, TICKET_TTL_MS } from './client-connection.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { Tracker } from './tracker.js';
+import { DEFAULT_SNAPSHOT_EVERY } from '../events/log/ledger.js';
 
 export function defaultDataDir(id: number): string {
   return `./data/tracker-${id}`;
@@ -67,7 +68,7 @@ export function trackerProgram(): Command {
     .argument('<n>', 'which line of tracker_info.txt is this tracker (1, 2, ...)', parseTrackerNumber)
     .option('--data-dir <dir>', 'where the SQLite event log lives (default: ./data/tracker-N)')
     .option('--cluster-secret-file <file>', 'file holding the secret shared by both trackers (default: env TRACKER_CLUSTER_SECRET, else <data-dir>/../cluster.secret, created on first start)')
-    .option('--snapshot-every <events>', 'take a snapshot of the state every this many events', parsePositive, 50_000)
+    .option('--snapshot-every <events>', 'snapshot the state every this many events (on a worker thread)', parsePositive, DEFAULT_SNAPSHOT_EVERY)
     .option('--peer <host:port>', "dial the twin tracker here instead of at its tracker_info.txt line (e.g. through a proxy)", parsePeer)
     .option('--ticket-ttl <seconds>', `how long a download ticket lets its holder open new peer connections (default: ${seconds(TICKET_TTL_MS)})`, parseSeconds)
     .option('--session-ttl <seconds>', `how long a session lives after login; older ones must login again (default: ${seconds(SESSION_TTL_MS)}, 7 days)`, parseSeconds)

@@ -24,7 +24,7 @@ import { encodePublicKey, signTicket } from '../wire/ticket.js';
 import type { ClusterKeys } from './cluster-keys.js';
 import type { Executor, Outcome } from './executor.js';
 import type { Ledger } from '../events/log/ledger.js';
-import { MAX_PENDING_REQUESTS, MAX_SEND_BACKLOG_BYTES } from './limits.js';
+import { MAX_PENDING_REQUESTS, MAX_QUEUED_REQUESTS, MAX_SEND_BACKLOG_BYTES } from './limits.js';
 import type { Logger } from './logger.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { TrackerMetrics } from './metrics.js';
@@ -74,8 +74,9 @@ const refused = (r: Rejection): never => refuse(r.code, r.message);
 
 export class ClientConnection {
   private session: Bound | undefined;
-  /** Requests being handled now (bounded by MAX_PENDING_REQUESTS). */
+  /** Requests being handled now (bounded by MAX_PENDING_REQUESTS), and those read while paused. */
   private pending = 0;
+  private readonly queued: Request[] = [];
   private lastHeard = Date.now();
   private idleTimer: NodeJS.Timeout | undefined;
 
@@ -122,17 +123,29 @@ export class ClientConnection {
       return;
     }
     // Backpressure: past MAX_PENDING_REQUESTS the socket is not read until replies go out.
-    // A few frames already read still arrive after pause(); past twice the cap they get BUSY.
-    if (this.pending >= 2 * MAX_PENDING_REQUESTS) {
-      const error = { code: 'BUSY', message: `more than ${MAX_PENDING_REQUESTS} requests at once on one connection; wait for replies`, retryAfterMs: 100 };
-      this.send({ id: parsed.request.id, ok: false, error });
+    // Frames of a chunk already read still arrive after pause(): they wait in `queued`
+    // (bounded by one socket read); should that overflow anyway, they are answered BUSY.
+    if (this.pending >= MAX_PENDING_REQUESTS) {
+      if (this.queued.length >= MAX_QUEUED_REQUESTS) {
+        const error = { code: 'BUSY', message: `too many requests at once on one connection; wait for replies`, retryAfterMs: 100 };
+        this.send({ id: parsed.request.id, ok: false, error });
+        return;
+      }
+      this.queued.push(parsed.request);
+      this.ws.pause();
       return;
     }
+    this.start(parsed.request);
+  }
+
+  private start(request: Request): void {
     this.pending += 1;
     if (this.pending >= MAX_PENDING_REQUESTS) this.ws.pause();
-    void this.handle(parsed.request).finally(() => {
+    void this.handle(request).finally(() => {
       this.pending -= 1;
-      if (this.pending < MAX_PENDING_REQUESTS && this.ws.isPaused) this.ws.resume();
+      const next = this.queued.shift();
+      if (next) this.start(next);
+      else if (this.pending < MAX_PENDING_REQUESTS && this.ws.isPaused) this.ws.resume();
     });
   }
 

@@ -23,6 +23,8 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const CLIENT_IDLE_TIMEOUT_MS = 120_000;
 /** Requests of one client connection handled at once; past it the socket is not read (backpressure). */
 export const MAX_PENDING_REQUESTS = 64;
+/** Requests read after the socket was paused (the rest of one read), kept in order; beyond, BUSY. */
+export const MAX_QUEUED_REQUESTS = 4096;
 /** Reply bytes a client may leave unread before its connection is dropped. */
 export const MAX_SEND_BACKLOG_BYTES = 8 * 1024 * 1024;
 /** How often Node checks headersTimeout (its default, 30 s, would let slow headers linger). */

@@ -80,6 +80,7 @@ export class Tracker {
       for (const e of envelopes) this.metrics.eventsAppended.inc({ type: e.type, origin: String(e.origin) });
     });
     ledger.on('snapshot', (_at, events: number) => log.info({ events }, 'snapshot taken'));
+    ledger.on('snapshot-failed', (message: string) => log.warn({ reason: message }, 'background snapshot failed; the next one will retry'));
     ledger.on('fatal', (error: unknown) => {
       log.fatal({ err: error }, 'the event log cannot be written; stopping to keep memory and disk in step');
       process.exit(70);
@@ -101,7 +102,7 @@ export class Tracker {
     const keys = loadClusterKeys(options.dataDir, options.secretFile);
     const store = openTrackerLog(options.dataDir, join(options.dataDir, DB_FILE), log); // run lock + start-up check
     store.checkpointInBackground();
-    const ledger = new Ledger(store, { origin: options.id, snapshotEvery: options.snapshotEvery });
+    const ledger = new Ledger(store, { origin: options.id, snapshotEvery: options.snapshotEvery, backgroundSnapshots: true });
     const stats = ledger.open();
     log.info({ dataDir: options.dataDir, events: ledger.current.eventCount, fromSnapshot: stats.snapshotEvents, replayed: stats.replayed, ms: Math.round(stats.ms) }, 'log loaded');
     const tracker = new Tracker(options, stats, ledger, keys, log);
@@ -151,6 +152,7 @@ export class Tracker {
       this.server.closeAllConnections();
     });
     await this.ledger.whenDurable();
+    await this.ledger.close();
     await this.ledger.store.close();
     this.log.info(`tracker ${this.options.id} stopped`);
   }

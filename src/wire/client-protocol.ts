@@ -116,8 +116,9 @@ function checkArg(kind: Kind, v: unknown): string | undefined {
 /** At most MAX_ECHO characters of what the client sent, for an error message: a reply never grows with the request. */
 export const MAX_ECHO = 40;
 function echo(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > MAX_ECHO ? `${text.slice(0, MAX_ECHO)}...` : text;
+  // Never JSON.stringify what the client sent: deeply nested JSON makes it throw RangeError.
+  if (typeof value !== 'string') return `of type ${value === null ? 'null' : Array.isArray(value) ? 'list' : typeof value}`;
+  return JSON.stringify(value.length > MAX_ECHO ? `${value.slice(0, MAX_ECHO)}...` : value);
 }
 
 function bad(id: number | null, message: string, fatal: boolean): Parsed {

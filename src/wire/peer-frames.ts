@@ -24,6 +24,9 @@
 import { PIECE_SIZE } from './manifest.js';
 import { MAX_TICKET_LENGTH } from './ticket.js';
 
+/** The BITFIELD payload's type; re-exported for the modules that take both from here. */
+export { Bitfield } from './bitfield.js';
+
 export const PROTOCOL_MAGIC = Buffer.from('P2PG', 'ascii');
 export const PROTOCOL_VERSION = 1;
 export const FILE_ID_BYTES = 20;
@@ -232,6 +235,7 @@ export function decodeMessage(id: number, payload: Buffer): PeerMessage {
 export class FrameDecoder {
   private readonly header = Buffer.alloc(5);
   private readonly reusesInput: boolean;
+  private readonly allocPiece: (length: number) => Buffer;
   private headerFilled = 0;
   private payload: Buffer | null = null;
   private payloadFilled = 0;
@@ -241,12 +245,15 @@ export class FrameDecoder {
   /**
    * `reusesInput`: the caller overwrites each chunk after `push` returns (a shared
    * socket read buffer), so payloads that outlive the call are copied out of it.
+   * `allocPiece`: where PIECE payloads are assembled (e.g. shared memory that a worker
+   * thread can read without a copy); default Buffer.allocUnsafe.
    */
   constructor(
     private readonly onMessage: (message: PeerMessage) => void,
-    options: { reusesInput?: boolean } = {},
+    options: { reusesInput?: boolean; allocPiece?: (length: number) => Buffer } = {},
   ) {
     this.reusesInput = options.reusesInput ?? false;
+    this.allocPiece = options.allocPiece ?? Buffer.allocUnsafe;
   }
 
   /** True when no frame is partially received. */
@@ -314,12 +321,12 @@ export class FrameDecoder {
             // Whole payload in this chunk: a view, unless the chunk is about to be reused.
             const view = chunk.subarray(at, at + payloadLength);
             const keep = this.reusesInput && (id === MessageId.PIECE || id === MessageId.BITFIELD);
-            const payload = keep ? copyOf(view) : view;
+            const payload = keep ? this.copyOf(id, view) : view;
             at += payloadLength;
             this.onMessage(decodeMessage(id, payload));
             continue;
           }
-          this.payload = Buffer.allocUnsafe(payloadLength);
+          this.payload = this.alloc(id, payloadLength);
           this.payloadFilled = 0;
           continue;
         }
@@ -337,7 +344,7 @@ export class FrameDecoder {
           if (payloadLength === 0) {
             this.onMessage(decodeMessage(this.id, Buffer.alloc(0)));
           } else {
-            this.payload = Buffer.allocUnsafe(payloadLength);
+            this.payload = this.alloc(this.id, payloadLength);
             this.payloadFilled = 0;
           }
         }
@@ -355,6 +362,17 @@ export class FrameDecoder {
     }
   }
 
+  private alloc(id: number, length: number): Buffer {
+    return id === MessageId.PIECE ? this.allocPiece(length) : Buffer.allocUnsafe(length);
+  }
+
+  /** A memcpy'd copy (Buffer.from(buffer) takes a slower element-wise path). */
+  private copyOf(id: number, view: Buffer): Buffer {
+    const copy = this.alloc(id, view.length);
+    view.copy(copy);
+    return copy;
+  }
+
   /** Validates the header before buffering anything; returns the payload length. */
   private startFrame(length: number, id: number): number {
     if (length > MAX_FRAME) throw new PeerProtocolError('FRAME_TOO_LARGE', `frame of ${length} bytes exceeds ${MAX_FRAME}`);
@@ -362,77 +380,5 @@ export class FrameDecoder {
     checkHeader(id, payloadLength);
     this.id = id;
     return payloadLength;
-  }
-}
-
-/** A memcpy'd copy (Buffer.from(buffer) takes a slower element-wise path). */
-function copyOf(view: Buffer): Buffer {
-  const copy = Buffer.allocUnsafe(view.length);
-  view.copy(copy);
-  return copy;
-}
-
-// ---------------------------------------------------------------- bitfield
-
-/** Which pieces a peer has, in wire order (bit 7 of byte 0 is piece 0). */
-export class Bitfield {
-  readonly bytes: Buffer;
-  private setCount = 0;
-
-  constructor(readonly size: number, bytes?: Buffer) {
-    this.bytes = Buffer.alloc(Bitfield.byteLength(size));
-    if (bytes) {
-      if (!Bitfield.isValid(size, bytes)) throw new RangeError('Bitfield: wrong length or spare bits set');
-      bytes.copy(this.bytes);
-      for (let i = 0; i < size; i++) if (this.has(i)) this.setCount++;
-    }
-  }
-
-  static byteLength(size: number): number {
-    return Math.ceil(size / 8);
-  }
-
-  static full(size: number): Bitfield {
-    const field = new Bitfield(size);
-    for (let i = 0; i < size; i++) field.set(i);
-    return field;
-  }
-
-  /** Right length for `size` pieces and no spare bit set. */
-  static isValid(size: number, bytes: Buffer): boolean {
-    if (bytes.length !== Bitfield.byteLength(size)) return false;
-    const spare = bytes.length * 8 - size;
-    if (spare === 0) return true;
-    const mask = (1 << spare) - 1;
-    return (bytes[bytes.length - 1]! & mask) === 0;
-  }
-
-  get count(): number {
-    return this.setCount;
-  }
-
-  get complete(): boolean {
-    return this.setCount === this.size;
-  }
-
-  has(index: number): boolean {
-    return index >= 0 && index < this.size && (this.bytes[index >> 3]! & (0x80 >> (index & 7))) !== 0;
-  }
-
-  /** Returns true if the bit was newly set. */
-  set(index: number): boolean {
-    if (index < 0 || index >= this.size) throw new RangeError(`Bitfield: index ${index} out of range`);
-    if (this.has(index)) return false;
-    this.bytes[index >> 3] |= 0x80 >> (index & 7);
-    this.setCount++;
-    return true;
-  }
-
-  /** Returns true if the bit was set before. */
-  clear(index: number): boolean {
-    if (!this.has(index)) return false;
-    this.bytes[index >> 3] &= ~(0x80 >> (index & 7)) & 0xff;
-    this.setCount--;
-    return true;
   }
 }

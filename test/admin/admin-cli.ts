@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { TrackerConnection } from '../../src/client/tracker-connection.js';
 import { readTrackerInfo } from '../../src/wire/tracker-info.js';
-import { TRACKER_BIN, waitFor } from '../helpers/cluster.js';
+import { TRACKER_BIN, waitFor, type Cluster } from '../helpers/cluster.js';
 
 export interface CliRun {
   readonly code: number | null;
@@ -86,4 +86,16 @@ export async function createUser(infoFile: string, user: string, password: strin
   } finally {
     conn.close();
   }
+}
+
+/** Waits until tracker `id` has stored a snapshot covering at least `events` events (snapshots are taken in the background). */
+export async function waitForSnapshot(cluster: Cluster, id: number, events = 1): Promise<void> {
+  await waitFor(`a snapshot of ${events} events on tracker ${id}`, async () => {
+    const res = await fetch(`http://127.0.0.1:${cluster.trackers[id - 1]!.port}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const text = await res.text();
+    const since = Number(/^tracker_events_since_snapshot (\S+)$/m.exec(text)?.[1]);
+    const age = Number(/^tracker_snapshot_age_seconds (\S+)$/m.exec(text)?.[1]);
+    const health = await cluster.health(id);
+    return age >= 0 && health.events - since >= events ? true : undefined;
+  });
 }

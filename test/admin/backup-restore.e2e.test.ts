@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrackerConnection } from '../../src/client/tracker-connection.js';
 import { Cluster } from '../helpers/cluster.js';
-import { connectAs, trackerCli, trackerJson } from './admin-cli.js';
+import { connectAs, trackerCli, trackerJson, waitForSnapshot } from './admin-cli.js';
 
 let original: Cluster;
 let fresh: Cluster;
@@ -34,6 +34,7 @@ beforeAll(async () => {
   freshDir = fresh.trackers[0]!.dataDir;
   alice = await connectAs(original.infoFile, 'alice', 'alice-secret-pw');
   for (let i = 0; i < 30; i++) await alice.request('create_group', { group: `g${i}` });
+  await waitForSnapshot(original, 1);
 });
 afterAll(async () => {
   alice?.close();

@@ -50,9 +50,12 @@ describe('GET /metrics', () => {
     let text = await metrics(1);
     expect(sample(text, 'tracker_peers_online')).toBe(1);
     expect(sample(text, 'tracker_events_since_snapshot')).toBe(3);
-    await alice.request('create_group', { group: 'g2' }); // 4: a snapshot
+    await alice.request('create_group', { group: 'g2' }); // 4: a snapshot, taken in the background
     await alice.request('create_group', { group: 'g3' }); // 5
-    text = await metrics(1);
+    text = await waitFor('the snapshot to be stored', async () => {
+      const t = await metrics(1);
+      return sample(t, 'tracker_snapshot_age_seconds')! >= 0 ? t : undefined;
+    });
     expect(sample(text, 'tracker_events_since_snapshot')).toBe(1);
     const age = sample(text, 'tracker_snapshot_age_seconds')!;
     expect(age).toBeGreaterThanOrEqual(0);

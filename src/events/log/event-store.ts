@@ -149,10 +149,11 @@ export class EventStore {
       | undefined;
   }
 
-  saveSnapshot(at: Position, eventCount: number, stateHash: string, state: EncodedState, now: number): void {
+  /** Stores a snapshot; `state` may already be its canonical text (see snapshotText). */
+  saveSnapshot(at: Position, eventCount: number, stateHash: string, state: EncodedState | string, now: number): void {
     this.db
       .prepare('INSERT INTO snapshots (hlc, origin, seq, event_count, state_hash, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(at.hlc, at.origin, at.seq, eventCount, stateHash, JSON.stringify(state), now);
+      .run(at.hlc, at.origin, at.seq, eventCount, stateHash, typeof state === 'string' ? state : JSON.stringify(state), now);
   }
 
   /** The newest snapshot, or the newest strictly before `before` in fold order. */

@@ -18,18 +18,22 @@ import { EventEmitter } from 'node:events';
 import type { DomainEvent } from '../domain-events.js';
 import { checkEnvelope, compareOrder, GENESIS_PREV, openEnvelope, seal, type Envelope } from '../envelope.js';
 import { nextHlc, observeHlc } from '../hlc.js';
-import { encodeState, stateHash } from '../state-codec.js';
+import { snapshotText, stateHash, textHash } from '../state-codec.js';
 import { evolve, initialState, type State } from '../state.js';
 import type { EventStore, OriginMark, Position } from './event-store.js';
 import { foldFromSnapshot } from './fold.js';
+import { Snapshotter, type SnapshotResult } from './snapshotter.js';
 
-export const DEFAULT_SNAPSHOT_EVERY = 50_000;
+/** Events between snapshots. Cheap with background snapshots; bounds the tail a restart replays. */
+export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 /** Snapshots kept; older ones are pruned (a late event may need one before it). */
 export const SNAPSHOTS_KEPT = 3;
 
 export interface LedgerOptions {
   readonly origin: number;
   readonly snapshotEvery?: number;
+  /** Take automatic snapshots on a worker thread (where the compiled worker exists). */
+  readonly backgroundSnapshots?: boolean;
   /** Wall clock in ms; the only source of time. */
   readonly clock?: () => number;
 }
@@ -56,7 +60,9 @@ export class Ledger extends EventEmitter {
   private pending: Batch | undefined;
   private sinceSnapshot = 0;
   private readonly snapshotEvery: number;
+  private snapshotter: Snapshotter | undefined;
   private readonly clock: () => number;
+  private readonly backgroundSnapshots: boolean;
 
   constructor(
     readonly store: EventStore,
@@ -65,6 +71,7 @@ export class Ledger extends EventEmitter {
     super();
     this.origin = options.origin;
     this.snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
+    this.backgroundSnapshots = options.backgroundSnapshots ?? false;
     this.clock = options.clock ?? Date.now;
   }
 
@@ -77,6 +84,13 @@ export class Ledger extends EventEmitter {
     this.ownSeq = own?.seq ?? 0;
     this.ownHash = own?.hash ?? GENESIS_PREV;
     this.hlc = this.store.maxHlc();
+    if (this.backgroundSnapshots) {
+      this.snapshotter = Snapshotter.create(
+        this.store.db.name,
+        (result) => this.storeSnapshot(result),
+        (message) => this.emit('snapshot-failed', message),
+      );
+    }
     return { snapshotEvents, replayed: this.state.eventCount - snapshotEvents, ms: performance.now() - started };
   }
 
@@ -192,7 +206,8 @@ export class Ledger extends EventEmitter {
   snapshot(): boolean {
     this.flush();
     if (!this.lastFolded) return false;
-    this.store.saveSnapshot(this.lastFolded, this.state.eventCount, this.hash(), encodeState(this.state), this.clock());
+    const text = snapshotText(this.state);
+    this.store.saveSnapshot(this.lastFolded, this.state.eventCount, textHash(text), text, this.clock());
     this.store.pruneSnapshots(SNAPSHOTS_KEPT);
     this.sinceSnapshot = 0;
     this.emit('snapshot', this.lastFolded, this.state.eventCount);
@@ -211,11 +226,31 @@ export class Ledger extends EventEmitter {
   }
 
   private maybeSnapshot(): void {
-    if (this.sinceSnapshot >= this.snapshotEvery && !this.pending) this.snapshot();
+    if (this.sinceSnapshot < this.snapshotEvery || this.pending || !this.lastFolded) return;
+    if (!this.snapshotter) {
+      this.snapshot();
+    } else if (!this.snapshotter.busy) {
+      this.snapshotter.request(this.lastFolded, this.state.eventCount);
+      this.sinceSnapshot = 0;
+    }
+  }
+
+  /** A background snapshot came back: store it (it is consistent with the durable log). */
+  private storeSnapshot(result: SnapshotResult): void {
+    this.store.saveSnapshot(result.upTo, result.eventCount, result.hash, result.text, this.clock());
+    this.store.pruneSnapshots(SNAPSHOTS_KEPT);
+    this.emit('snapshot', result.upTo, result.eventCount);
+  }
+
+  /** Stops the snapshot worker (an unfinished background snapshot is dropped). */
+  async close(): Promise<void> {
+    await this.snapshotter?.stop();
+    this.snapshotter = undefined;
   }
 
   /** Rebuilds the state from the newest snapshot that sorts before `from`. */
   private refoldFrom(from: Position): void {
+    this.snapshotter?.lateEvent(from);
     this.store.dropSnapshotsFrom(from);
     this.foldFrom(this.store.latestSnapshot(from));
     this.emit('refold', from);

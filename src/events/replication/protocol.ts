@@ -124,7 +124,8 @@ export function parseMessage(text: string): ParsedMessage {
       return good({ t: 'refused', code, message: message.slice(0, MAX_REFUSAL_TEXT) });
     }
     default:
-      return bad(`unknown message type ${JSON.stringify(value.t)?.slice(0, 40)}`);
+      // Not JSON.stringify(value.t): a deeply nested value makes it throw RangeError (a crash).
+      return bad(`unknown message type ${typeof value.t === 'string' ? JSON.stringify(value.t.slice(0, 40)) : typeof value.t}`);
   }
 }
 

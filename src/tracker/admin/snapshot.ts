@@ -2,7 +2,7 @@
  * `tracker snapshot`: takes a snapshot of a STOPPED tracker's state now, on its log file.
  *
  * A running tracker takes snapshots by itself every --snapshot-every events (default
- * 50,000, DEFAULT_SNAPSHOT_EVERY) and keeps the newest few; so while one runs on the data
+ * DEFAULT_SNAPSHOT_EVERY) and keeps the newest few; so while one runs on the data
  * dir (its run lock is held) this command refuses rather than write beside it. Offline it
  * holds the run lock itself (no tracker can start meanwhile), opens the log with the
  * ledger, exactly as a tracker would, and has the ledger take the snapshot.

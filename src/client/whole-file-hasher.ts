@@ -1,0 +1,176 @@
+/**
+ * The whole-file SHA-1 of a download, computed beside it on a worker thread so that
+ * it neither costs the main thread (which verifies pieces and moves bytes) nor lags at
+ * the end. The worker hashes the in-order prefix of pieces as it grows:
+ * - a piece received into the shared piece arena (piece-buffers.ts; the worker gets the
+ *   arena once) is hashed straight from it, without a copy, if it is at most
+ *   MAX_HELD_PIECES ahead of the prefix; the worker holds it until the prefix reaches it;
+ * - any other piece is read back from the `.part` (page cache: it was just written)
+ *   once it is there (`have`), up to HASH_READ_PIECES pieces per read.
+ *
+ * Owns: one worker, its read buffer and the shared pieces it holds. The worker opens
+ * the `.part` by path once and keeps that descriptor, so renaming the file is harmless.
+ * A shared piece goes back to the piece-buffers pool once it is both written (`have`)
+ * and hashed or declined by the worker.
+ * Promises: `digest()` resolves with the hex SHA-1 of pieces 0..n-1 once every one of
+ * them was reported with `have()`; a read error rejects it. `close()` ends the worker.
+ * The worker is unref'd: it never keeps a process alive.
+ */
+import { Worker } from 'node:worker_threads';
+import { inArena, pieceArena, releasePieceBuffer } from './piece-buffers.js';
+
+/** Contiguous pieces read (and hashed) at once by the worker. */
+export const HASH_READ_PIECES = 8;
+/** Shared pieces the worker holds ahead of the prefix (memory: this many pieces). */
+export const MAX_HELD_PIECES = 32;
+
+/**
+ * The worker, as source so that it runs the same from `src/` (tests) and `dist/`.
+ * Messages in: { have: number[] }, { share: [index, offset in the arena, length] },
+ * { digest: true }; out: { done: number[] } (shared pieces hashed or declined),
+ * { sha1 } or { error }.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { openSync, readSync, closeSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+const { path, size, pieceSize, pieceCount, readPieces, maxHeld, arena } = workerData;
+const have = new Uint8Array(pieceCount);
+const held = new Map();
+const hash = createHash('sha1');
+const buffer = Buffer.allocUnsafe(Math.min(size, pieceSize * readPieces));
+let fd = -1;
+let cursor = 0;
+let wanted = false;
+let failed = false;
+let done = [];
+function advance() {
+  for (;;) {
+    const shared = held.get(cursor);
+    if (shared !== undefined) {
+      held.delete(cursor);
+      hash.update(shared);
+      done.push(cursor);
+      cursor++;
+      continue;
+    }
+    if (cursor >= pieceCount || have[cursor] !== 1) break;
+    if (fd < 0) fd = openSync(path, 'r');
+    let end = cursor + 1;
+    while (end < pieceCount && have[end] === 1 && !held.has(end) && end - cursor < readPieces) end++;
+    const start = cursor * pieceSize;
+    const length = Math.min(end * pieceSize, size) - start;
+    let filled = 0;
+    while (filled < length) {
+      const n = readSync(fd, buffer, filled, length - filled, start + filled);
+      if (n === 0) throw new Error('the .part file ends at ' + (start + filled) + ', before its size ' + size);
+      filled += n;
+    }
+    hash.update(buffer.subarray(0, length));
+    cursor = end;
+  }
+  if (wanted && cursor === pieceCount) {
+    wanted = false;
+    parentPort.postMessage({ sha1: hash.digest('hex') });
+  }
+}
+parentPort.on('message', (message) => {
+  if (failed) return;
+  try {
+    if (message.have) for (const index of message.have) have[index] = 1;
+    if (message.share) {
+      const [index, offset, length] = message.share;
+      if (index >= cursor && index < cursor + maxHeld) held.set(index, new Uint8Array(arena, offset, length));
+      else done.push(index);
+    }
+    if (message.digest) wanted = true;
+    advance();
+    if (done.length > 0) {
+      parentPort.postMessage({ done });
+      done = [];
+    }
+  } catch (err) {
+    failed = true;
+    parentPort.postMessage({ error: String((err && err.message) || err) });
+  }
+});
+process.on('exit', () => { if (fd >= 0) closeSync(fd); });
+`;
+
+export interface WholeFileLayout {
+  readonly size: number;
+  readonly pieceSize: number;
+}
+
+export class WholeFileHasher {
+  private readonly worker: Worker;
+  private readonly result: Promise<string>;
+  private asked = false;
+  private closed = false;
+  /** Shared pieces lent to the worker: released when written and done with. */
+  private readonly lent = new Map<number, { data: Buffer; written: boolean; done: boolean }>();
+
+  constructor(path: string, layout: WholeFileLayout) {
+    const pieceCount = Math.ceil(layout.size / layout.pieceSize);
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { path, size: layout.size, pieceSize: layout.pieceSize, pieceCount, readPieces: HASH_READ_PIECES, maxHeld: MAX_HELD_PIECES, arena: pieceArena() },
+    });
+    this.worker.unref();
+    this.result = new Promise<string>((resolve, reject) => {
+      this.worker.on('message', (message: { done?: number[]; sha1?: string; error?: string }) => {
+        if (message.done) for (const index of message.done) this.settle(index, 'done');
+        else if (message.sha1 !== undefined) resolve(message.sha1);
+        else reject(new Error(`whole-file hash: ${message.error}`));
+      });
+      this.worker.once('error', (err) => reject(err));
+      this.worker.once('exit', () => reject(new Error('whole-file hash: worker stopped')));
+    });
+    this.result.catch(() => undefined); // reported by digest()
+  }
+
+  /**
+   * Piece `index` (verified, about to be written): if its bytes are in the piece arena
+   * the worker may hash them from there; then the hasher owns `data` and releases it
+   * (true). They must not change afterwards.
+   */
+  share(index: number, data: Buffer): boolean {
+    if (this.closed || !inArena(data) || this.lent.has(index)) return false;
+    this.lent.set(index, { data, written: false, done: false });
+    this.worker.postMessage({ share: [index, data.byteOffset, data.length] });
+    return true;
+  }
+
+  /** These pieces are in the file (written, or already there when resuming). */
+  have(indexes: readonly number[]): void {
+    if (this.closed || indexes.length === 0) return;
+    this.worker.postMessage({ have: indexes });
+    for (const index of indexes) this.settle(index, 'written');
+  }
+
+  /** The SHA-1 of the whole file, once every piece was reported. */
+  digest(): Promise<string> {
+    if (!this.asked && !this.closed) {
+      this.asked = true;
+      this.worker.postMessage({ digest: true });
+    }
+    return this.result;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.worker.terminate();
+    for (const loan of this.lent.values()) releasePieceBuffer(loan.data); // the worker is gone
+    this.lent.clear();
+  }
+
+  private settle(index: number, what: 'written' | 'done'): void {
+    const loan = this.lent.get(index);
+    if (!loan) return;
+    loan[what] = true;
+    if (!loan.written || !loan.done) return;
+    this.lent.delete(index);
+    releasePieceBuffer(loan.data);
+  }
+}

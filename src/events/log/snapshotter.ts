@@ -1,0 +1,76 @@
+/**
+ * Background snapshots. The ledger asks for a snapshot at a durable position; the
+ * snapshot worker (snapshot-worker.ts) folds the log up to there on its own thread and
+ * sends back the canonical text and its hash; the ledger stores it. One job at a time.
+ * A late event that sorts at or before a job's position makes the job stale: its result
+ * is dropped and the worker starts over from a snapshot before that event.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Position } from './event-store.js';
+
+export interface SnapshotResult {
+  readonly upTo: Position;
+  readonly eventCount: number;
+  readonly hash: string;
+  readonly text: string;
+}
+
+const WORKER_FILE = new URL('./snapshot-worker.js', import.meta.url);
+
+export class Snapshotter {
+  private readonly worker: Worker;
+  private job: { upTo: Position; stale: boolean } | undefined;
+
+  private constructor(
+    path: string,
+    private readonly onResult: (result: SnapshotResult) => void,
+    private readonly onError: (message: string) => void,
+  ) {
+    this.worker = new Worker(WORKER_FILE, { workerData: { path } });
+    this.worker.unref();
+    this.worker.on('message', (m: SnapshotResult | { error: string }) => this.finished(m));
+    this.worker.on('error', (error) => this.onError(error.message));
+  }
+
+  /** A snapshotter for the log at `path`, or undefined where the worker cannot run (TypeScript sources under a test runner). */
+  static create(path: string, onResult: (result: SnapshotResult) => void, onError: (message: string) => void): Snapshotter | undefined {
+    return existsSync(fileURLToPath(WORKER_FILE)) ? new Snapshotter(path, onResult, onError) : undefined;
+  }
+
+  get busy(): boolean {
+    return this.job !== undefined;
+  }
+
+  /** Starts a snapshot of the first `eventCount` events, up to `upTo` in fold order. */
+  request(upTo: Position, eventCount: number): void {
+    this.job = { upTo, stale: false };
+    this.worker.postMessage({ upTo, eventCount });
+  }
+
+  /** An event at `from` was folded late: a job at or after it, and the worker's state, are stale. */
+  lateEvent(from: Position): void {
+    if (this.job && compare(from, this.job.upTo) <= 0) this.job.stale = true;
+    this.worker.postMessage({ reset: true });
+  }
+
+  async stop(): Promise<void> {
+    this.worker.postMessage({ stop: true });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => void this.worker.terminate().then(() => resolve()), 1000);
+      this.worker.once('exit', () => (clearTimeout(timer), resolve()));
+    });
+  }
+
+  private finished(m: SnapshotResult | { error: string }): void {
+    const job = this.job;
+    this.job = undefined;
+    if ('error' in m) this.onError(m.error);
+    else if (job && !job.stale) this.onResult(m);
+  }
+}
+
+function compare(a: Position, b: Position): number {
+  return a.hlc - b.hlc || a.origin - b.origin || a.seq - b.seq;
+}
