@@ -5,20 +5,20 @@
  *   client sends it: one event, fsynced before the acknowledgement. The load comes from
  *   lean WebSocket clients in this process, so the tracker, not the generator, is measured.
  * - restart-to-ready with 1,000,000 events in the log (bench/synthetic-log.ts), with the
- *   newest snapshot placed where the default policy (every 50,000 events) leaves the
- *   most to replay: 49,999 events of tail. Timed from spawn until /health answers.
- * Options: --seconds N (per throughput run, default 5), --events N (default 1000000).
+ *   newest snapshot placed where the default policy (every DEFAULT_SNAPSHOT_EVERY events)
+ *   leaves the most to replay. Timed from spawn until /health answers.
+ * Options: --seconds N (per throughput run, default 5), --events N (default 1000000),
+ * --only throughput|restart.
  */
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { EventStore } from '../src/events/log/event-store.js';
+import { DEFAULT_SNAPSHOT_EVERY } from '../src/events/log/ledger.js';
 import { foldEvents } from '../src/events/log/fold.js';
 import { encodeState, initialState, stateHash } from '../src/events/index.js';
 import { Cluster } from '../src/demo/local-cluster.js';
 import { percentile, printTable, writeResults } from './stats.js';
 import { writeSyntheticLog } from './synthetic-log.js';
-
-const SNAPSHOT_EVERY = 50_000;
 
 function option(args: string[], name: string, fallback: number): number {
   const at = args.indexOf(`--${name}`);
@@ -28,13 +28,20 @@ function option(args: string[], name: string, fallback: number): number {
 export default async function run(args: string[]): Promise<void> {
   const seconds = option(args, 'seconds', 5);
   const events = option(args, 'events', 1_000_000);
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
   const throughput = [];
-  for (const clients of [1, 50]) throughput.push(await measureThroughput(clients, seconds));
-  console.log('\nacknowledged durable commands (create_group + idempotency key), real tracker process, WAL + synchronous=FULL');
-  printTable(
-    ['clients', 'commands', 'commands/s', 'p50 ms', 'p99 ms'],
-    throughput.map((t) => [t.clients, t.commands, Math.round(t.perSecond), t.p50.toFixed(3), t.p99.toFixed(3)]),
-  );
+  if (only !== 'restart') {
+    for (const clients of [1, 50]) throughput.push(await measureThroughput(clients, seconds));
+    console.log('\nacknowledged durable commands (create_group + idempotency key), real tracker process, WAL + synchronous=FULL');
+    printTable(
+      ['clients', 'commands', 'commands/s', 'p50 ms', 'p99 ms'],
+      throughput.map((t) => [t.clients, t.commands, Math.round(t.perSecond), t.p50.toFixed(3), t.p99.toFixed(3)]),
+    );
+  }
+  if (only === 'throughput') {
+    console.log(`\nresults: ${writeResults('tracker', { throughput })}`);
+    return;
+  }
   const restart = await measureRestart(events);
   console.log(`\nrestart-to-ready with ${restart.events.toLocaleString()} events in the log`);
   printTable(
@@ -110,7 +117,7 @@ async function measureRestart(events: number) {
     mkdirSync(dataDir, { recursive: true });
     const store = EventStore.open(join(dataDir, 'events.db'));
     writeSyntheticLog(store, events);
-    const tail = Math.min(events, SNAPSHOT_EVERY - 1);
+    const tail = Math.min(events, DEFAULT_SNAPSHOT_EVERY - 1);
     const snapshotAt = events - tail;
     if (snapshotAt > 0) {
       const at = store.db.prepare('SELECT hlc, origin, seq FROM events ORDER BY hlc, origin, seq LIMIT 1 OFFSET ?').get(snapshotAt - 1) as { hlc: number; origin: number; seq: number };

@@ -84,12 +84,15 @@ export class OurSwarm {
     }
   }
 
-  /** One download from the first `seeders` seeders by a new client process. */
-  async download(seeders: number, timeoutMs: number): Promise<TransferResult> {
+  /**
+   * One download from the first `seeders` seeders by a new client process (`clientBin`:
+   * another build of the client, to compare two builds in one run).
+   */
+  async download(seeders: number, timeoutMs: number, clientBin?: string): Promise<TransferResult> {
     const run = ++this.runs;
     const dest = join(this.cluster.dir, `download-${run}`);
     mkdirSync(dest, { recursive: true });
-    const leecher = await this.client(LEECHER, [], false, run, this.options.profileDir);
+    const leecher = await this.client(LEECHER, [], false, run, this.options.profileDir, clientBin);
     try {
       const group = `g${seeders}`;
       const pids = [leecher.pid, ...this.seeders.slice(0, seeders).map((s) => s.pid)];
@@ -114,11 +117,12 @@ export class OurSwarm {
     await this.cluster.destroy();
   }
 
-  private async client(user: string, args: string[], create = true, run = 0, profileDir?: string): Promise<ScriptedClient> {
+  private async client(user: string, args: string[], create = true, run = 0, profileDir?: string, clientBin = CLIENT_BIN): Promise<ScriptedClient> {
     const address = `127.0.0.1:${await freePort()}`;
     const stateDir = join(this.cluster.dir, `state-${user}-${run}`);
     if (profileDir) process.env.P2P_CPU_PROF_DIR = profileDir;
-    const bin = profileDir ? PROFILED_CLIENT_BIN : CLIENT_BIN;
+    if (profileDir) process.env.P2P_PROFILED_BIN = clientBin;
+    const bin = profileDir ? PROFILED_CLIENT_BIN : clientBin;
     const c = new ScriptedClient(bin, address, this.cluster.infoFile, ['--state-dir', stateDir, ...args], this.cluster.dir);
     try {
       if (create) await c.must(`create_user ${user} pw-${user}`);

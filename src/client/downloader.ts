@@ -23,12 +23,13 @@
  * Memory: a few pieces per connection, never the file.
  */
 import { EventEmitter } from 'node:events';
-import type { FileManifest, SwarmPeer } from '../wire/manifest.js';
+import { pieceLength, type FileManifest, type SwarmPeer } from '../wire/manifest.js';
 import { RejectReason } from '../wire/peer-frames.js';
 import { PeerConnection, type PeerCloseCode } from './peer-connection.js';
 import type { PeerServer } from './peer-server.js';
 import { releasePieceBuffer } from './piece-buffers.js';
-import { PieceStore, PieceStoreError, pieceMatches } from './piece-store.js';
+import { PieceStore, PieceStoreError } from './piece-store.js';
+import { verifyPiece } from './piece-verifier.js';
 import { RateLimiter } from './rate-limiter.js';
 import { Scheduler } from './scheduler.js';
 
@@ -47,8 +48,8 @@ export const MAX_PEERS = 50;
 /** Failed connects (in a row) before a peer is left alone until a refresh lists it again. */
 export const MAX_CONNECT_ATTEMPTS = 5;
 export const RECONNECT_BASE_DELAY_MS = 250;
-/** Verified pieces waiting for the disk; past this, no new requests go out (bounds memory). */
-export const MAX_PENDING_WRITES = 16;
+/** Pieces being checked or written; past this, no new requests go out (bounds memory). */
+export const MAX_PENDING_PIECES = 16;
 /** Window of the bytesPerSecond figure. */
 export const RATE_WINDOW_MS = 3_000;
 
@@ -133,6 +134,8 @@ export class Download extends EventEmitter {
   private bytesReceived = 0;
   private readonly samples: { at: number; bytes: number }[] = [];
   private readonly pendingWrites = new Set<Promise<void>>();
+  /** Pieces received and not yet judged by the verifier. */
+  private verifying = 0;
   private settle: { resolve: (path: string) => void; reject: (err: DownloadError) => void } | null = null;
   private readonly result: Promise<string>;
 
@@ -312,27 +315,41 @@ export class Download extends EventEmitter {
   // ------------------------------------------------------------- pieces
 
   private fill(): void {
-    if (this.settled || this.finishing || this.pendingWrites.size >= MAX_PENDING_WRITES) return;
+    if (this.settled || this.finishing || this.pendingWrites.size + this.verifying >= MAX_PENDING_PIECES) return;
     const scheduler = this.scheduler!;
     for (const { peer, index } of scheduler.assign(this.readyConnections())) {
       if (!peer.request(index)) scheduler.requestEnded(index);
     }
   }
 
+  /**
+   * A piece arrived: checked off the main thread (piece-verifier.ts), then stored. Until
+   * the verdict it still counts as requested, so nobody else is asked for it meanwhile.
+   */
   private onPiece(connection: PeerConnection, index: number, data: Buffer): void {
     const scheduler = this.scheduler!;
-    scheduler.requestEnded(index);
-    if (this.settled || scheduler.isHeld(index)) {
-      releasePieceBuffer(data); // an endgame duplicate
+    const { manifest } = this.options;
+    if (this.settled || scheduler.isHeld(index) || data.length !== pieceLength(manifest, index)) {
+      scheduler.requestEnded(index);
+      const duplicate = this.settled || scheduler.isHeld(index);
+      releasePieceBuffer(data);
+      if (!duplicate) this.penalise(connection, index);
       return this.fill();
     }
-    if (pieceMatches(this.options.manifest, index, data)) {
-      this.accept(connection, index, data); // the store owns `data` now
-    } else {
-      releasePieceBuffer(data);
-      this.penalise(connection, index);
-    }
-    this.fill();
+    this.verifying++;
+    void verifyPiece(data, manifest.pieceHashes[index]!).then((matches) => {
+      this.verifying--;
+      scheduler.requestEnded(index);
+      if (this.settled || scheduler.isHeld(index)) {
+        releasePieceBuffer(data); // an endgame duplicate that was checked meanwhile
+      } else if (matches) {
+        this.accept(connection, index, data); // the store owns `data` now
+      } else {
+        releasePieceBuffer(data);
+        this.penalise(connection, index);
+      }
+      this.fill();
+    });
   }
 
   private penalise(connection: PeerConnection, index: number): void {

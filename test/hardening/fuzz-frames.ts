@@ -69,7 +69,7 @@ export class Gen {
         return o;
       }
       default:
-        return this.deep(this.pick([100, 1000, 10_000]));
+        return this.deep(this.pick([10, 100, 1000])); // deeper ones are spliced in as text (see clientFrame)
     }
   }
   deep(n: number): unknown {
@@ -134,11 +134,13 @@ export function clientFrame(g: Gen, loggedIn: boolean, existingUser: string): Cl
   }
   if (g.chance(0.01)) text = JSON.stringify(g.json());
   if (g.chance(0.002)) text = `{"id":1,"op":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+  else if (g.chance(0.002)) text = text.replace('"args":{', `"args":{"group":${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)},`);
   return classify(text, loggedIn, existingUser);
 }
 
 function mutate(g: Gen, msg: Record<string, unknown>): void {
-  const args = msg.args as Record<string, unknown>;
+  const isObject = typeof msg.args === 'object' && msg.args !== null && !Array.isArray(msg.args);
+  const args = (isObject ? msg.args : {}) as Record<string, unknown>;
   const keys = Object.keys(args);
   switch (g.int(9)) {
     case 0:

@@ -110,15 +110,25 @@ export class EventStore {
     return (this.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
   }
 
+  /** The origins present, found by index seeks (a few per tracker), not by a scan. */
+  origins(): number[] {
+    const next = this.db.prepare('SELECT origin FROM events WHERE origin > ? ORDER BY origin LIMIT 1').pluck();
+    const found: number[] = [];
+    for (let o = next.get(-1) as number | undefined; o !== undefined; o = next.get(o) as number | undefined) found.push(o);
+    return found;
+  }
+
+  /** Lowest and highest seq held for one origin (index seeks). */
+  seqRange(origin: number): { first: number; last: number } {
+    const first = this.db.prepare('SELECT seq FROM events WHERE origin = ? ORDER BY seq LIMIT 1').pluck().get(origin) as number;
+    const last = this.db.prepare('SELECT seq FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1').pluck().get(origin) as number;
+    return { first, last };
+  }
+
   /** Per origin: the highest seq held, with its hash and hlc. */
   originMarks(): Map<number, OriginMark> {
-    const rows = this.db
-      .prepare(
-        `SELECT e.origin, e.seq, e.hash, e.hlc FROM events e
-         JOIN (SELECT origin, max(seq) AS seq FROM events GROUP BY origin) m ON m.origin = e.origin AND m.seq = e.seq`,
-      )
-      .all() as { origin: number; seq: number; hash: string; hlc: number }[];
-    return new Map(rows.map((r) => [r.origin, { seq: r.seq, hash: r.hash, hlc: r.hlc }]));
+    const tip = this.db.prepare('SELECT seq, hash, hlc FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1');
+    return new Map(this.origins().map((origin) => [origin, tip.get(origin) as OriginMark]));
   }
 
   maxHlc(): number {
@@ -158,14 +168,19 @@ export class EventStore {
 
   /** The newest snapshot, or the newest strictly before `before` in fold order. */
   latestSnapshot(before?: Position): (SnapshotRow & { state: EncodedState }) | undefined {
+    const row = this.latestSnapshotText(before);
+    return row && { ...row, state: JSON.parse(row.state) as EncodedState };
+  }
+
+  /** Like latestSnapshot, with the state as its stored text (whose SHA-256 is its state hash). */
+  latestSnapshotText(before?: Position): (SnapshotRow & { state: string }) | undefined {
     const where = before ? 'WHERE (hlc, origin, seq) < (@hlc, @origin, @seq)' : '';
-    const row = this.db
+    return this.db
       .prepare(
         `SELECT id, hlc, origin, seq, event_count AS eventCount, state_hash AS stateHash, created_at AS createdAt, state
          FROM snapshots ${where} ORDER BY hlc DESC, origin DESC, seq DESC, id DESC LIMIT 1`,
       )
       .get(before ? { hlc: before.hlc, origin: before.origin, seq: before.seq } : {}) as (SnapshotRow & { state: string }) | undefined;
-    return row && { ...row, state: JSON.parse(row.state) as EncodedState };
   }
 
   listSnapshots(): SnapshotRow[] {

@@ -20,7 +20,7 @@
 import { checkEnvelope, GENESIS_PREV, type Envelope } from '../../events/envelope.js';
 import type { EventStore, Position, SnapshotRow } from '../../events/log/event-store.js';
 import { foldEvents } from '../../events/log/fold.js';
-import { decodeState, stateHash } from '../../events/state-codec.js';
+import { decodeState, stateHash, textHash } from '../../events/state-codec.js';
 import { initialState } from '../../events/state.js';
 import { readConsistently } from './projection.js';
 
@@ -130,33 +130,32 @@ export function checkAtStart(store: EventStore): Verdict {
       ms: performance.now() - started,
     });
 
-    // Seqs 1..count per origin, so no gap anywhere (UNIQUE(origin, seq) does the rest).
-    const origins = store.db.prepare('SELECT origin, count(*) AS n, min(seq) AS first, max(seq) AS last FROM events GROUP BY origin').all() as {
-      origin: number;
-      n: number;
-      first: number;
-      last: number;
-    }[];
-    let total = 0;
+    // Every chain starts at seq 1, and since UNIQUE(origin, seq) allows no duplicates, the
+    // log has no gap anywhere exactly when it holds sum(last) events: index seeks and one count.
+    const origins = store.origins().map((origin) => ({ origin, ...store.seqRange(origin) }));
+    const total = store.count();
     for (const o of origins) {
-      total += o.n;
-      if (o.first === 1 && o.last === o.n) continue;
-      if (o.first !== 1) {
-        const first = eventAt(o.origin, o.first)!;
-        return done(eventProblem(first, `the chain of origin ${o.origin} starts at seq ${o.first}, not 1`), 0, 0);
+      if (o.first === 1) continue;
+      const first = eventAt(o.origin, o.first)!;
+      return done(eventProblem(first, `the chain of origin ${o.origin} starts at seq ${o.first}, not 1`), 0, 0);
+    }
+    if (origins.reduce((sum, o) => sum + o.last, 0) !== total) {
+      for (const o of origins) {
+        const before = lastSeqBeforeGap(store, o.origin);
+        if (before === o.last) continue;
+        const next = store.db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE origin = ? AND seq > ? ORDER BY seq LIMIT 1`).get(o.origin, before) as EventRow;
+        return done(eventProblem(next, `seq ${next.seq} follows seq ${before}: ${gap(before + 1, next.seq - 1)} missing`), 0, 0);
       }
-      const before = lastSeqBeforeGap(store, o.origin);
-      const next = store.db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE origin = ? AND seq > ? ORDER BY seq LIMIT 1`).get(o.origin, before) as EventRow;
-      return done(eventProblem(next, `seq ${next.seq} follows seq ${before}: ${gap(before + 1, next.seq - 1)} missing`), 0, 0);
     }
 
     // The newest snapshot: what start-up loads instead of re-reading the events under it.
-    const latest = store.latestSnapshot();
+    // Its stored text is the canonical form, so its SHA-256 must be the recorded state hash:
+    // one hash over the text, no decoding (see snapshotText).
+    const latest = store.latestSnapshotText();
     let snapshotProblem: Problem | undefined;
     if (latest) {
-      const body = decodeState(latest.state);
       const at = { hlc: latest.hlc, origin: latest.origin, seq: latest.seq };
-      if (stateHash(body) !== latest.stateHash || body.eventCount !== latest.eventCount) {
+      if (textHash(latest.state) !== latest.stateHash || !latest.state.startsWith(`{"v":1,"eventCount":${latest.eventCount},`)) {
         snapshotProblem = { kind: 'snapshot', id: latest.id, at, message: 'its stored state does not hash to its recorded state hash: the snapshot is damaged' };
       } else if (!eventAt(latest.origin, latest.seq)) {
         snapshotProblem = { kind: 'snapshot', id: latest.id, at, message: `its position ${latest.origin}:${latest.seq} is not an event in this log` };
