@@ -22,7 +22,7 @@ import { inArena, pieceArena, releasePieceBuffer } from './piece-buffers.js';
 /** Contiguous pieces read (and hashed) at once by the worker. */
 export const HASH_READ_PIECES = 8;
 /** Shared pieces the worker holds ahead of the prefix (memory: this many pieces). */
-export const MAX_HELD_PIECES = 32;
+export const MAX_HELD_PIECES = 16;
 
 /**
  * The worker, as source so that it runs the same from `src/` (tests) and `dist/`.

@@ -19,7 +19,9 @@ export type RejectionCode =
   | 'NO_SUCH_REQUEST'
   | 'NO_SUCH_FILE'
   | 'FILE_EXISTS'
-  | 'NOT_SEEDING';
+  | 'NOT_SEEDING'
+  /** Not a domain rule: the tracker holds commands while it catches up its own origin. Retryable. */
+  | 'TRACKER_CATCHING_UP';
 
 export interface Rejection {
   readonly code: RejectionCode;

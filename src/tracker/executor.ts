@@ -22,8 +22,7 @@ export interface ReplicationBarrier {
 
 /** The refusal of a command held too long while the tracker caught up (retryable). */
 export const CATCHING_UP: Rejection = {
-  // Not a domain rule, so not in RejectionCode; clients see it like any other code.
-  code: 'TRACKER_CATCHING_UP' as string as Rejection['code'],
+  code: 'TRACKER_CATCHING_UP',
   message: 'this tracker is catching up with its twin; try again in a moment',
 };
 
