@@ -22,6 +22,9 @@ export const CONNECT_TIMEOUT_MS = 1000;
 /** How long a request in flight waits for a tracker to come back before failing. */
 export const IN_FLIGHT_GRACE_MS = 10_000;
 const BACKOFF_MS = [100, 200, 400, 800, 1600, 2000];
+/** A tracker catching up with its twin refuses commands for a moment: retried this often, this far apart. */
+export const CATCHING_UP_RETRIES = 10;
+export const CATCHING_UP_RETRY_MS = 300;
 
 export class TrackerError extends Error {
   constructor(
@@ -38,6 +41,7 @@ interface InFlight {
   readonly reject: (error: TrackerError) => void;
   readonly op: Op;
   sentAt: number;
+  retries: number;
 }
 
 export interface Hello {
@@ -93,7 +97,7 @@ export class TrackerConnection extends EventEmitter {
         reject(new TrackerError('NO_TRACKER', 'no tracker reachable right now; retrying in the background, try again shortly'));
         return;
       }
-      this.inFlight.set(id, { frame, resolve, reject, op, sentAt: Date.now() });
+      this.inFlight.set(id, { frame, resolve, reject, op, sentAt: Date.now(), retries: 0 });
       if (this.link === 'up') this.ws!.send(frame);
     }).then((data) => {
       if (op === 'login') this.token = (data as { token: string }).token;
@@ -175,6 +179,7 @@ export class TrackerConnection extends EventEmitter {
         frame,
         op: 'hello',
         sentAt: Date.now(),
+        retries: 0,
         resolve: (data) => (clearTimeout(timer), resolve(data)),
         reject: (e) => (clearTimeout(timer), reject(e)),
       });
@@ -190,9 +195,15 @@ export class TrackerConnection extends EventEmitter {
       return;
     }
     if (response.id === null) return;
-    const req = this.inFlight.get(response.id);
+    const id = response.id;
+    const req = this.inFlight.get(id);
     if (!req) return;
-    this.inFlight.delete(response.id);
+    if (!response.ok && response.error.code === 'TRACKER_CATCHING_UP' && req.retries < CATCHING_UP_RETRIES) {
+      req.retries += 1; // same frame, same idempotency key: safe to send again
+      setTimeout(() => this.inFlight.has(id) && this.link === 'up' && this.ws?.send(req.frame), CATCHING_UP_RETRY_MS).unref();
+      return;
+    }
+    this.inFlight.delete(id);
     if (response.ok) req.resolve(response.data);
     else req.reject(new TrackerError(response.error.code, response.error.message));
   }
