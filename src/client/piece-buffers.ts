@@ -15,7 +15,7 @@
 import { MAX_FRAME } from '../wire/peer-frames.js';
 
 /** Pieces that can be in shared memory at once (in flight, being written, held for the hash). */
-export const PIECE_SLOTS = 64;
+export const PIECE_SLOTS = 48;
 /** A slot holds the largest PIECE payload the decoder accepts. */
 export const SLOT_BYTES = MAX_FRAME - 1;
 

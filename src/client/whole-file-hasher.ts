@@ -20,9 +20,9 @@ import { Worker } from 'node:worker_threads';
 import { inArena, pieceArena, releasePieceBuffer } from './piece-buffers.js';
 
 /** Contiguous pieces read (and hashed) at once by the worker. */
-export const HASH_READ_PIECES = 8;
+export const HASH_READ_PIECES = 4;
 /** Shared pieces the worker holds ahead of the prefix (memory: this many pieces). */
-export const MAX_HELD_PIECES = 16;
+export const MAX_HELD_PIECES = 8;
 
 /**
  * The worker, as source so that it runs the same from `src/` (tests) and `dist/`.

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScriptedClient } from '../../src/demo/scripted-client.js';
@@ -225,6 +226,9 @@ describe('fuzzing every listener', () => {
     const pids = { 'tracker 1': cluster.trackers[0]!.proc!.pid!, 'tracker 2': cluster.trackers[1]!.proc!.pid!, seeder: seeder.pid! };
     const fuzzLoggedIn = [await loggedInSocket(1), await loggedInSocket(2)];
     const before = await quiescentHash(cluster);
+    const marks = [1, 2].map(lastEventId);
+    let reconnects = 0;
+    for (const c of honest) c.on('up', () => reconnects++);
     const rssBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, rssOf(pid)]));
     const started = Date.now();
 
@@ -246,6 +250,7 @@ describe('fuzzing every listener', () => {
 
     for (const s of fuzzLoggedIn) expect(await s.sync(), 'a logged-in fuzz connection was dropped').toBe(true);
     const after = await quiescentHash(cluster);
+    const appended = [1, 2].flatMap((id) => eventsSince(id, marks[id - 1]!));
     const rssAfter = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, rssOf(pid)]));
     const total = tally.client + tally.replicate + tally.peer;
     console.log(JSON.stringify({ seed: SEED, cases: total, fuzzMs, ...tally, honestFailed: tally.honestFailed.length, rssBeforeMiB: mib(rssBefore), rssAfterMiB: mib(rssAfter) }));
@@ -256,11 +261,33 @@ describe('fuzzing every listener', () => {
     expect(tally.honestFailed).toEqual([]);
     expect(tally.honestOk).toBeGreaterThan(10);
     expect(tally.honestPeerOk).toBeGreaterThan(3);
+    // No event at all: neither the fuzz nor the honest clients changed anything.
+    expect(appended, `reconnects of honest clients: ${reconnects}`).toEqual([]);
     expect(after).toBe(before);
     for (const [name, rss] of Object.entries(rssAfter)) expect(rss - rssBefore[name]!, `${name} RSS growth`).toBeLessThan(MAX_RSS_GROWTH);
     for (const s of fuzzLoggedIn) s.ws.close();
   }, 300_000);
 });
+
+function lastEventId(id: number): number {
+  const db = new Database(join(cluster.trackers[id - 1]!.dataDir, 'events.db'), { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT max(id) AS id FROM events').get() as { id: number }).id;
+  } finally {
+    db.close();
+  }
+}
+
+function eventsSince(id: number, after: number): string[] {
+  const db = new Database(join(cluster.trackers[id - 1]!.dataDir, 'events.db'), { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT origin, seq, type, data FROM events WHERE id > ? ORDER BY id').all(after) as { origin: number; seq: number; type: string; data: string }[]).map(
+      (e) => `tracker ${id} holds ${e.origin}:${e.seq} ${e.type} ${e.data.slice(0, 120)}`,
+    );
+  } finally {
+    db.close();
+  }
+}
 
 function mib(values: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Math.round(v / MiB)]));
