@@ -257,8 +257,14 @@ export class ClientConnection {
       throw new Refusal({ code: 'TOO_MANY_ATTEMPTS', message: `too many failed logins for ${user} or from your address; try again in ${seconds} s`, retryAfterMs: wait });
     }
     const known = this.ctx.ledger.current.users.get(user);
-    if (!known) return refused(unknownUser(user));
-    if (!(await verifyPassword(password, known.passwordHash))) refuse('WRONG_PASSWORD', `wrong password for ${user}; try again`);
+    if (!known) {
+      this.ctx.throttle.failed(user, this.address);
+      return refused(unknownUser(user));
+    }
+    if (!(await verifyPassword(password, known.passwordHash))) {
+      this.ctx.throttle.failed(user, this.address);
+      refuse('WRONG_PASSWORD', `wrong password for ${user}; try again`);
+    }
     this.ctx.throttle.succeeded(user, this.address);
     const earlier = await this.ctx.executor.previous(idem);
     const retried = earlier?.ok ? earlier.events[0] : undefined;

@@ -5,8 +5,8 @@
  * made sooner is refused with TOO_MANY_ATTEMPTS and the time to wait, before the
  * password is even checked (so a flood costs no scrypt work either).
  *
- * A successful login clears its user's count (not its address's: logging into one's own
- * account must not reset a guessing budget). Counts are forgotten FAILURE_MEMORY_MS
+ * A successful login clears its user's count; only real failures count against an
+ * address (so many honest clients behind one address can log in at once). Counts are forgotten FAILURE_MEMORY_MS
  * after the last failure, and at most MAX_TRACKED_KEYS are kept (the stalest go first),
  * so memory stays bounded. The counts live in this tracker's memory only: they are not
  * events (a failed login changes no state) and a restart forgets them.
@@ -35,28 +35,34 @@ export class LoginThrottle {
 
   /**
    * Called before the password is checked. Returns the milliseconds this attempt must
-   * still wait (it is refused, and not counted), or 0: it goes ahead and counts as a
-   * failure until `succeeded` says otherwise, so a burst of parallel guesses cannot all
-   * slip in before the first one is known to have failed.
+   * still wait (it is refused, and not counted), or 0: it goes ahead. For its user name it
+   * counts as a failure until `succeeded` says otherwise, so a burst of parallel guesses
+   * at one account cannot all slip in before the first is known to have failed. Its
+   * address is charged only by a real failure (`failed`): many honest clients share one.
    */
   attempt(user: string, address: string): number {
     const now = this.clock();
     const wait = Math.max(this.wait(`u:${user}`, MAX_FAILED_LOGINS_PER_USER, now), this.wait(`a:${address}`, MAX_FAILED_LOGINS_PER_ADDRESS, now));
     if (wait > 0) return wait;
-    for (const key of [`u:${user}`, `a:${address}`]) {
-      const seen = this.fresh(key, now);
-      this.keys.delete(key); // re-insert: the map stays in order of last failure
-      this.keys.set(key, { count: (seen?.count ?? 0) + 1, last: now });
-    }
-    while (this.keys.size > MAX_TRACKED_KEYS) this.keys.delete(this.keys.keys().next().value!);
+    this.charge(`u:${user}`, now);
     return 0;
   }
 
-  /** The attempt was right: its user starts again from zero, its address gets the attempt back. */
-  succeeded(user: string, address: string): void {
+  /** The attempt was right: its user name starts again from zero. */
+  succeeded(user: string, _address: string): void {
     this.keys.delete(`u:${user}`);
-    const seen = this.keys.get(`a:${address}`);
-    if (seen && --seen.count <= 0) this.keys.delete(`a:${address}`);
+  }
+
+  /** The attempt was wrong (unknown user or wrong password): its address is charged too. */
+  failed(_user: string, address: string): void {
+    this.charge(`a:${address}`, this.clock());
+  }
+
+  private charge(key: string, now: number): void {
+    const seen = this.fresh(key, now);
+    this.keys.delete(key); // re-insert: the map stays in order of last failure
+    this.keys.set(key, { count: (seen?.count ?? 0) + 1, last: now });
+    while (this.keys.size > MAX_TRACKED_KEYS) this.keys.delete(this.keys.keys().next().value!);
   }
 
   private wait(key: string, threshold: number, now: number): number {
