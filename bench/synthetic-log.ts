@@ -13,6 +13,7 @@
  */
 import { GENESIS_PREV, HLC_TICKS_PER_MS, seal, type DomainEvent, type Envelope } from '../src/events/index.js';
 import type { EventStore } from '../src/events/log/event-store.js';
+import { mulberry32 } from '../test/helpers/random.js';
 
 export interface SyntheticLogOptions {
   readonly seed?: number;
@@ -228,14 +229,3 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
   return new Map([...tips].map(([origin, tip]) => [origin, tip.seq]));
 }
 
-/** A small, fast, seeded PRNG (uniform in [0, 1)). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

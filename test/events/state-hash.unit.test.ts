@@ -24,6 +24,7 @@ import {
 } from '../../src/events/index.js';
 import { foldAll } from '../helpers/decider.js';
 import { bobInG, ev, fileShape } from '../helpers/fixtures.js';
+import { mulberry32 } from '../helpers/random.js';
 
 const roundTrip = (state: State): State => decodeState(JSON.parse(JSON.stringify(encodeState(state))) as EncodedState);
 
@@ -130,17 +131,6 @@ describe('stateHash', () => {
 // Seeded property test
 // ---------------------------------------------------------------------------------------
 
-/** mulberry32: a tiny seeded PRNG, so a failing seed replays exactly. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;

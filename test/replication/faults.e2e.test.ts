@@ -14,6 +14,7 @@ import { TrackerConnection, TrackerError } from '../../src/client/tracker-connec
 import type { State } from '../../src/events/state.js';
 import { Cluster } from '../helpers/cluster.js';
 import { clientOf, partitionable, stateOf, waitConverged, type Partitionable } from '../helpers/replication.js';
+import { mulberry32 as prng } from '../helpers/random.js';
 
 const SEEDS = process.env.FAULT_SEED ? [Number(process.env.FAULT_SEED)] : Array.from({ length: Number(process.env.FAULT_SEEDS ?? 3) }, (_, i) => i + 1);
 const STEPS = Number(process.env.FAULT_STEPS ?? 60);
@@ -21,17 +22,6 @@ const CLIENTS = 4;
 /** Names drawn from these small pools collide across trackers: that is where conflicts come from. */
 const DUP_POOL = 4;
 
-/** mulberry32: a small seeded PRNG, so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Acked {
   readonly users: Map<string, number>; // name -> how many clients got "ok" for creating it
