@@ -58,7 +58,6 @@ function leastBusy(): Verifier {
 
 function startVerifier(): Verifier {
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { arena: pieceArena() } });
-  worker.unref();
   const verifier: Verifier = { worker, pending: new Map() };
   worker.on('message', ([id, matches]: [number, boolean]) => {
     const resolve = verifier.pending.get(id);
@@ -73,5 +72,6 @@ function startVerifier(): Verifier {
   };
   worker.once('error', retire);
   worker.once('exit', retire);
+  worker.unref(); // after the listeners: adding a 'message' listener refs the worker again
   return verifier;
 }

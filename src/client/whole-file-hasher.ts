@@ -116,7 +116,6 @@ export class WholeFileHasher {
       eval: true,
       workerData: { path, size: layout.size, pieceSize: layout.pieceSize, pieceCount, readPieces: HASH_READ_PIECES, maxHeld: MAX_HELD_PIECES, arena: pieceArena() },
     });
-    this.worker.unref();
     this.result = new Promise<string>((resolve, reject) => {
       this.worker.on('message', (message: { done?: number[]; sha1?: string; error?: string }) => {
         if (message.done) for (const index of message.done) this.settle(index, 'done');
@@ -127,6 +126,7 @@ export class WholeFileHasher {
       this.worker.once('exit', () => reject(new Error('whole-file hash: worker stopped')));
     });
     this.result.catch(() => undefined); // reported by digest()
+    this.worker.unref(); // after the listeners: adding a 'message' listener refs the worker again
   }
 
   /**

@@ -5,7 +5,7 @@
 import type { FileManifest, SwarmPeer } from '../wire/manifest.js';
 import { memberGroup, noSuchFile, ownedGroup } from './commands.js';
 import type { Rejection } from './rejection.js';
-import { fileKey, type State } from './state.js';
+import { fileKey, swarmKey, type State } from './state.js';
 
 export type QueryResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly rejection: Rejection };
 
@@ -66,10 +66,12 @@ export function downloadInfo(state: State, actor: string, actorPeer: string, gro
   if ('code' in g) return fail(g);
   const file = state.files.get(fileKey(group, name));
   if (!file) return fail(noSuchFile(group, name));
-  const online = new Set<string>();
-  for (const s of state.sessions.values()) if (s.online) online.add(`${s.user}@${s.peer}`);
+  const online = (user: string, peer: string) => {
+    const id = state.sessionAt.get(swarmKey(user, peer));
+    return id !== undefined && state.sessions.get(id)!.online;
+  };
   const members = [...file.swarm.values()]
-    .filter((m) => m.peer !== actorPeer && online.has(`${m.user}@${m.peer}`))
+    .filter((m) => m.peer !== actorPeer && online(m.user, m.peer))
     .sort((a, b) => Number(b.seeder) - Number(a.seeder));
   const peers = members.map(({ user, peer }) => ({ user, ...splitPeer(peer) }));
   const { size, pieceSize, pieceHashes, sha1 } = file;

@@ -4,7 +4,7 @@
  * print the same hash whatever their Map insertion histories were.
  */
 import { createHash } from 'node:crypto';
-import type { Conflict, Group, Session, SharedFile, State, SwarmMember, User } from './state.js';
+import { indexState, type Conflict, type Group, type Session, type SharedFile, type State, type SwarmMember, type User } from './state.js';
 
 export interface EncodedState {
   readonly v: 1;
@@ -39,14 +39,16 @@ export function encodeState(state: State): EncodedState {
 
 export function decodeState(encoded: EncodedState): State {
   if (encoded.v !== 1) throw new Error(`unsupported snapshot version ${String(encoded.v)}`);
-  return {
+  return indexState({
     eventCount: encoded.eventCount,
     users: new Map(encoded.users),
     sessions: new Map(encoded.sessions),
     groups: new Map(encoded.groups),
     files: new Map(encoded.files.map(([k, f]) => [k, { ...f, swarm: new Map(f.swarm) }])),
     conflicts: encoded.conflicts,
-  };
+    sessionAt: new Map(),
+    groupFiles: new Map(),
+  });
 }
 
 /** The canonical form as text: exactly what a snapshot stores and what `stateHash` digests. */

@@ -66,6 +66,10 @@ export interface State {
   readonly conflicts: Conflict[];
   /** How many events have been folded into this state. */
   eventCount: number;
+  /** Derived indexes, kept in step by evolve, not part of the canonical form: the session of
+   * each user at each peer (swarmKey), and the files of each group (fileKey). */
+  readonly sessionAt: Map<string, string>;
+  readonly groupFiles: Map<string, Set<string>>;
 }
 
 /** Where an event sits in the log: enough to name it in a conflict. */
@@ -76,7 +80,7 @@ export interface EventPosition {
 }
 
 export function initialState(): State {
-  return { users: new Map(), sessions: new Map(), groups: new Map(), files: new Map(), conflicts: [], eventCount: 0 };
+  return { users: new Map(), sessions: new Map(), groups: new Map(), files: new Map(), conflicts: [], eventCount: 0, sessionAt: new Map(), groupFiles: new Map() };
 }
 
 export function fileKey(group: string, name: string): string {
@@ -110,10 +114,9 @@ function fold(state: State, event: DomainEvent, now: number): string | undefined
       if (!state.users.has(user)) return `unknown user ${user}`;
       if (state.sessions.has(session)) return `session ${session} already exists`;
       // A new login from the same client address replaces the old session there.
-      for (const [id, s] of state.sessions) {
-        if (s.user === user && s.peer === peer) state.sessions.delete(id);
-      }
-      state.sessions.set(session, { user, peer, startedAt: now, epoch: 0, online: true });
+      const replaced = state.sessionAt.get(swarmKey(user, peer));
+      if (replaced !== undefined) removeSession(state, replaced);
+      addSession(state, session, { user, peer, startedAt: now, epoch: 0, online: true });
       return undefined;
     }
     case 'session_resumed': {
@@ -130,7 +133,7 @@ function fold(state: State, event: DomainEvent, now: number): string | undefined
       return undefined;
     }
     case 'session_ended': {
-      state.sessions.delete(event.data.session);
+      removeSession(state, event.data.session);
       return undefined;
     }
     case 'group_created': {
@@ -197,14 +200,14 @@ function leaveGroup(state: State, group: string, user: string): string | undefin
   if (at < 0) return `${user} is not a member of ${group}`;
   g.members.splice(at, 1);
   // Whoever leaves stops sharing the group's files.
-  for (const [key, file] of state.files) {
-    if (file.group !== group) continue;
+  for (const key of [...(state.groupFiles.get(group) ?? [])]) {
+    const file = state.files.get(key)!;
     dropFromSwarm(file, user);
     dropFileIfUnseeded(state, group, file.name, file, key);
   }
   if (g.members.length === 0) {
     state.groups.delete(group);
-    for (const [key, file] of state.files) if (file.group === group) state.files.delete(key);
+    for (const key of [...(state.groupFiles.get(group) ?? [])]) removeFile(state, key);
   } else if (g.owner === user) {
     g.owner = g.members[0]!; // the longest-standing member
   }
@@ -220,7 +223,7 @@ function shareFile(state: State, data: FileSharedData, now: number): string | un
   if (!file) {
     const { size, pieceSize, pieceHashes, sha1 } = data;
     file = { group, name, size, pieceSize, pieceHashes, sha1, sharedAt: now, swarm: new Map() };
-    state.files.set(key, file);
+    addFile(state, key, file);
   }
   const member = file.swarm.get(swarmKey(user, peer));
   if (member) member.seeder = true;
@@ -239,5 +242,46 @@ function dropFromSwarm(file: SharedFile, user: string): number {
 /** A file nobody holds whole any more is gone: it disappears from list_files. */
 function dropFileIfUnseeded(state: State, group: string, name: string, file: SharedFile, key = fileKey(group, name)): void {
   for (const m of file.swarm.values()) if (m.seeder) return;
+  removeFile(state, key);
+}
+
+function addSession(state: State, id: string, session: Session): void {
+  state.sessions.set(id, session);
+  state.sessionAt.set(swarmKey(session.user, session.peer), id);
+}
+
+function removeSession(state: State, id: string): void {
+  const s = state.sessions.get(id);
+  if (!s) return;
+  state.sessions.delete(id);
+  if (state.sessionAt.get(swarmKey(s.user, s.peer)) === id) state.sessionAt.delete(swarmKey(s.user, s.peer));
+}
+
+function addFile(state: State, key: string, file: SharedFile): void {
+  state.files.set(key, file);
+  let keys = state.groupFiles.get(file.group);
+  if (!keys) state.groupFiles.set(file.group, (keys = new Set()));
+  keys.add(key);
+}
+
+function removeFile(state: State, key: string): void {
+  const file = state.files.get(key);
+  if (!file) return;
   state.files.delete(key);
+  const keys = state.groupFiles.get(file.group);
+  keys?.delete(key);
+  if (keys?.size === 0) state.groupFiles.delete(file.group);
+}
+
+/** Rebuilds the derived indexes of a state whose maps were filled directly (from a snapshot). */
+export function indexState(state: State): State {
+  state.sessionAt.clear();
+  state.groupFiles.clear();
+  for (const [id, s] of state.sessions) state.sessionAt.set(swarmKey(s.user, s.peer), id);
+  for (const [key, f] of state.files) {
+    let keys = state.groupFiles.get(f.group);
+    if (!keys) state.groupFiles.set(f.group, (keys = new Set()));
+    keys.add(key);
+  }
+  return state;
 }
