@@ -48,8 +48,11 @@ export const MAX_PEERS = 50;
 /** Failed connects (in a row) before a peer is left alone until a refresh lists it again. */
 export const MAX_CONNECT_ATTEMPTS = 5;
 export const RECONNECT_BASE_DELAY_MS = 250;
-/** Pieces being checked or written; past this, no new requests go out (bounds memory). */
-export const MAX_PENDING_PIECES = 16;
+/**
+ * Pieces requested, being checked or being written, over all peers: no new request goes
+ * out past this. It bounds memory (16 MiB) and fits in the shared piece arena.
+ */
+export const MAX_PIECES_IN_MEMORY = 32;
 /** Window of the bytesPerSecond figure. */
 export const RATE_WINDOW_MS = 3_000;
 
@@ -314,10 +317,14 @@ export class Download extends EventEmitter {
 
   // ------------------------------------------------------------- pieces
 
+  /** Sends new requests, keeping the pieces in memory (asked for, being checked or written) under MAX_PIECES_IN_MEMORY. */
   private fill(): void {
-    if (this.settled || this.finishing || this.pendingWrites.size + this.verifying >= MAX_PENDING_PIECES) return;
+    if (this.settled || this.finishing) return;
+    const ready = this.readyConnections();
+    let inMemory = this.verifying + this.pendingWrites.size;
+    for (const connection of ready) inMemory += connection.load;
     const scheduler = this.scheduler!;
-    for (const { peer, index } of scheduler.assign(this.readyConnections())) {
+    for (const { peer, index } of scheduler.assign(ready, MAX_PIECES_IN_MEMORY - inMemory)) {
       if (!peer.request(index)) scheduler.requestEnded(index);
     }
   }

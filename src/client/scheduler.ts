@@ -101,12 +101,12 @@ export class Scheduler {
   }
 
   /**
-   * New requests to send now; marks them in flight. The caller sends each one and
-   * reports its end with `requestEnded`.
+   * At most `max` new requests to send now; marks them in flight. The caller sends each
+   * one and reports its end with `requestEnded`.
    */
-  assign<P extends SchedulablePeer>(peers: readonly P[]): Assignment<P>[] {
+  assign<P extends SchedulablePeer>(peers: readonly P[], max = Infinity): Assignment<P>[] {
     const out: Assignment<P>[] = [];
-    if (this.heldCount === this.pieceCount) return out;
+    if (this.heldCount === this.pieceCount || max <= 0) return out;
     const load = new Map<P, number>();
     for (const peer of peers) if (peer.load < peer.capacity) load.set(peer, peer.load);
     if (load.size === 0) return out;
@@ -125,6 +125,7 @@ export class Scheduler {
       out.push({ peer: best, index });
       if (bestLoad + 1 >= best.capacity) load.delete(best);
       else load.set(best, bestLoad + 1);
+      if (out.length >= max) load.clear(); // nothing more to give
       return true;
     };
 
