@@ -330,23 +330,24 @@ export class Download extends EventEmitter {
   }
 
   /**
-   * A piece arrived: checked off the main thread (piece-verifier.ts), then stored. Until
-   * the verdict it still counts as requested, so nobody else is asked for it meanwhile.
+   * A piece arrived: checked off the main thread (piece-verifier.ts), then stored. While
+   * it is checked, nobody is asked for it (scheduler: checking).
    */
   private onPiece(connection: PeerConnection, index: number, data: Buffer): void {
     const scheduler = this.scheduler!;
     const { manifest } = this.options;
+    scheduler.requestEnded(index);
     if (this.settled || scheduler.isHeld(index) || data.length !== pieceLength(manifest, index)) {
-      scheduler.requestEnded(index);
       const duplicate = this.settled || scheduler.isHeld(index);
       releasePieceBuffer(data);
       if (!duplicate) this.penalise(connection, index);
       return this.fill();
     }
     this.verifying++;
+    scheduler.setChecking(index, true);
     void verifyPiece(data, manifest.pieceHashes[index]!).then((matches) => {
       this.verifying--;
-      scheduler.requestEnded(index);
+      scheduler.setChecking(index, false);
       if (this.settled || scheduler.isHeld(index)) {
         releasePieceBuffer(data); // an endgame duplicate that was checked meanwhile
       } else if (matches) {

@@ -3,8 +3,9 @@
  * no files, no clock.
  *
  * Tracks, per piece: how many connected peers have it (availability), how many
- * requests for it are in flight, whether it is held (received and verified), and
- * which peers sent a bad copy of it (never asked for it again).
+ * requests for it are in flight, whether a received copy is being checked, whether it
+ * is held (received and verified), and which peers sent a bad copy of it (never asked
+ * for it again). A piece being checked is asked of nobody, not even in the endgame.
  *
  * Policy: rarest piece first (ties: lowest index, so the file fills in order); each
  * request goes to the least-loaded peer that has the piece and a free slot. Once
@@ -35,6 +36,7 @@ export class Scheduler {
   private readonly availability: Uint32Array;
   private readonly requesters: Uint16Array;
   private readonly held: Uint8Array;
+  private readonly checking: Uint8Array;
   private heldCount = 0;
   private readonly badSenders = new Map<number, Set<string>>();
 
@@ -45,6 +47,7 @@ export class Scheduler {
     this.availability = new Uint32Array(pieceCount);
     this.requesters = new Uint16Array(pieceCount);
     this.held = new Uint8Array(pieceCount);
+    this.checking = new Uint8Array(pieceCount);
     for (let i = 0; i < pieceCount; i++) if (isHeld(i)) this.markHeld(i);
   }
 
@@ -61,6 +64,11 @@ export class Scheduler {
     this.held[index] = 1;
     this.heldCount++;
     this.badSenders.delete(index);
+  }
+
+  /** A copy of `index` arrived and is being checked (true), or the check ended (false). */
+  setChecking(index: number, checking: boolean): void {
+    this.checking[index] = checking ? 1 : 0;
   }
 
   addPeer(peer: { has(index: number): boolean }): void {
@@ -94,7 +102,7 @@ export class Scheduler {
   /** True if some missing piece can be had from one of `peers` (ignoring load). */
   canProgress(peers: readonly SchedulablePeer[]): boolean {
     for (let i = 0; i < this.pieceCount; i++) {
-      if (this.held[i] === 1 || this.availability[i] === 0) continue;
+      if (this.held[i] === 1 || this.checking[i] === 1 || this.availability[i] === 0) continue;
       if (peers.some((peer) => this.eligible(peer, i))) return true;
     }
     return false;
@@ -135,12 +143,12 @@ export class Scheduler {
       let next = Infinity;
       for (let i = 0; i < this.pieceCount; i++) {
         const a = this.availability[i]!;
-        if (a > level && a < next && this.held[i] === 0 && this.requesters[i] === 0) next = a;
+        if (a > level && a < next && this.held[i] === 0 && this.checking[i] === 0 && this.requesters[i] === 0) next = a;
       }
       if (next === Infinity) break;
       level = next;
       for (let i = 0; i < this.pieceCount && load.size > 0; i++) {
-        if (this.availability[i] !== level || this.held[i] === 1 || this.requesters[i] !== 0) continue;
+        if (this.availability[i] !== level || this.held[i] === 1 || this.checking[i] === 1 || this.requesters[i] !== 0) continue;
         give(i, false);
       }
       if (load.size === 0) return out;
@@ -151,7 +159,7 @@ export class Scheduler {
     const fresh = new Set(out.map((a) => a.index));
     const inFlight: number[] = [];
     for (let i = 0; i < this.pieceCount; i++) {
-      if (this.held[i] === 1) continue;
+      if (this.held[i] === 1 || this.checking[i] === 1) continue;
       const r = this.requesters[i]!;
       if (r === 0) return out; // still unrequested (nobody has it): not the endgame
       if (r < ENDGAME_MAX_REQUESTERS && !fresh.has(i)) inFlight.push(i);

@@ -135,7 +135,9 @@ export class WholeFileHasher {
    * (true). They must not change afterwards.
    */
   share(index: number, data: Buffer): boolean {
-    if (this.closed || !inArena(data) || this.lent.has(index)) return false;
+    // Past MAX_HELD_PIECES on loan (held, or queued while the worker is busy), the
+    // worker reads the piece back from disk instead: memory stays bounded if it lags.
+    if (this.closed || !inArena(data) || this.lent.has(index) || this.lent.size >= MAX_HELD_PIECES) return false;
     this.lent.set(index, { data, written: false, done: false });
     this.worker.postMessage({ share: [index, data.byteOffset, data.length] });
     return true;

@@ -138,10 +138,15 @@ export function encodeReject(index: number, reason: RejectReason): Buffer {
 export function allocPieceFrame(index: number, length: number): Buffer {
   if (length > MAX_FRAME - 1 - INDEX_BYTES) throw new RangeError('allocPieceFrame: piece too large');
   const frame = Buffer.allocUnsafe(PIECE_FRAME_HEADER_BYTES + length);
-  frame.writeUInt32BE(1 + INDEX_BYTES + length, 0);
+  writePieceFrameHeader(frame, index);
+  return frame;
+}
+
+/** (Re)writes the header of a PIECE frame whose data fills the rest of `frame`. */
+export function writePieceFrameHeader(frame: Buffer, index: number): void {
+  frame.writeUInt32BE(frame.length - 4, 0);
   frame[4] = MessageId.PIECE;
   frame.writeUInt32BE(index, 5);
-  return frame;
 }
 
 export function encodePiece(index: number, data: Buffer): Buffer {
