@@ -12,16 +12,17 @@
  *   and --seed-ratio=0.0 (seed forever); each has its own directory holding a hard link
  *   to the payload. The downloader runs with --seed-time=0, so it exits as soon as every
  *   piece arrived and passed its SHA-1 (aria2 checks each piece on arrival).
- * - Time is from spawning the downloader to its `completed` announce, which aria2c sends
- *   as soon as the last piece passed its SHA-1 (its exit comes ~1-2 s later, after
- *   announcing and stopping; recorded as exitSeconds). It includes aria2c's start-up:
- *   aria2 works in 1 s ticks, so its first announce and first connection take ~2 s;
+ * - Time is from spawning the downloader to the moment it calls its
+ *   --on-bt-download-complete hook (a one-line shell script that writes the time), i.e.
+ *   once the last piece passed its SHA-1; its exit comes ~1-2 s later, after announcing
+ *   and stopping (recorded as exitSeconds). It includes aria2c's start-up: aria2 works
+ *   in 1 s ticks, so its first announce and first connection take ~2 s;
  *   `afterStartSeconds` (from its first announce) shows the rate without that. The file
  *   is then checked against the payload's SHA-1, outside the time.
  * - Every aria2c gets --stop-with-process=<this pid>, so none outlives the benchmark.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,9 +62,8 @@ export class BtTracker {
   /** Ports of the seeders handed to anyone who is not a seeder. */
   offer: number[] = [];
   readonly seeds = new Set<number>();
-  /** performance.now() of each peer's (by port) first `started` and its `completed` announce. */
+  /** performance.now() of each peer's (by port) first `started` announce. */
   readonly startedAt = new Map<number, number>();
-  readonly completedAt = new Map<number, number>();
   private readonly server: Server;
   port = 0;
 
@@ -90,7 +90,6 @@ export class BtTracker {
     }
     const now = performance.now();
     if (announce.event === 'started' && !this.startedAt.has(announce.port)) this.startedAt.set(announce.port, now);
-    if (announce.event === 'completed') this.completedAt.set(announce.port, now);
     if (announce.left === 0) this.seeds.add(announce.port);
     const peers = this.seeds.has(announce.port) ? [] : this.offer;
     const compact = Buffer.alloc(6 * peers.length);
@@ -154,13 +153,16 @@ export class Aria2Swarm {
   private readonly seeders: { proc: ChildProcess; port: number }[] = [];
   private readonly tracker = new BtTracker();
   private torrent = '';
+  private readonly hook: string;
   private runs = 0;
   private output = '';
 
   private constructor(
     private readonly dir: string,
     private readonly options: Aria2SwarmOptions,
-  ) {}
+  ) {
+    this.hook = join(dir, 'on-complete.sh');
+  }
 
   static async start(options: Aria2SwarmOptions): Promise<Aria2Swarm> {
     const swarm = new Aria2Swarm(mkdtempSync(join(tmpdir(), 'p2p-aria2-')), options);
@@ -175,6 +177,7 @@ export class Aria2Swarm {
 
   private async setUp(count: number): Promise<void> {
     const announceUrl = await this.tracker.listen();
+    writeFileSync(this.hook, '#!/bin/sh\ndate +%s%N > "$P2P_BENCH_DONE_FILE"\n', { mode: 0o755 });
     this.torrent = join(this.dir, `${this.options.payload.name}.torrent`);
     await runToEnd('mktorrent', ['-l', '19', '-a', announceUrl, '-o', this.torrent, this.options.payload.path], 120_000);
     const capArgs = this.options.cap ? [`--max-overall-upload-limit=${this.options.cap}`] : [];
@@ -208,10 +211,11 @@ export class Aria2Swarm {
     mkdirSync(dest);
     this.tracker.offer = this.seeders.slice(0, seeders).map((s) => s.port);
     const port = await freePort();
-    const args = [...COMMON_ARGS, `--dir=${dest}`, `--listen-port=${port}`, '--seed-time=0', '--file-allocation=falloc', this.torrent];
+    const doneFile = `${dest}.done`;
+    const args = [...COMMON_ARGS, `--dir=${dest}`, `--listen-port=${port}`, '--seed-time=0', '--file-allocation=falloc', `--on-bt-download-complete=${this.hook}`, this.torrent];
     try {
       const t0 = performance.now();
-      const proc = spawn('aria2c', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = spawn('aria2c', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, P2P_BENCH_DONE_FILE: doneFile } });
       const rss = new PeakRssPoller(proc.pid);
       let output = '';
       proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
@@ -222,8 +226,9 @@ export class Aria2Swarm {
       if (code !== 0) throw new Error(`aria2c download exited with ${code}: ${output.trim()}`);
       const got = await sha1OfFile(join(dest, this.options.payload.name));
       if (got !== this.options.payload.sha1) throw new Error(`aria2c downloaded a file with SHA-1 ${got}, expected ${this.options.payload.sha1}`);
-      // aria2c announces `completed` as soon as the last piece passed its hash check.
-      const completed = this.tracker.completedAt.get(port);
+      // The hook wrote the wall-clock time (ns) at which the download was complete.
+      const doneNs = readFileSync(doneFile, 'utf8').trim();
+      const completed = /^\d+$/.test(doneNs) ? Number(BigInt(doneNs) / 1000n) / 1000 - performance.timeOrigin : undefined;
       const started = this.tracker.startedAt.get(port);
       const seconds = completed !== undefined ? (completed - t0) / 1000 : exitSeconds;
       return {
@@ -234,6 +239,7 @@ export class Aria2Swarm {
       };
     } finally {
       rmSync(dest, { recursive: true, force: true });
+      rmSync(doneFile, { force: true });
     }
   }
 

@@ -2,36 +2,45 @@
  * Downloads one file from its swarm.
  *
  * Who owns what:
- * - One `Download` per file. It owns the PieceStore (the `.part` file and its
- *   progress record), the Scheduler (availability, requests in flight, held pieces,
- *   bad senders per piece), the table of known peers (address, connection,
- *   connect failures and back-off, ban), the optional download rate limiter, and a
- *   watchdog timer (rate samples, stalled peers, reconnects, peer refresh, the
- *   overall no-progress deadline).
+ * - One `Download` per file. It owns the PieceStore (the `.part` file, its progress
+ *   record, the whole-file SHA-1 worker), the Scheduler (availability, requests in
+ *   flight, pieces being checked, held pieces, bad senders per piece), the PeerTable
+ *   (known peers: connection, connect failures and back-off, ban), the optional
+ *   download rate limiter, and a watchdog timer (rate samples, stalled peers,
+ *   reconnects, peer refresh, the overall no-progress deadline).
  * - One `PeerConnection` per connected peer: socket, decoder, the peer's bitfield,
  *   our requests in flight to it, its count of bad pieces.
- * - The Scheduler decides which piece goes to which peer; the Download sends, verifies
- *   (SHA-1 once per piece, before writing), stores, cancels endgame duplicates,
- *   penalises (a bad piece halves the peer's request window and is never asked of it
- *   again; MAX_BAD_PIECES_PER_PEER bad pieces drop and ban it) and finishes.
+ * - The Scheduler decides which piece goes to which peer; the Download sends, has each
+ *   piece checked off the main thread (piece-verifier.ts: SHA-1 once per piece, before
+ *   writing), stores, cancels endgame duplicates, penalises (a bad piece halves the
+ *   peer's request window and is never asked of it again; MAX_BAD_PIECES_PER_PEER bad
+ *   pieces drop and ban it) and finishes.
+ * - Piece bytes live in the shared piece arena (piece-buffers.ts) from the socket to
+ *   the disk: whoever drops a piece releases its slot.
  *
  * Promises: the file at the returned path is byte-identical to the manifest's (every
  * piece verified, then the whole-file SHA-1), or `start()` rejects with a
  * DownloadError code. A peer that dies costs only its requests in flight. An
  * interrupted download resumes from `.part`. When no peer supplies any piece for
  * `stallTimeoutMs`, the download fails with DOWNLOAD_STALLED (or NO_PEERS).
- * Memory: a few pieces per connection, never the file.
+ * Memory: at most MAX_PIECES_IN_MEMORY pieces requested, being checked or written,
+ * never the file.
  */
 import { EventEmitter } from 'node:events';
 import { pieceLength, type FileManifest, type SwarmPeer } from '../wire/manifest.js';
 import { RejectReason } from '../wire/peer-frames.js';
 import { PeerConnection, type PeerCloseCode } from './peer-connection.js';
 import type { PeerServer } from './peer-server.js';
+import { asDownloadError, DownloadError } from './download-error.js';
 import { releasePieceBuffer } from './piece-buffers.js';
-import { PieceStore, PieceStoreError } from './piece-store.js';
+import { PeerTable, type KnownPeer } from './peer-table.js';
+import { PieceStore } from './piece-store.js';
 import { verifyPiece } from './piece-verifier.js';
 import { RateLimiter } from './rate-limiter.js';
 import { Scheduler } from './scheduler.js';
+
+export { DownloadError, type DownloadErrorCode } from './download-error.js';
+export { MAX_CONNECT_ATTEMPTS, MAX_PEERS, RECONNECT_BASE_DELAY_MS } from './peer-table.js';
 
 /** Bad pieces after which a peer is dropped and banned for this download. */
 export const MAX_BAD_PIECES_PER_PEER = 3;
@@ -43,11 +52,6 @@ export const WATCHDOG_INTERVAL_MS = 250;
 /** Regular peer-list refresh, and the quickest one when starving. */
 export const PEER_REFRESH_INTERVAL_MS = 30_000;
 export const PEER_REFRESH_MIN_INTERVAL_MS = 2_000;
-/** Connections open at once. */
-export const MAX_PEERS = 50;
-/** Failed connects (in a row) before a peer is left alone until a refresh lists it again. */
-export const MAX_CONNECT_ATTEMPTS = 5;
-export const RECONNECT_BASE_DELAY_MS = 250;
 /**
  * Pieces requested, being checked or being written, over all peers: no new request goes
  * out past this. It bounds memory (16 MiB) and fits in the shared piece arena.
@@ -55,29 +59,6 @@ export const RECONNECT_BASE_DELAY_MS = 250;
 export const MAX_PIECES_IN_MEMORY = 32;
 /** Window of the bytesPerSecond figure. */
 export const RATE_WINDOW_MS = 3_000;
-
-export type DownloadErrorCode =
-  | 'ABORTED'
-  | 'ALREADY_STARTED'
-  | 'DOWNLOAD_STALLED'
-  | 'NO_PEERS'
-  | 'TICKET_REJECTED'
-  | 'FILE_HASH_MISMATCH'
-  | 'BAD_MANIFEST'
-  | 'UNSAFE_NAME'
-  | 'DESTINATION_EXISTS'
-  | 'STORAGE_FAILED';
-
-export class DownloadError extends Error {
-  constructor(
-    readonly code: DownloadErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${code}: ${message}`, options);
-    this.name = 'DownloadError';
-  }
-}
 
 export interface DownloadOptions {
   readonly manifest: FileManifest;
@@ -105,15 +86,6 @@ export interface DownloadProgress {
   readonly peers: number;
 }
 
-interface KnownPeer {
-  readonly peer: SwarmPeer;
-  connection: PeerConnection | null;
-  failures: number;
-  nextAttemptAt: number;
-  banned: boolean;
-  refusedTicket: boolean;
-}
-
 /**
  * Events: 'piece' (index, fromPeer: SwarmPeer), 'first-piece' (once the store holds
  * any piece, also at start when resuming), 'resumed' (piecesDone), 'peer-dropped'
@@ -121,7 +93,7 @@ interface KnownPeer {
  * only emitted if someone listens, and not for abort()).
  */
 export class Download extends EventEmitter {
-  private readonly peers = new Map<string, KnownPeer>();
+  private readonly peers: PeerTable;
   private readonly limiter: RateLimiter | null;
   private readonly stallTimeoutMs: number;
   private store: PieceStore | null = null;
@@ -150,7 +122,8 @@ export class Download extends EventEmitter {
     this.stallTimeoutMs = options.stallTimeoutMs ?? Math.max(DEFAULT_STALL_TIMEOUT_MS, slowest);
     this.result = new Promise<string>((resolve, reject) => (this.settle = { resolve, reject }));
     this.result.catch(() => undefined); // callers get it from start()
-    this.addPeers(options.peers);
+    this.peers = new PeerTable(options.self);
+    this.peers.add(options.peers);
   }
 
   /** Runs the download; resolves with the final path. */
@@ -179,7 +152,7 @@ export class Download extends EventEmitter {
       pieceCount: this.scheduler?.pieceCount ?? this.options.manifest.pieceHashes.length,
       bytesDone: this.store?.bytesDone ?? 0,
       bytesPerSecond: oldest && seconds > 0 ? (this.bytesReceived - oldest.bytes) / seconds : 0,
-      peers: this.readyConnections().length,
+      peers: this.peers.ready().length,
     };
   }
 
@@ -214,33 +187,9 @@ export class Download extends EventEmitter {
 
   // ------------------------------------------------------------- peers
 
-  private addPeers(list: readonly SwarmPeer[]): void {
-    const self = this.options.self;
-    for (const peer of list) {
-      if (self && peer.port === self.port && sameHost(peer.host, self.host)) continue;
-      const key = `${peer.host}:${peer.port}`;
-      const known = this.peers.get(key);
-      if (!known) {
-        this.peers.set(key, { peer, connection: null, failures: 0, nextAttemptAt: 0, banned: false, refusedTicket: false });
-      } else if (!known.connection && !known.banned) {
-        // Listed again by the tracker: worth another try.
-        known.failures = Math.min(known.failures, MAX_CONNECT_ATTEMPTS - 1);
-        known.refusedTicket = false;
-      }
-    }
-  }
-
   private connectMore(now: number): void {
     if (this.settled || this.finishing) return;
-    let open = 0;
-    for (const known of this.peers.values()) if (known.connection) open++;
-    for (const known of this.peers.values()) {
-      if (open >= MAX_PEERS) return;
-      if (known.connection || known.banned || known.refusedTicket) continue;
-      if (known.failures >= MAX_CONNECT_ATTEMPTS || known.nextAttemptAt > now) continue;
-      this.connect(known);
-      open++;
-    }
+    for (const known of this.peers.toConnect(now)) this.connect(known);
   }
 
   private connect(known: KnownPeer): void {
@@ -273,27 +222,13 @@ export class Download extends EventEmitter {
   }
 
   private onClosed(known: KnownPeer, connection: PeerConnection, code: PeerCloseCode, detail: string): void {
-    known.connection = null;
     const scheduler = this.scheduler!;
     for (const index of connection.inflight) scheduler.requestEnded(index);
     if (connection.bits) scheduler.removePeer(connection);
+    this.peers.closed(known, code, Date.now());
     if (code === 'DOWNLOAD_ENDED') return;
-    if (code === 'PROTOCOL' || code === 'BAD_PIECES') known.banned = true;
-    else if (code === 'REJECTED_TICKET') known.refusedTicket = true;
-    else {
-      known.failures++;
-      known.nextAttemptAt = Date.now() + RECONNECT_BASE_DELAY_MS * 2 ** (known.failures - 1);
-    }
     this.emit('peer-dropped', known.peer, code, detail);
     this.fill();
-  }
-
-  private readyConnections(): PeerConnection[] {
-    const ready: PeerConnection[] = [];
-    for (const known of this.peers.values()) {
-      if (known.connection?.state === 'ready') ready.push(known.connection);
-    }
-    return ready;
   }
 
   private maybeRefresh(now: number, starving: boolean): void {
@@ -306,7 +241,7 @@ export class Download extends EventEmitter {
     refresh()
       .then((list) => {
         if (this.settled) return;
-        this.addPeers(list);
+        this.peers.add(list);
         this.connectMore(Date.now());
       })
       .catch(() => undefined) // a tracker hiccup: keep going with the peers we know
@@ -320,7 +255,7 @@ export class Download extends EventEmitter {
   /** Sends new requests, keeping the pieces in memory (asked for, being checked or written) under MAX_PIECES_IN_MEMORY. */
   private fill(): void {
     if (this.settled || this.finishing) return;
-    const ready = this.readyConnections();
+    const ready = this.peers.ready();
     let inMemory = this.verifying + this.pendingWrites.size;
     for (const connection of ready) inMemory += connection.load;
     const scheduler = this.scheduler!;
@@ -376,7 +311,7 @@ export class Download extends EventEmitter {
     scheduler.markHeld(index);
     this.lastProgressAt = Date.now();
     this.bytesReceived += data.length;
-    for (const other of this.readyConnections()) {
+    for (const other of this.peers.ready()) {
       if (other !== connection && other.isRequesting(index)) {
         other.cancel(index);
         scheduler.requestEnded(index);
@@ -412,25 +347,22 @@ export class Download extends EventEmitter {
     this.samples.push({ at: now, bytes: this.bytesReceived });
     while (this.samples.length > 0 && now - this.samples[0]!.at > RATE_WINDOW_MS) this.samples.shift();
 
-    const ready = this.readyConnections();
+    const ready = this.peers.ready();
     for (const connection of ready) {
       if (connection.load > 0 && now - connection.lastDataAt > PEER_STALL_TIMEOUT_MS) {
         connection.close('STALLED', `nothing received for ${PEER_STALL_TIMEOUT_MS} ms`);
       }
     }
     this.connectMore(now);
-    const starving = !this.scheduler!.canProgress(this.readyConnections());
+    const starving = !this.scheduler!.canProgress(this.peers.ready());
     this.maybeRefresh(now, starving);
     this.fill();
 
-    const active = [...this.peers.values()].filter((k) => k.connection !== null);
-    const eligible = [...this.peers.values()].filter((k) => !k.banned);
-    if (active.length === 0 && eligible.length > 0 && eligible.every((k) => k.refusedTicket) && !this.refreshing) {
+    if (this.peers.allRefusedTicket() && !this.refreshing) {
       void this.fail(new DownloadError('TICKET_REJECTED', 'every peer refused our download ticket'));
       return;
     }
-    const exhausted = eligible.every((k) => k.refusedTicket || k.failures >= MAX_CONNECT_ATTEMPTS);
-    if (active.length === 0 && exhausted && !this.options.refreshPeers) {
+    if (this.peers.exhausted() && !this.options.refreshPeers) {
       void this.fail(new DownloadError('NO_PEERS', `no reachable peer; ${this.scheduler!.remaining} piece(s) missing`));
       return;
     }
@@ -485,27 +417,6 @@ export class Download extends EventEmitter {
   private stop(): void {
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
-    for (const known of this.peers.values()) known.connection?.close('DOWNLOAD_ENDED');
+    for (const connection of this.peers.connections()) connection.close('DOWNLOAD_ENDED');
   }
-}
-
-function sameHost(a: string, b: string): boolean {
-  const normal = (h: string): string => (h === 'localhost' || h === '::1' || h === '::ffff:127.0.0.1' ? '127.0.0.1' : h.toLowerCase());
-  return normal(a) === normal(b);
-}
-
-function asDownloadError(err: unknown): DownloadError {
-  if (err instanceof DownloadError) return err;
-  if (err instanceof PieceStoreError) {
-    switch (err.code) {
-      case 'FILE_HASH_MISMATCH':
-      case 'BAD_MANIFEST':
-      case 'UNSAFE_NAME':
-      case 'DESTINATION_EXISTS':
-        return new DownloadError(err.code, err.message.replace(/^[A-Z_]+: /, ''), { cause: err });
-      default:
-        break;
-    }
-  }
-  return new DownloadError('STORAGE_FAILED', (err as Error)?.message ?? String(err), { cause: err });
 }

@@ -33,7 +33,7 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 /** Keep-alive period on a quiet connection (the server drops idle ones after 120 s). */
 export const KEEPALIVE_INTERVAL_MS = 30_000;
 /** Requests pipelined to one peer: enough to keep loopback busy, below the server's queue cap. */
-export const MAX_REQUESTS_PER_PEER = 5;
+export const MAX_REQUESTS_PER_PEER = 8;
 /**
  * Socket reads go straight into the piece being received (no copy, no per-read
  * allocation); between frames they go to this small buffer, shared by every

@@ -3,8 +3,8 @@
  * thread only moves bytes (socket -> disk) and the two hashes every byte needs (this
  * one and the whole-file one, see whole-file-hasher.ts) run beside it on other cores.
  *
- * Owns: one process-wide pool of VERIFIER_THREADS worker threads, made on first use,
- * unref'd (it never keeps a process alive). The workers get the piece arena
+ * Owns: one process-wide pool of VERIFIER_THREADS worker threads, made on first use; an
+ * idle one is unref'd (it never keeps a process alive), a busy one is not. The workers get the piece arena
  * (piece-buffers.ts) once, so a piece in it is checked where it lies: a message carries
  * its offset, length and expected digest, the answer is one boolean. A piece outside
  * the arena is checked on the calling thread.
@@ -21,9 +21,11 @@ import { inArena, pieceArena } from './piece-buffers.js';
 export const VERIFIER_THREADS = Math.max(1, Math.min(2, availableParallelism() - 1));
 
 /** Messages in: [id, offset, length, expected hex]; out: [id, matches]. */
+// process.getBuiltinModule, not require: the eval'd source runs as an ES module when
+// the process was started with --input-type=module (workers inherit it).
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { hash } = require('node:crypto');
+const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
+const { hash } = process.getBuiltinModule('node:crypto');
 const arena = new Uint8Array(workerData.arena);
 parentPort.on('message', ([id, offset, length, expected]) => {
   parentPort.postMessage([id, hash('sha1', arena.subarray(offset, offset + length), 'hex') === expected]);
@@ -44,6 +46,7 @@ export function verifyPiece(data: Buffer, expectedHex: string): Promise<boolean>
   const verifier = leastBusy();
   const id = nextId++;
   return new Promise<boolean>((resolve) => {
+    if (verifier.pending.size === 0) verifier.worker.ref(); // busy: a pending check keeps the process alive
     verifier.pending.set(id, resolve);
     verifier.worker.postMessage([id, data.byteOffset, data.length, expectedHex]);
   });
@@ -62,6 +65,7 @@ function startVerifier(): Verifier {
   worker.on('message', ([id, matches]: [number, boolean]) => {
     const resolve = verifier.pending.get(id);
     verifier.pending.delete(id);
+    if (verifier.pending.size === 0) worker.unref();
     resolve?.(matches);
   });
   const retire = (): void => {

@@ -14,7 +14,7 @@
  * and hashed or declined by the worker.
  * Promises: `digest()` resolves with the hex SHA-1 of pieces 0..n-1 once every one of
  * them was reported with `have()`; a read error rejects it. `close()` ends the worker.
- * The worker is unref'd: it never keeps a process alive.
+ * The worker is unref'd (it never keeps a process alive) except while `digest()` waits.
  */
 import { Worker } from 'node:worker_threads';
 import { inArena, pieceArena, releasePieceBuffer } from './piece-buffers.js';
@@ -30,10 +30,12 @@ export const MAX_HELD_PIECES = 8;
  * { digest: true }; out: { done: number[] } (shared pieces hashed or declined),
  * { sha1 } or { error }.
  */
+// process.getBuiltinModule, not require: the eval'd source runs as an ES module when
+// the process was started with --input-type=module (workers inherit it).
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { openSync, readSync, closeSync } = require('node:fs');
-const { createHash } = require('node:crypto');
+const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
+const { openSync, readSync, closeSync } = process.getBuiltinModule('node:fs');
+const { createHash } = process.getBuiltinModule('node:crypto');
 const { path, size, pieceSize, pieceCount, readPieces, maxHeld, arena } = workerData;
 const have = new Uint8Array(pieceCount);
 const held = new Map();
@@ -154,6 +156,8 @@ export class WholeFileHasher {
   digest(): Promise<string> {
     if (!this.asked && !this.closed) {
       this.asked = true;
+      this.worker.ref(); // someone waits for it now
+      void this.result.catch(() => undefined).finally(() => this.worker.unref());
       this.worker.postMessage({ digest: true });
     }
     return this.result;

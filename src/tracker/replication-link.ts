@@ -131,6 +131,8 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   private holders: Holder[] = [];
   private everUp = false;
   private announcedUnreachable = false;
+  /** The link is announced up: a duplicate link taking over is no news; a drop resets it. */
+  private announcedUp = false;
   private stopped = false;
   private readonly quiet = new Map<string, { at: number; suppressed: number }>();
   private readonly lagRing = new Float64Array(LAG_SAMPLES);
@@ -262,7 +264,10 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.attempt = 0;
     this.peerMarks = peer.peerMarks;
     this.announcedUnreachable = false;
-    this.log.info({ twin: this.twinId, remote: peer.remote, dialledBy: peer.dialledBy }, `replication link to tracker ${this.twinId} is ${this.everUp ? 'back' : 'up'}`);
+    if (!this.announcedUp) {
+      this.log.info({ twin: this.twinId, remote: peer.remote, dialledBy: peer.dialledBy }, `replication link to tracker ${this.twinId} is ${this.everUp ? 'back' : 'up'}`);
+      this.announcedUp = true;
+    }
     this.everUp = true;
     const own = this.ownMark();
     const theirs = peer.peerMarks.get(this.id) ?? 0;
@@ -309,7 +314,8 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     if (peer.wasUp) this.peerMarks = new Map(peer.peerMarks);
     this.releaseWaiters();
     if (!this.stopped) {
-      if (peer.wasUp) this.log.warn({ twin: this.twinId, code, detail }, `replication link to tracker ${this.twinId} is down; retrying in the background`);
+      if (peer.wasUp && this.announcedUp) this.log.warn({ twin: this.twinId, code, detail }, `replication link to tracker ${this.twinId} is down; retrying in the background`);
+      this.announcedUp = false;
       this.scheduleDial(DIAL_BACKOFF_MS[0]);
     }
   }

@@ -98,4 +98,32 @@ describe('scheduler', () => {
     scheduler.markHeld(1);
     expect(scheduler.remaining).toBe(0);
   });
+
+  it('asks nobody for a piece whose received copy is being checked, not even in the endgame', () => {
+    // Regression: with checks off the main thread, a piece being checked looked
+    // unrequested (or in flight elsewhere) and was fetched again from the same peer.
+    const a = new FakePeer('a', [0, 1], 4);
+    const scheduler = new Scheduler(2, () => false);
+    scheduler.addPeer(a);
+    expect(send(scheduler, [a])).toEqual([
+      ['a', 0],
+      ['a', 1],
+    ]);
+    // Piece 0 arrives and goes to the verifier.
+    a.inflight.delete(0);
+    scheduler.requestEnded(0);
+    scheduler.setChecking(0, true);
+    expect(send(scheduler, [a])).toEqual([]);
+    // It fails its check: now it is asked for again.
+    scheduler.setChecking(0, false);
+    expect(send(scheduler, [a])).toEqual([['a', 0]]);
+  });
+
+  it('hands out at most `max` requests', () => {
+    const a = new FakePeer('a', [0, 1, 2, 3], 4);
+    const scheduler = new Scheduler(4, () => false);
+    scheduler.addPeer(a);
+    expect(scheduler.assign([a], 2).map((x) => x.index)).toEqual([0, 1]);
+    expect(scheduler.assign([a], 0)).toEqual([]);
+  });
 });
