@@ -3,8 +3,9 @@
  * it neither costs the main thread (which verifies pieces and moves bytes) nor lags at
  * the end. The worker hashes the in-order prefix of pieces as it grows:
  * - a piece received into the shared piece arena (piece-buffers.ts; the worker gets the
- *   arena once) is hashed straight from it, without a copy, if it is at most
- *   MAX_HELD_PIECES ahead of the prefix; the worker holds it until the prefix reaches it;
+ *   arena once) is hashed straight from it, without a copy: the worker holds it until
+ *   the prefix reaches it. At most MAX_HELD_PIECES are on loan at once (held, or queued
+ *   while the worker is busy), and only within that distance of the prefix;
  * - any other piece is read back from the `.part` (page cache: it was just written)
  *   once it is there (`have`), up to HASH_READ_PIECES pieces per read.
  *
@@ -21,7 +22,7 @@ import { inArena, pieceArena, releasePieceBuffer } from './piece-buffers.js';
 
 /** Contiguous pieces read (and hashed) at once by the worker. */
 export const HASH_READ_PIECES = 4;
-/** Shared pieces the worker holds ahead of the prefix (memory: this many pieces). */
+/** Shared pieces on loan to the worker at once, and how far ahead of the prefix (memory: this many pieces). */
 export const MAX_HELD_PIECES = 8;
 
 /**
