@@ -18,20 +18,16 @@ import { initialState } from '../src/events/index.js';
 import { EventStore } from '../src/events/log/event-store.js';
 import { foldEvents } from '../src/events/log/fold.js';
 import { replayLog, type ReplayReport } from '../src/tracker/admin/replay.js';
-import { median, printTable, writeResults } from './stats.js';
-import { writeSyntheticLog } from './synthetic-log.js';
+import { median, printTable, stringOption, writeResults } from './lib/stats.js';
+import { writeSyntheticLog } from './lib/synthetic-log.js';
 
 export const TARGET_MS = 5000;
 
-function option(args: string[], name: string): string | undefined {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 ? args[at + 1] : undefined;
-}
 
 export default async function run(args: string[]): Promise<void> {
-  const events = Number(option(args, 'events') ?? 1_000_000);
-  const runs = Number(option(args, 'runs') ?? 3);
-  const kept = option(args, 'db');
+  const events = Number(stringOption(args, 'events') ?? 1_000_000);
+  const runs = Number(stringOption(args, 'runs') ?? 3);
+  const kept = stringOption(args, 'db');
   const temp = kept ? undefined : mkdtempSync(join(tmpdir(), 'bench-replay-'));
   const file = kept ?? join(temp!, 'events.db');
   try {

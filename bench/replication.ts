@@ -20,8 +20,8 @@ import { EventStore, type Position } from '../src/events/log/event-store.js';
 import { foldEvents } from '../src/events/log/fold.js';
 import { DB_FILE } from '../src/tracker/tracker.js';
 import type { ReplicationStatus } from '../src/tracker/replication-link.js';
-import { percentile, printTable, writeResults } from './stats.js';
-import { writeSyntheticLog } from './synthetic-log.js';
+import { numberOption, percentile, printTable, writeResults } from './lib/stats.js';
+import { writeSyntheticLog } from './lib/synthetic-log.js';
 
 /** Enough connections that none nears the tracker's limit of requests in flight. */
 const LOAD_CLIENTS = 32;
@@ -29,15 +29,11 @@ const RATES = [1000, 10_000];
 
 type Health = Awaited<ReturnType<Cluster['health']>> & { originMarks: Record<string, number>; replication: ReplicationStatus };
 
-function option(args: string[], name: string, fallback: number): number {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
-}
 
 export default async function run(args: string[]): Promise<void> {
-  const seconds = option(args, 'seconds', 5);
-  const events = option(args, 'events', 1_000_000);
-  const commands = option(args, 'commands', 2000);
+  const seconds = numberOption(args, 'seconds', 5);
+  const events = numberOption(args, 'events', 1_000_000);
+  const commands = numberOption(args, 'commands', 2000);
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
   const wanted = (part: string) => only === undefined || only === part;
 

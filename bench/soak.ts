@@ -18,7 +18,7 @@ import { CLIENT_BIN, Cluster, freePort, waitFor } from '../src/demo/local-cluste
 import { ScriptedClient } from '../src/demo/scripted-client.js';
 import type { ArgsOf, Op } from '../src/wire/client-protocol.js';
 import { PIECE_SIZE } from '../src/wire/manifest.js';
-import { printTable, writeResults } from './stats.js';
+import { numberOption, printTable, writeResults } from './lib/stats.js';
 
 const PROCESS_CLIENTS = 4;
 const LIBRARY_CLIENTS = 16;
@@ -27,12 +27,6 @@ const PASSWORD = 'soak-pw';
 const COMMAND_PAUSE_MS = 25;
 const TRANSFER_TIMEOUT_MS = 90_000;
 
-function option(args: string[], name: string, fallback: number): number {
-  const at = args.indexOf(`--${name}`);
-  const value = at >= 0 ? Number(args[at + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
-  return value;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const sha1 = (data: Buffer): string => createHash('sha1').update(data).digest('hex');
@@ -62,8 +56,8 @@ interface ProcessRss {
 }
 
 export default async function run(args: string[]): Promise<void> {
-  const minutes = option(args, 'minutes', 5);
-  const killEveryMs = option(args, 'kill-every', 60) * 1000;
+  const minutes = numberOption(args, 'minutes', 5);
+  const killEveryMs = numberOption(args, 'kill-every', 60) * 1000;
   const cluster = await Cluster.create(2);
   const rss: ProcessRss[] = [];
   const started = Date.now();

@@ -17,17 +17,13 @@ import { DEFAULT_SNAPSHOT_EVERY } from '../src/events/log/ledger.js';
 import { foldEvents } from '../src/events/log/fold.js';
 import { encodeState, initialState, stateHash } from '../src/events/index.js';
 import { Cluster } from '../src/demo/local-cluster.js';
-import { percentile, printTable, writeResults } from './stats.js';
-import { writeSyntheticLog } from './synthetic-log.js';
+import { numberOption, percentile, printTable, writeResults } from './lib/stats.js';
+import { writeSyntheticLog } from './lib/synthetic-log.js';
 
-function option(args: string[], name: string, fallback: number): number {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
-}
 
 export default async function run(args: string[]): Promise<void> {
-  const seconds = option(args, 'seconds', 5);
-  const events = option(args, 'events', 1_000_000);
+  const seconds = numberOption(args, 'seconds', 5);
+  const events = numberOption(args, 'events', 1_000_000);
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
   const throughput = [];
   if (only !== 'restart') {

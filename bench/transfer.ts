@@ -9,7 +9,7 @@
  * Options: --sizes 64,256,1024  --seeders 1,2,3  --runs N (default 3)  --capped | --uncapped
  *          --cap RATE (default 20M)  --profile DIR (the downloader writes a .cpuprofile there)
  */
-import { printTable, writeResults } from './stats.js';
+import { printTable, writeResults } from './lib/stats.js';
 import { parseCommonOptions, runMatrix, scaling } from './lib/matrix.js';
 
 /** Issue 4's targets. */

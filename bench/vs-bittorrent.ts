@@ -17,7 +17,7 @@
  *          --cap RATE (default 20M)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { printTable, writeResults } from './stats.js';
+import { printTable, writeResults } from './lib/stats.js';
 import { parseCommonOptions, runMatrix, scaling, type Row } from './lib/matrix.js';
 
 /** Issue 6's targets. */

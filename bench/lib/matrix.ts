@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseRate } from '../../src/client/rate-limiter.js';
-import { median } from '../stats.js';
+import { median } from './stats.js';
 import { Aria2Swarm } from './aria2.js';
 import { makeRandomFile, MiB, type Payload } from './files.js';
 import { measureLimits, type Limits } from './limits.js';

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeSyntheticLog } from '../../bench/synthetic-log.js';
+import { writeSyntheticLog } from '../../bench/lib/synthetic-log.js';
 import { encodeState, evolve, initialState, openEnvelope, seal, stateHash, type Envelope } from '../../src/events/index.js';
 import { EventStore } from '../../src/events/log/event-store.js';
 import { foldEvents } from '../../src/events/log/fold.js';

@@ -11,9 +11,9 @@
  * Populations stay bounded (online sessions, files) the way a live system's do.
  * Deterministic for a given seed.
  */
-import { GENESIS_PREV, HLC_TICKS_PER_MS, seal, type DomainEvent, type Envelope } from '../src/events/index.js';
-import type { EventStore } from '../src/events/log/event-store.js';
-import { mulberry32 } from '../test/helpers/random.js';
+import { GENESIS_PREV, HLC_TICKS_PER_MS, seal, type DomainEvent, type Envelope } from '../../src/events/index.js';
+import type { EventStore } from '../../src/events/log/event-store.js';
+import { mulberry32 } from '../../test/helpers/random.js';
 
 export interface SyntheticLogOptions {
   readonly seed?: number;
