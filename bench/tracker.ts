@@ -10,6 +10,9 @@
  * Options: --seconds N (per throughput run, default 5), --events N (default 1000000),
  * --only throughput|restart.
  */
+import Database from 'better-sqlite3';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { EventStore } from '../src/events/log/event-store.js';
@@ -26,16 +29,21 @@ export default async function run(args: string[]): Promise<void> {
   const events = numberOption(args, 'events', 1_000_000);
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
   const throughput = [];
+  let disk: ReturnType<typeof measureDisk> | undefined;
   if (only !== 'restart') {
+    disk = measureDisk();
     for (const clients of [1, 50]) throughput.push(await measureThroughput(clients, seconds));
     console.log('\nacknowledged durable commands (create_group + idempotency key), real tracker process, WAL + synchronous=FULL');
     printTable(
       ['clients', 'commands', 'commands/s', 'p50 ms', 'p99 ms'],
-      throughput.map((t) => [t.clients, t.commands, Math.round(t.perSecond), t.p50.toFixed(3), t.p99.toFixed(3)]),
+      [
+        ['disk floor: one-row durable SQLite transactions, no tracker', disk.count, Math.round(disk.perSecond), disk.p50.toFixed(3), disk.p99.toFixed(3)],
+        ...throughput.map((t) => [t.clients, t.commands, Math.round(t.perSecond), t.p50.toFixed(3), t.p99.toFixed(3)]),
+      ],
     );
   }
   if (only === 'throughput') {
-    console.log(`\nresults: ${writeResults('tracker', { throughput })}`);
+    console.log(`\nresults: ${writeResults('tracker', { disk, throughput })}`);
     return;
   }
   const restart = await measureRestart(events);
@@ -44,7 +52,36 @@ export default async function run(args: string[]): Promise<void> {
     ['events', 'snapshot at', 'tail replayed', 'log loaded ms', 'spawn to /health ms'],
     [[restart.events, restart.snapshotAt, restart.tail, restart.loadMs, restart.readyMs]],
   );
-  console.log(`\nresults: ${writeResults('tracker', { throughput, restart })}`);
+  console.log(`\nresults: ${writeResults('tracker', { disk, throughput, restart })}`);
+}
+
+/**
+ * What this disk allows right now, measured in the same run: one-row transactions in a
+ * WAL database with synchronous=FULL, one after another. A single client's latency can
+ * not beat this, and its tail is the disk's fsync tail.
+ */
+function measureDisk(count = 3000) {
+  const dir = mkdtempSync(join(tmpdir(), 'disk-floor-'));
+  const db = new Database(join(dir, 'floor.db'));
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const write = db.transaction(() => insert.run('x'.repeat(200)));
+    const latencies: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      write();
+      latencies.push(performance.now() - t0);
+    }
+    const total = latencies.reduce((a, b) => a + b, 0);
+    latencies.sort((a, b) => a - b);
+    return { count, perSecond: (count * 1000) / total, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** One WebSocket client that sends a request and waits for its reply, and nothing else. */
@@ -109,7 +146,6 @@ async function measureRestart(events: number) {
   const cluster = await Cluster.create(1);
   try {
     const dataDir = cluster.trackers[0]!.dataDir;
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(dataDir, { recursive: true });
     const store = EventStore.open(join(dataDir, 'events.db'));
     writeSyntheticLog(store, events);
