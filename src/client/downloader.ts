@@ -36,7 +36,7 @@ import { releasePieceBuffer } from './piece-buffers.js';
 import { PeerTable, type KnownPeer } from './peer-table.js';
 import { PieceStore } from './piece-store.js';
 import { verifyPiece } from './piece-verifier.js';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimiter, RateMeter } from './rate-limiter.js';
 import { Scheduler } from './scheduler.js';
 
 export { DownloadError, type DownloadErrorCode } from './download-error.js';
@@ -106,8 +106,7 @@ export class Download extends EventEmitter {
   private refreshing = false;
   private lastRefreshAt = 0;
   private lastProgressAt = Date.now();
-  private bytesReceived = 0;
-  private readonly samples: { at: number; bytes: number }[] = [];
+  private readonly received = new RateMeter(RATE_WINDOW_MS);
   private readonly pendingWrites = new Set<Promise<void>>();
   /** Pieces received and not yet judged by the verifier. */
   private verifying = 0;
@@ -144,14 +143,11 @@ export class Download extends EventEmitter {
   }
 
   progress(): DownloadProgress {
-    const now = Date.now();
-    const oldest = this.samples.find((s) => now - s.at <= RATE_WINDOW_MS);
-    const seconds = oldest ? (now - oldest.at) / 1000 : 0;
     return {
       piecesDone: this.store?.piecesDone ?? 0,
       pieceCount: this.scheduler?.pieceCount ?? this.options.manifest.pieceHashes.length,
       bytesDone: this.store?.bytesDone ?? 0,
-      bytesPerSecond: oldest && seconds > 0 ? (this.bytesReceived - oldest.bytes) / seconds : 0,
+      bytesPerSecond: this.received.bytesPerSecond(Date.now()),
       peers: this.peers.ready().length,
     };
   }
@@ -310,7 +306,7 @@ export class Download extends EventEmitter {
     const store = this.store!;
     scheduler.markHeld(index);
     this.lastProgressAt = Date.now();
-    this.bytesReceived += data.length;
+    this.received.add(data.length);
     for (const other of this.peers.ready()) {
       if (other !== connection && other.isRequesting(index)) {
         other.cancel(index);
@@ -344,8 +340,7 @@ export class Download extends EventEmitter {
   private tick(): void {
     if (this.settled || this.finishing) return;
     const now = Date.now();
-    this.samples.push({ at: now, bytes: this.bytesReceived });
-    while (this.samples.length > 0 && now - this.samples[0]!.at > RATE_WINDOW_MS) this.samples.shift();
+    this.received.sample(now);
 
     const ready = this.peers.ready();
     for (const connection of ready) {

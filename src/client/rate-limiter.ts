@@ -78,3 +78,30 @@ export class RateLimiter {
     this.last = now;
   }
 }
+
+/**
+ * Measures a byte rate over the last `windowMs`: `add` counts bytes as they come,
+ * `sample` (called regularly) records the running total, `bytesPerSecond` compares the
+ * total with the oldest sample still in the window.
+ */
+export class RateMeter {
+  private total = 0;
+  private readonly samples: { at: number; bytes: number }[] = [];
+
+  constructor(readonly windowMs: number) {}
+
+  add(bytes: number): void {
+    this.total += bytes;
+  }
+
+  sample(now: number): void {
+    this.samples.push({ at: now, bytes: this.total });
+    while (this.samples.length > 0 && now - this.samples[0]!.at > this.windowMs) this.samples.shift();
+  }
+
+  bytesPerSecond(now: number): number {
+    const oldest = this.samples.find((s) => now - s.at <= this.windowMs);
+    const seconds = oldest ? (now - oldest.at) / 1000 : 0;
+    return oldest && seconds > 0 ? (this.total - oldest.bytes) / seconds : 0;
+  }
+}

@@ -9,7 +9,7 @@
  * idem    the client's idempotency key for the command that produced it, if any:
  *         1 to 100 of [A-Za-z0-9_-], so it cannot contain the '|' that separates fields in the hash
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { EVENT_TYPES, type DomainEvent, type EventType } from './domain-events.js';
 
 export interface Envelope {
@@ -27,10 +27,9 @@ export interface Envelope {
 export const GENESIS_PREV = '';
 
 export function eventHash(e: Omit<Envelope, 'hash'>): string {
-  return createHash('sha256')
-    .update(`${e.origin}|${e.seq}|${e.hlc}|${e.type}|${e.prev}|${e.idem ?? ''}|`)
-    .update(e.data)
-    .digest('hex');
+  // One-shot hash of the fields and the data (UTF-8, as createHash().update() would feed
+  // them): about twice as fast as a Hash object for event-sized input.
+  return hash('sha256', `${e.origin}|${e.seq}|${e.hlc}|${e.type}|${e.prev}|${e.idem ?? ''}|${e.data}`, 'hex');
 }
 
 export function seal(e: Omit<Envelope, 'hash'>): Envelope {
@@ -58,6 +57,15 @@ const MAX_DATA_LENGTH = 1024 * 1024;
  * it: field types, hash, and the data's shape for its type. Returns a problem or undefined.
  */
 export function checkEnvelope(e: unknown): string | undefined {
+  const checked = parseEnvelope(e);
+  return typeof checked === 'string' ? checked : undefined;
+}
+
+/**
+ * checkEnvelope, returning on success the domain event the envelope carries, its data
+ * parsed (once: the fold takes it from here), or else the problem.
+ */
+export function parseEnvelope(e: unknown): DomainEvent | string {
   if (typeof e !== 'object' || e === null) return 'not an object';
   const x = e as Record<string, unknown>;
   if (!isPositiveInt(x.origin)) return 'origin must be a positive integer';
@@ -66,17 +74,20 @@ export function checkEnvelope(e: unknown): string | undefined {
   if (typeof x.type !== 'string' || !EVENT_TYPE_SET.has(x.type)) return `unknown event type ${String(x.type)}`;
   if (typeof x.data !== 'string' || x.data.length > MAX_DATA_LENGTH) return 'data must be JSON text';
   if (typeof x.prev !== 'string' || (x.seq === 1 ? x.prev !== GENESIS_PREV : !HEX64.test(x.prev))) return 'bad prev hash';
-  if (typeof x.hash !== 'string' || !HEX64.test(x.hash)) return 'bad hash';
-  if (x.idem !== null && (typeof x.idem !== 'string' || !IDEM_PATTERN.test(x.idem))) return 'bad idempotency key';
+  // The hash's hex pattern is tested only when it does not equal the digest (which is
+  // 64 hex digits): the same answers as testing it first, without a regex per event.
+  if (typeof x.hash !== 'string' || x.hash.length !== 64) return 'bad hash';
+  if (x.idem !== null && (typeof x.idem !== 'string' || !IDEM_PATTERN.test(x.idem))) return HEX64.test(x.hash) ? 'bad idempotency key' : 'bad hash';
   const env = x as unknown as Envelope;
-  if (eventHash(env) !== env.hash) return 'hash does not match the content';
+  if (eventHash(env) !== env.hash) return HEX64.test(env.hash) ? 'hash does not match the content' : 'bad hash';
   let data: unknown;
   try {
     data = JSON.parse(env.data);
   } catch {
     return 'data is not valid JSON';
   }
-  return checkEventData(env.type, data);
+  const problem = hasSchema(env.type, data) ? undefined : checkEventData(env.type, data);
+  return problem ?? ({ type: env.type, data } as DomainEvent);
 }
 
 type FieldKind = 'string' | 'int' | 'strings';
@@ -95,6 +106,31 @@ const SCHEMAS: Record<EventType, Record<string, FieldKind>> = {
   share_stopped: { group: 'string', name: 'string', user: 'string', peer: 'string' },
   swarm_joined: { group: 'string', name: 'string', user: 'string', peer: 'string' },
 };
+
+const SCHEMA_FIELDS = Object.fromEntries(Object.entries(SCHEMAS).map(([type, fields]) => [type, Object.entries(fields)])) as Record<EventType, [string, FieldKind][]>;
+
+/**
+ * checkEventData's fast path for data fresh from JSON.parse (all own keys enumerable):
+ * every field of the type present and of its kind, and no other key.
+ */
+function hasSchema(type: EventType, data: unknown): boolean {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
+  const fields = SCHEMA_FIELDS[type];
+  const d = data as Record<string, unknown>;
+  for (let i = 0; i < fields.length; i++) {
+    const [key, kind] = fields[i]!;
+    if (!Object.hasOwn(d, key) || !isKind(d[key], kind)) return false;
+  }
+  return Object.keys(d).length === fields.length;
+}
+
+function isKind(v: unknown, kind: FieldKind): boolean {
+  if (kind === 'string') return typeof v === 'string';
+  if (kind === 'int') return Number.isSafeInteger(v) && (v as number) >= 0;
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'string') return false;
+  return true;
+}
 
 export function checkEventData(type: EventType, data: unknown): string | undefined {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return `${type}: data must be an object`;

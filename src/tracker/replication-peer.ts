@@ -10,13 +10,13 @@
  * - catch-up and live streaming, as the sender: per origin, the highest seq the twin is
  *   known to hold (its marks, then its acks and the events it sends) and the highest seq
  *   sent; whatever the local log holds beyond that is read in fold order (so the twin
- *   folds it without re-folding) and sent in batches of BATCH_EVENTS, at most
- *   MAX_UNACKED_BATCHES unacknowledged, so
+ *   folds it without re-folding) and sent in batches of BATCH_EVENTS, one per turn of
+ *   the event loop, at most MAX_UNACKED_BATCHES unacknowledged, so
  *   memory on both sides stays bounded however far behind the twin is. Live events
  *   (Ledger 'durable', so only events already on disk here) go out at once when they
  *   continue what was sent, else the next pump reads them back from the log.
  * - as the receiver: `events` frames go to Ledger.applyRemote (validating, idempotent on
- *   (origin, seq), durable on return; frames that arrived together in one call) and
+ *   (origin, seq), durable on return; several frames in one call during a catch-up) and
  *   each is answered with one `ack` carrying the durable marks. A ChainError means the twin sent something that does not
  *   continue a chain: the link is dropped with CHAIN_BROKEN and re-syncs from marks on
  *   the next connection.
@@ -30,10 +30,12 @@ import type { Position } from '../events/log/event-store.js';
 import { ChainError, type Ledger } from '../events/log/ledger.js';
 import {
   authTranscript,
-  encodeEvents,
+  encodeEventRows,
   encodeMessage,
+  envelopeRow,
   parseMessage,
   PROTOCOL_VERSION,
+  type EnvelopeRow,
   type LinkErrorCode,
   type LinkMessage,
   type Marks,
@@ -45,12 +47,20 @@ export const BATCH_EVENTS = 8000;
 /** A frame is cut short once its event data passes this many bytes (one big event still goes alone). */
 export const BATCH_MAX_BYTES = 4 * 1024 * 1024;
 /** Frames sent and not yet acknowledged: the flow-control window (memory stays bounded). */
-export const MAX_UNACKED_BATCHES = 8;
+export const MAX_UNACKED_BATCHES = 16;
 /**
  * Frames applied in one transaction when several are waiting. Fewer than the window, so
  * the sender keeps producing while the receiver applies.
  */
-export const MAX_COALESCED_FRAMES = 2;
+export const MAX_COALESCED_FRAMES = 8;
+/**
+ * Coalescing stops short of frames whose apply would take longer than this (by the recent
+ * cost per event): the event loop answers no ping while it applies, and the twin drops a
+ * link it has not heard from for HEARTBEAT_TIMEOUT_MS.
+ */
+export const APPLY_BUDGET_MS = 1000;
+/** How long a catch-up waits for more frames before it applies what it has. */
+export const COALESCE_WAIT_MS = 100;
 /** Rows one catch-up read may skip (held by the twin) before it yields to the event loop. */
 export const MAX_SCAN_ROWS = 50_000;
 /** The handshake must finish within this. */
@@ -105,8 +115,16 @@ export class ReplicationPeer {
   /** Per origin, the highest seq sent on this connection or held by the twin. */
   private readonly sent = new Map<number, number>();
   private unacked = 0;
-  /** `events` frames received and not yet applied (applied on the next turn, together). */
+  /** A pump() is due on the next turn. */
+  private pumpQueued = false;
+  /** `events` frames received and not yet applied (applied together, see scheduleApply). */
   private inbox: { events: Envelope[]; at: number | undefined }[] = [];
+  /** Per origin, the highest seq received on this connection. */
+  private readonly arrived = new Map<number, number>();
+  private applyQueued = false;
+  private applyTimer: NodeJS.Timeout | undefined;
+  /** Recent cost of applying one event, ms (a moving average). */
+  private msPerEvent = 0.01;
   /** Fold-order position up to which the log has been streamed or found held by the twin. */
   private cursor: Position | undefined;
   private target: Marks | undefined;
@@ -175,7 +193,7 @@ export class ReplicationPeer {
     }
     const fits = envelopes.length <= BATCH_EVENTS && bytes <= BATCH_MAX_BYTES;
     if (sameOrigin && fits && first.seq === (this.sent.get(first.origin) ?? 0) + 1 && this.unacked < MAX_UNACKED_BATCHES) {
-      this.sendBatch(envelopes);
+      this.sendBatch(envelopes.map(envelopeRow));
       // Nothing else missing: every unsent event to come sorts after this one.
       const last = envelopes[envelopes.length - 1]!;
       if (this.firstMissingOrigin(this.host.ledger.originMarks()) === undefined) this.cursor = { hlc: last.hlc, origin: last.origin, seq: last.seq };
@@ -184,13 +202,21 @@ export class ReplicationPeer {
     }
   }
 
-  /** Sends what the twin lacks, while the window allows. */
+  /**
+   * Sends what the twin lacks, while the window allows: one frame per turn of the event
+   * loop, so the frames already sent are written to the socket while the next ones are
+   * read and encoded (a loop that made the whole window at once would hold them back).
+   */
   pump(): void {
-    while (this.up && !this.closed && this.unacked < MAX_UNACKED_BATCHES) {
-      const batch = this.nextBatch();
-      if (!batch) return;
-      if (batch.length > 0) this.sendBatch(batch);
-    }
+    if (this.pumpQueued || !this.up || this.closed || this.unacked >= MAX_UNACKED_BATCHES) return;
+    const batch = this.nextBatch();
+    if (!batch) return;
+    if (batch.length > 0) this.sendBatch(batch);
+    this.pumpQueued = true;
+    setImmediate(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
   }
 
   /**
@@ -201,32 +227,33 @@ export class ReplicationPeer {
    * origin's run (ofOrigin) should the fold-order scan ever not find what is missing.
    * Undefined when there is nothing to send; empty when a scan skipped rows only.
    */
-  private nextBatch(): Envelope[] | undefined {
+  private nextBatch(): EnvelopeRow[] | undefined {
     const marks = this.host.ledger.originMarks();
     const missing = this.firstMissingOrigin(marks);
     if (missing === undefined) return undefined;
     this.cursor ??= this.scanStart(marks);
-    const batch: Envelope[] = [];
+    const batch: EnvelopeRow[] = [];
     let bytes = 0;
     let scanned = 0;
-    let last: Position | undefined;
+    let last: EnvelopeRow | undefined;
     let stuck = false;
-    for (const e of this.host.ledger.store.inFoldOrder(this.cursor)) {
-      const sent = this.sent.get(e.origin) ?? 0;
-      if (e.seq > sent) {
-        if (e.seq !== sent + 1) {
+    for (const row of this.host.ledger.store.rowsInFoldOrder(this.cursor)) {
+      const [origin, seq, , , data] = row;
+      const sent = this.sent.get(origin) ?? 0;
+      if (seq > sent) {
+        if (seq !== sent + 1) {
           stuck = true; // an origin's seq order and fold order disagree: take the slow path
           break;
         }
-        if (batch.length > 0 && bytes + e.data.length > BATCH_MAX_BYTES) break;
-        batch.push(e);
-        this.sent.set(e.origin, e.seq);
-        bytes += e.data.length + ENVELOPE_OVERHEAD_BYTES;
+        if (batch.length > 0 && bytes + data.length > BATCH_MAX_BYTES) break;
+        batch.push(row);
+        this.sent.set(origin, seq);
+        bytes += data.length + ENVELOPE_OVERHEAD_BYTES;
       }
-      last = e;
+      last = row;
       if (batch.length >= BATCH_EVENTS || ++scanned >= MAX_SCAN_ROWS) break;
     }
-    if (last) this.cursor = { hlc: last.hlc, origin: last.origin, seq: last.seq };
+    if (last) this.cursor = { hlc: last[2], origin: last[0], seq: last[1] };
     if (batch.length > 0 || (last && !stuck)) return batch;
     // Nothing after the cursor, yet something is missing: send that origin's run as is.
     this.cursor = undefined;
@@ -236,7 +263,7 @@ export class ReplicationPeer {
     for (bytes = 0; n < rows.length && (n === 0 || bytes + rows[n]!.data.length <= BATCH_MAX_BYTES); n++) bytes += rows[n]!.data.length + ENVELOPE_OVERHEAD_BYTES;
     const run = rows.slice(0, n);
     if (run.length > 0) this.sent.set(missing, run[run.length - 1]!.seq);
-    return run.length > 0 ? run : undefined;
+    return run.length > 0 ? run.map(envelopeRow) : undefined;
   }
 
   /** An origin of which the local log holds events not yet sent, if any. */
@@ -258,19 +285,19 @@ export class ReplicationPeer {
     return start && { hlc: start.hlc, origin: start.origin, seq: start.seq - 1 };
   }
 
-  private sendBatch(batch: readonly Envelope[]): void {
-    for (const e of batch) if (e.seq > (this.sent.get(e.origin) ?? 0)) this.sent.set(e.origin, e.seq);
+  private sendBatch(batch: readonly EnvelopeRow[]): void {
+    for (const [origin, seq] of batch) if (seq > (this.sent.get(origin) ?? 0)) this.sent.set(origin, seq);
     this.unacked += 1;
-    this.ws.send(encodeEvents(batch, this.durableTime(batch[0]!)));
+    this.ws.send(encodeEventRows(batch, this.durableTime(batch[0]![0], batch[0]![1])));
   }
 
-  /** When `e` became durable here, if it was committed while this link was up. */
-  private durableTime(e: Envelope): number | undefined {
-    if (e.origin !== this.host.id) return undefined;
+  /** When event (origin, seq) became durable here, if it was committed while this link was up. */
+  private durableTime(origin: number, seq: number): number | undefined {
+    if (origin !== this.host.id) return undefined;
     const times = this.durableAt;
-    while (times.length > 0 && times[0]!.last < e.seq) times.shift();
+    while (times.length > 0 && times[0]!.last < seq) times.shift();
     const batch = times[0];
-    return batch && batch.first <= e.seq ? batch.at : undefined;
+    return batch && batch.first <= seq ? batch.at : undefined;
   }
 
   private receive(data: RawData, isBinary: boolean): void {
@@ -336,17 +363,67 @@ export class ReplicationPeer {
     for (const e of events) {
       if (e.seq > (this.sent.get(e.origin) ?? 0)) this.sent.set(e.origin, e.seq);
       if (e.seq > (this.peerMarks.get(e.origin) ?? 0)) this.peerMarks.set(e.origin, e.seq);
+      if (e.seq > (this.arrived.get(e.origin) ?? 0)) this.arrived.set(e.origin, e.seq);
     }
-    // Frames that arrive together are applied together: one transaction, one fsync.
     this.inbox.push({ events, at });
-    if (this.inbox.length === 1) setImmediate(() => this.applyInbox());
+    this.scheduleApply();
+  }
+
+  /**
+   * Frames are applied together, in one transaction (one commit, one fsync), up to
+   * MAX_COALESCED_FRAMES. Live frames are applied on the next turn. During a catch-up,
+   * while the twin certainly has more to send (the frames so far fall short of its marks
+   * when the link came up), the receiver waits for a full set of frames, at most
+   * COALESCE_WAIT_MS: frames of megabytes arrive over several reads, so "what arrived
+   * together" would otherwise be one frame, and a big log would be stored in many small
+   * transactions that rewrite the same index pages each time.
+   */
+  private scheduleApply(): void {
+    if (this.applyQueued || this.inbox.length === 0) return;
+    if (this.inbox.length < this.framesPerApply() && this.moreComing()) {
+      // Waits while frames keep coming, at most COALESCE_WAIT_MS after the last one.
+      clearTimeout(this.applyTimer);
+      this.applyTimer = setTimeout(() => {
+        this.applyTimer = undefined;
+        this.applySoon();
+      }, COALESCE_WAIT_MS);
+      return;
+    }
+    this.applySoon();
+  }
+
+  private applySoon(): void {
+    clearTimeout(this.applyTimer);
+    this.applyTimer = undefined;
+    if (this.applyQueued) return;
+    this.applyQueued = true;
+    setImmediate(() => {
+      this.applyQueued = false;
+      this.applyInbox();
+    });
+  }
+
+  /** Catching up, and the frames received so far do not reach the twin's marks yet. */
+  private moreComing(): boolean {
+    if (!this.target) return false;
+    const local = this.host.ledger.originMarks();
+    for (const [origin, seq] of this.target) if (Math.max(this.arrived.get(origin) ?? 0, local.get(origin)?.seq ?? 0) < seq) return true;
+    return false;
+  }
+
+  /** Frames to apply in one go: MAX_COALESCED_FRAMES, or fewer when recent applies were slow (a loaded host). */
+  private framesPerApply(): number {
+    const events = this.inbox[0]?.events.length ?? 1;
+    const fit = Math.floor(APPLY_BUDGET_MS / (this.msPerEvent * events));
+    return Math.max(1, Math.min(MAX_COALESCED_FRAMES, fit));
   }
 
   private applyInbox(): void {
-    const frames = this.inbox.splice(0, MAX_COALESCED_FRAMES);
-    if (this.inbox.length > 0) setImmediate(() => this.applyInbox());
+    const frames = this.inbox.splice(0, this.framesPerApply());
+    this.scheduleApply();
     if (this.closed || this.ending || frames.length === 0) return;
     let fresh: Envelope[];
+    const t0 = performance.now();
     try {
       fresh = this.host.ledger.applyRemote(frames.length === 1 ? frames[0]!.events : frames.flatMap((f) => f.events));
     } catch (error) {
@@ -354,6 +431,8 @@ export class ReplicationPeer {
       return this.fail('LOCAL_ERROR', `could not store the twin's events: ${error instanceof Error ? error.message : String(error)}`);
     }
     this.received += fresh.length;
+    const took = performance.now() - t0;
+    if (fresh.length >= 1000) this.msPerEvent = 0.7 * this.msPerEvent + (0.3 * took) / fresh.length;
     const marks = this.localMarks();
     for (let i = 0; i < frames.length; i++) this.send({ t: 'ack', marks });
     const now = wallMs();
@@ -404,6 +483,7 @@ export class ReplicationPeer {
     this.closed = true;
     this.up = false;
     for (const t of this.timers) clearTimeout(t);
+    clearTimeout(this.applyTimer);
     const why = this.why ?? { code: code === LINK_CLOSE_CODE ? reason : 'CLOSED', detail: code === 1006 ? 'connection lost' : `closed (${code}${reason ? ` ${reason}` : ''})` };
     this.host.closed(this, why.code, why.detail);
   }

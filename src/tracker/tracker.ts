@@ -77,7 +77,14 @@ export class Tracker {
     this.address = options.trackers[options.id - 1]!;
     this.executor = new Executor(ledger);
     ledger.on('durable', (envelopes: { type: string; origin: number }[]) => {
-      for (const e of envelopes) this.metrics.eventsAppended.inc({ type: e.type, origin: String(e.origin) });
+      // Counted per origin and type first: a catch-up batch holds tens of thousands.
+      const counts = new Map<number, Map<string, number>>();
+      for (const e of envelopes) {
+        let types = counts.get(e.origin);
+        if (!types) counts.set(e.origin, (types = new Map()));
+        types.set(e.type, (types.get(e.type) ?? 0) + 1);
+      }
+      for (const [origin, types] of counts) for (const [type, n] of types) this.metrics.eventsAppended.inc({ type, origin: String(origin) }, n);
     });
     ledger.on('snapshot', (_at, events: number) => log.info({ events }, 'snapshot taken'));
     ledger.on('snapshot-failed', (message: string) => log.warn({ reason: message }, 'background snapshot failed; the next one will retry'));

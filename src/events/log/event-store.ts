@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { Checkpointer } from './checkpointer.js';
 import type { Envelope } from '../envelope.js';
+import type { EnvelopeRow } from '../replication/protocol.js';
 import type { EncodedState } from '../state-codec.js';
 import { migrate } from './migrations.js';
 
@@ -46,7 +47,9 @@ export class EventStore {
 
   private constructor(db: Database.Database) {
     this.db = db;
-    const values = `(${ENVELOPE_COLUMNS}) VALUES (@origin, @seq, @hlc, @type, @data, @prev, @hash, @idem)`;
+    // Positional parameters: binding eight values by position is cheaper than looking
+    // eight names up in an object, for every row of a catch-up.
+    const values = `(${ENVELOPE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
     this.insert = db.prepare(`INSERT INTO events ${values}`);
     this.insertIgnore = db.prepare(`INSERT OR IGNORE INTO events ${values}`);
     this.selectByIdem = db.prepare(`SELECT ${ENVELOPE_COLUMNS} FROM events WHERE idem = ? ORDER BY origin, seq LIMIT 1`);
@@ -92,8 +95,9 @@ export class EventStore {
 
   /** Appends in one durable transaction. Throws on a duplicate (origin, seq). */
   append(events: readonly Envelope[]): void {
+    const insert = this.insert;
     this.db.transaction(() => {
-      for (const e of events) this.insert.run(e);
+      for (const e of events) insert.run(e.origin, e.seq, e.hlc, e.type, e.data, e.prev, e.hash, e.idem);
     })();
   }
 
@@ -101,7 +105,7 @@ export class EventStore {
   appendNew(events: readonly Envelope[]): Envelope[] {
     const added: Envelope[] = [];
     this.db.transaction(() => {
-      for (const e of events) if (this.insertIgnore.run(e).changes === 1) added.push(e);
+      for (const e of events) if (this.insertIgnore.run(e.origin, e.seq, e.hlc, e.type, e.data, e.prev, e.hash, e.idem).changes === 1) added.push(e);
     })();
     return added;
   }
@@ -143,6 +147,18 @@ export class EventStore {
     return this.db
       .prepare(`${sql} WHERE (hlc, origin, seq) > (@hlc, @origin, @seq) ${order}`)
       .iterate({ hlc: after.hlc, origin: after.origin, seq: after.seq }) as IterableIterator<Envelope>;
+  }
+
+  /**
+   * Like inFoldOrder, each event as the array [origin, seq, hlc, type, data, prev, hash,
+   * idem] (the replication wire's shape): a catch-up reads millions, and arrays cost less
+   * than objects to make and to encode.
+   */
+  rowsInFoldOrder(after?: Position): IterableIterator<EnvelopeRow> {
+    const sql = `SELECT ${ENVELOPE_COLUMNS} FROM events`;
+    const order = 'ORDER BY hlc, origin, seq';
+    if (!after) return this.db.prepare(`${sql} ${order}`).raw(true).iterate() as IterableIterator<EnvelopeRow>;
+    return this.db.prepare(`${sql} WHERE (hlc, origin, seq) > (?, ?, ?) ${order}`).raw(true).iterate(after.hlc, after.origin, after.seq) as IterableIterator<EnvelopeRow>;
   }
 
   /** Events of one origin after `afterSeq`, in seq order, at most `limit`. */

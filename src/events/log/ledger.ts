@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { DomainEvent } from '../domain-events.js';
-import { checkEnvelope, compareOrder, GENESIS_PREV, openEnvelope, seal, type Envelope } from '../envelope.js';
+import { compareOrder, GENESIS_PREV, parseEnvelope, seal, type Envelope } from '../envelope.js';
 import { nextHlc, observeHlc } from '../hlc.js';
 import { snapshotText, stateHash, textHash } from '../state-codec.js';
 import { evolve, initialState, type State } from '../state.js';
@@ -169,28 +169,43 @@ export class Ledger extends EventEmitter {
   applyRemote(envelopes: readonly Envelope[]): Envelope[] {
     this.flush(); // a re-fold reads the log, so local events must be in it first
     const fresh: Envelope[] = [];
-    const tips = new Map<number, OriginMark>();
+    /** The domain event of each fresh envelope (same index), its data parsed once. */
+    const events: DomainEvent[] = [];
+    /** Per origin, the last event accepted so far (this batch's tip, else the durable mark). */
+    const tips = new Map<number, { seq: number; hash: string }>();
+    let inFoldOrder = true;
     for (const e of envelopes) {
-      const problem = checkEnvelope(e);
-      if (problem) throw new ChainError(`origin ${String(e.origin)} seq ${String(e.seq)}: ${problem}`);
+      const checked = parseEnvelope(e);
+      if (typeof checked === 'string') throw new ChainError(`origin ${String(e.origin)} seq ${String(e.seq)}: ${checked}`);
       const tip = tips.get(e.origin) ?? this.marks.get(e.origin);
       if (tip && e.seq === tip.seq && e.hash !== tip.hash) throw new ChainError(`origin ${e.origin} seq ${e.seq}: differs from the event held here (forked history)`);
       if (tip && e.seq <= tip.seq) continue;
       const expected = (tip?.seq ?? 0) + 1;
       if (e.seq !== expected) throw new ChainError(`origin ${e.origin}: expected seq ${expected}, got ${e.seq}`);
       if (e.prev !== (tip?.hash ?? GENESIS_PREV)) throw new ChainError(`origin ${e.origin} seq ${e.seq}: prev hash does not continue the chain`);
-      tips.set(e.origin, { seq: e.seq, hash: e.hash, hlc: e.hlc });
+      const mine = tips.get(e.origin);
+      if (mine) {
+        mine.seq = e.seq;
+        mine.hash = e.hash;
+      } else {
+        tips.set(e.origin, { seq: e.seq, hash: e.hash });
+      }
+      if (fresh.length > 0 && compareOrder(fresh[fresh.length - 1]!, e) > 0) inFoldOrder = false;
       fresh.push(e);
+      events.push(checked);
     }
     if (fresh.length === 0) return fresh;
     this.store.append(fresh);
     this.noteDurable(fresh);
-    const sorted = [...fresh].sort(compareOrder);
-    const first = sorted[0]!;
+    // A catch-up streams in fold order: then fresh needs no sort.
+    const order = inFoldOrder ? undefined : fresh.map((_, i) => i).sort((a, b) => compareOrder(fresh[a]!, fresh[b]!));
+    const first = fresh[order ? order[0]! : 0]!;
     if (this.lastFolded && compareOrder(first, this.lastFolded) < 0) {
       this.refoldFrom(first);
+    } else if (order) {
+      for (const i of order) this.fold(fresh[i]!, events[i]!);
     } else {
-      for (const e of sorted) this.fold(e, openEnvelope(e));
+      for (let i = 0; i < fresh.length; i++) this.fold(fresh[i]!, events[i]!);
     }
     for (const e of fresh) this.hlc = observeHlc(this.hlc, e.hlc);
     const own = tips.get(this.origin);
@@ -221,7 +236,10 @@ export class Ledger extends EventEmitter {
   }
 
   private noteDurable(envelopes: readonly Envelope[]): void {
-    for (const e of envelopes) this.marks.set(e.origin, { seq: e.seq, hash: e.hash, hlc: e.hlc });
+    // Each origin's mark is its last envelope here: one mark object per origin, not per event.
+    const lastOf = new Map<number, Envelope>();
+    for (const e of envelopes) lastOf.set(e.origin, e);
+    for (const e of lastOf.values()) this.marks.set(e.origin, { seq: e.seq, hash: e.hash, hlc: e.hlc });
     this.emit('durable', envelopes);
   }
 

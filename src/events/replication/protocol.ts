@@ -77,9 +77,20 @@ export function encodeMessage(m: LinkMessage): string {
   }
 }
 
+/** An envelope as it travels: [origin, seq, hlc, type, data, prev, hash, idem]. */
+export type EnvelopeRow = [origin: number, seq: number, hlc: number, type: EventType, data: string, prev: string, hash: string, idem: string | null];
+
+export function envelopeRow(e: Envelope): EnvelopeRow {
+  return [e.origin, e.seq, e.hlc, e.type, e.data, e.prev, e.hash, e.idem];
+}
+
 /** An `events` frame, written directly: this is the hot path of catch-up. */
 export function encodeEvents(events: readonly Envelope[], at?: number): string {
-  const rows = events.map((e) => [e.origin, e.seq, e.hlc, e.type, e.data, e.prev, e.hash, e.idem]);
+  return encodeEventRows(events.map(envelopeRow), at);
+}
+
+/** An `events` frame of rows as the log hands them out (EventStore.rowsInFoldOrder): no envelope objects. */
+export function encodeEventRows(rows: readonly EnvelopeRow[], at?: number): string {
   return `{"t":"events",${at === undefined ? '' : `"at":${at},`}"events":${JSON.stringify(rows)}}`;
 }
 

@@ -1,0 +1,144 @@
+/**
+ * The catch-up stream between two ReplicationPeers, in one process: the sender's pump
+ * and the receiver's transactions, which the end-to-end tests only see as "caught up".
+ *
+ * - The receiver stores a catch-up in few transactions. A frame of 8,000 envelopes is
+ *   megabytes and arrives over several socket reads, so applying "the frames that
+ *   arrived together" meant one frame per transaction: a large log was stored in many
+ *   small transactions, each rewriting the same (random) idempotency-key index pages.
+ * - The sender yields to the event loop between frames, also when a read only skipped
+ *   rows the twin holds (MAX_SCAN_ROWS), instead of producing its whole window in one turn.
+ */
+import { EventEmitter } from 'node:events';
+import { generateKeyPairSync } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, test } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { Envelope } from '../../src/events/envelope.js';
+import { EventStore } from '../../src/events/log/event-store.js';
+import { Ledger } from '../../src/events/log/ledger.js';
+import { authTranscript } from '../../src/events/replication/protocol.js';
+import { linkProof, type ClusterKeys } from '../../src/tracker/cluster-keys.js';
+import { BATCH_EVENTS, MAX_SCAN_ROWS, ReplicationPeer, type PeerHost } from '../../src/tracker/replication-peer.js';
+import { chain, tempDir } from '../helpers/envelopes.js';
+
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const keys: ClusterKeys = { linkKey: Buffer.alloc(32, 7), sessionKey: Buffer.alloc(32, 8), ticketPrivateKey: privateKey, ticketPublicKey: publicKey, source: 'test' };
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+function ledgerWith(origin: number, events: readonly Envelope[] = []): Ledger {
+  const dir = tempDir();
+  const store = EventStore.open(dir.file('events.db'));
+  for (let i = 0; i < events.length; i += 20_000) store.append(events.slice(i, i + 20_000));
+  const ledger = new Ledger(store, { origin, snapshotEvery: 1e9 });
+  ledger.open();
+  cleanup.push(() => dir.remove(), () => store.close());
+  return ledger;
+}
+
+function hostFor(id: number, ledger: Ledger, on: Partial<PeerHost> = {}): PeerHost {
+  return {
+    id,
+    twinId: 3 - id,
+    ledger,
+    keys,
+    authenticated: () => true,
+    synced: () => undefined,
+    progress: () => undefined,
+    caughtUp: () => undefined,
+    lag: () => undefined,
+    closed: () => undefined,
+    ...on,
+  };
+}
+
+describe('catch-up stream', () => {
+  test('given 5 frames of events to catch up over a real socket, when the receiver applies them, then it stores them in at most 2 transactions', async () => {
+    const frames = 5;
+    const one = ledgerWith(1, chain(1, frames * BATCH_EVENTS, { hlc: (i) => 1_000_000 + i, idem: (i) => `key-${i}` }));
+    const two = ledgerWith(2);
+    const applied: number[] = [];
+    const apply = two.applyRemote.bind(two);
+    two.applyRemote = (envelopes) => {
+      applied.push(envelopes.length);
+      return apply(envelopes);
+    };
+    let caughtUp!: () => void;
+    const done = new Promise<void>((resolve) => (caughtUp = resolve));
+
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    server.on('connection', (ws) => new ReplicationPeer(ws, 2, 'tracker 2', hostFor(1, one)).start());
+    const ws = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    cleanup.push(() => new Promise((resolve) => server.close(resolve)), () => ws.terminate());
+    // the peer must listen from 'open' on: the twin's hello may come in the same read
+    ws.once('open', () => new ReplicationPeer(ws, 2, 'tracker 1', hostFor(2, two, { caughtUp: () => caughtUp() })).start());
+    await done;
+
+    expect(two.originMarks().get(1)?.seq).toBe(frames * BATCH_EVENTS);
+    expect(two.hash()).toBe(one.hash());
+    expect(applied.reduce((a, b) => a + b, 0)).toBe(frames * BATCH_EVENTS);
+    expect(applied.length).toBeLessThanOrEqual(2);
+  }, 60_000);
+
+  test('given a twin that holds over twice MAX_SCAN_ROWS rows between two it lacks, when the sender streams, then it yields to the event loop after each read', async () => {
+    // origin 2's first event sorts first and its second last; the twin holds all of origin 1 in between
+    const held = chain(1, 2 * MAX_SCAN_ROWS + 10_000, { hlc: (i) => 2000 + i });
+    const lacking = chain(2, 2, { hlc: (i) => (i === 0 ? 1000 : 10_000_000) });
+    const one = ledgerWith(1, [...lacking, ...held]);
+    const ws = new FakeSocket();
+    const peer = new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 2', hostFor(1, one));
+    cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
+    peer.start();
+    const mine = (ws.sent[0] as { challenge: string }).challenge;
+    const theirs = 'c'.repeat(43);
+    ws.deliver({ t: 'hello', v: 1, tracker: 2, challenge: theirs });
+    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(2, 1, mine, theirs)) });
+    ws.deliver({ t: 'marks', marks: { '1': held.length } });
+
+    // in this turn: the first frame only (origin 2 seq 1); then one read of MAX_SCAN_ROWS rows per turn,
+    // the next of them finding nothing to send (all held)
+    expect(ws.events()).toEqual([[2, 1]]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ws.events()).toEqual([[2, 1]]);
+    for (let turn = 0; turn < 5 && ws.events().length < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(ws.events()).toEqual([
+      [2, 1],
+      [2, 2],
+    ]);
+  }, 60_000);
+});
+
+/** Just enough of a ws WebSocket for a ReplicationPeer: records what it sends. */
+class FakeSocket extends EventEmitter {
+  readonly OPEN = 1;
+  readyState = 1;
+  readonly sent: unknown[] = [];
+
+  send(text: string): void {
+    this.sent.push(JSON.parse(text));
+  }
+
+  deliver(message: unknown): void {
+    this.emit('message', Buffer.from(JSON.stringify(message)), false);
+  }
+
+  /** Per `events` frame sent: [origin, seq] of each envelope in it. */
+  events(): [number, number][] {
+    return this.sent.flatMap((m) => ((m as { t: string }).t === 'events' ? (m as { events: unknown[][] }).events.map((r) => [r[0] as number, r[1] as number] as [number, number]) : []));
+  }
+
+  ping(): void {}
+
+  close(): void {
+    this.readyState = 3;
+  }
+
+  terminate(): void {
+    this.readyState = 3;
+  }
+}
