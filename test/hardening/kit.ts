@@ -78,17 +78,8 @@ export function syntheticFile(label: string, size = PIECE_SIZE + 100): { size: n
   return { size, pieceSize: PIECE_SIZE, pieceHashes: Array.from({ length: count }, (_, i) => sha(`${label}#${i}`)), sha1: sha(`${label}:${randomBytes(4).toString('hex')}`) };
 }
 
-/** A deterministic PRNG (mulberry32) so a failing fuzz case can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG, so a failing fuzz case can be replayed from its seed. */
+export { mulberry32 as prng } from '../helpers/random.js';
 
 /** A bare WebSocket client of /client: sends requests, returns replies with their full error bodies. */
 export class RawClient {
