@@ -1,37 +1,16 @@
 // Guarantee 6 at the peer: no piece leaves a PeerServer without a HANDSHAKE carrying
 // a tracker-signed ticket for that very file; anything else is refused and closed,
 // and broken frames close only that connection (Guarantee 7).
-import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Download, DownloadError } from '../../src/client/downloader.js';
 import type { PeerServer } from '../../src/client/peer-server.js';
 import { PIECE_SIZE } from '../../src/wire/manifest.js';
-import { encodeHandshake, encodeRequest, FrameDecoder, NO_PIECE, RejectReason, type PeerMessage } from '../../src/wire/peer-frames.js';
+import { encodeHandshake, encodeRequest, RejectReason } from '../../src/wire/peer-frames.js';
+import { peerExchange } from '../hardening/kit.js';
 import { otherKey, peerOf, sameBytes, Swarm, ticketFor } from './swarm.js';
 
-/** Sends `bytes`, collects what comes back until the server closes (or 3 s pass). */
-function exchange(server: PeerServer, ...frames: Buffer[]): Promise<{ messages: PeerMessage['type'][]; rejects: number[]; closed: boolean }> {
-  return new Promise((resolve) => {
-    const messages: PeerMessage['type'][] = [];
-    const rejects: number[] = [];
-    const socket = connect(server.address().port, '127.0.0.1');
-    const decoder = new FrameDecoder((m) => {
-      messages.push(m.type);
-      if (m.type === 'reject' && m.index === NO_PIECE) rejects.push(m.reason);
-    });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ messages, rejects, closed: false });
-    }, 3_000);
-    socket.on('connect', () => frames.forEach((f) => socket.write(f)));
-    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ messages, rejects, closed: true });
-    });
-  });
-}
+/** Sends `frames`, collects what comes back until the server closes (or 3 s pass). */
+const exchange = (server: PeerServer, ...frames: Buffer[]) => peerExchange(server.address().port, frames);
 
 describe('peer authorization', () => {
   const swarm = new Swarm();
