@@ -13,6 +13,7 @@
  */
 import { GENESIS_PREV, HLC_TICKS_PER_MS, seal, type DomainEvent, type Envelope } from '../../src/events/index.js';
 import type { EventStore } from '../../src/events/log/event-store.js';
+import { idempotencyKey } from '../../src/wire/idempotency-key.js';
 import { mulberry32 } from '../../test/helpers/random.js';
 
 export interface SyntheticLogOptions {
@@ -193,7 +194,7 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
     batch = [];
   };
   // A bench fixture: durability is not what is measured, and a big page cache keeps the
-  // (random) idempotency-key index in memory while millions of rows go in.
+  // indexes in memory while millions of rows go in.
   const cacheSize = store.db.pragma('cache_size', { simple: true }) as number;
   store.db.pragma('synchronous = OFF');
   store.db.pragma('cache_size = -262144');
@@ -210,7 +211,7 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
       type: event.type,
       data: JSON.stringify(event.data),
       prev: tip.hash,
-      idem: random() < 0.8 ? hex(32) : null,
+      idem: random() < 0.8 ? idempotencyKey(ms, randomBytes(10)) : null,
     });
     tips.set(origin, { seq: envelope.seq, hash: envelope.hash });
     written += 1;

@@ -10,10 +10,10 @@
  * - With no tracker reachable, requests fail at once with NO_TRACKER while it keeps
  *   retrying in the background with backoff; events 'switched', 'down', 'up' say so.
  */
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { MUTATING_OPS, type ArgsOf, type ErrorBody, type Op, type Response } from '../wire/client-protocol.js';
+import { idempotencyKey } from '../wire/idempotency-key.js';
 import type { TrackerAddress } from '../wire/tracker-info.js';
 
 export const HEARTBEAT_INTERVAL_MS = 250;
@@ -90,7 +90,7 @@ export class TrackerConnection extends EventEmitter {
   /** Sends one request and resolves with its data, or rejects with a TrackerError. */
   request<O extends Op>(op: O, args: ArgsOf<O>): Promise<unknown> {
     const id = this.nextId++;
-    const idem = MUTATING_OPS.has(op) ? randomUUID() : undefined;
+    const idem = MUTATING_OPS.has(op) ? idempotencyKey() : undefined;
     const frame = JSON.stringify({ id, op, args, idem });
     return new Promise((resolve, reject) => {
       if (this.link === 'down' || this.closing) {

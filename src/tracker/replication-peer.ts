@@ -425,7 +425,8 @@ export class ReplicationPeer {
     let fresh: Envelope[];
     const t0 = performance.now();
     try {
-      fresh = this.host.ledger.applyRemote(frames.length === 1 ? frames[0]!.events : frames.flatMap((f) => f.events));
+      const events = frames.length === 1 ? frames[0]!.events : frames.flatMap((f) => f.events);
+      fresh = this.host.ledger.applyRemote(events, { catchingUp: this.inbox.length > 0 || this.moreComing() });
     } catch (error) {
       if (error instanceof ChainError) return this.fail('CHAIN_BROKEN', error.message);
       return this.fail('LOCAL_ERROR', `could not store the twin's events: ${error instanceof Error ? error.message : String(error)}`);

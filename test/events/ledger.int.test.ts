@@ -295,6 +295,20 @@ describe('applyRemote', () => {
   });
 });
 
+describe('snapshots during a catch-up', () => {
+  test('given batches applied with catchingUp, then no snapshot is taken until the batch that ends the backlog', () => {
+    const one = openLedger('one.db', 1, { snapshotEvery: 10 });
+    const backlog = chain(2, 45);
+    one.ledger.applyRemote(backlog.slice(0, 20), { catchingUp: true });
+    one.ledger.applyRemote(backlog.slice(20, 40), { catchingUp: true });
+    expect(one.store.listSnapshots()).toEqual([]);
+
+    one.ledger.applyRemote(backlog.slice(40), { catchingUp: false });
+
+    expect(one.store.listSnapshots().map((s) => s.eventCount)).toEqual([45]);
+  });
+});
+
 describe('convergence of two trackers', () => {
   test('given both accepted conflicting commands during a partition, when they exchange in different orders and batches, then equal hashes and the same conflicts', async () => {
     const c1 = { ms: 1_700_000_001_000 };
