@@ -8,7 +8,7 @@
  *   newest snapshot placed where the default policy (every DEFAULT_SNAPSHOT_EVERY events)
  *   leaves the most to replay. Timed from spawn until /health answers.
  * Options: --seconds N (per throughput run, default 5), --events N (default 1000000),
- * --only throughput|restart.
+ * --runs N (default 3; medians are reported), --only throughput|restart.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -20,25 +20,35 @@ import { DEFAULT_SNAPSHOT_EVERY } from '../src/events/log/ledger.js';
 import { foldEvents } from '../src/events/log/fold.js';
 import { encodeState, initialState, stateHash } from '../src/events/index.js';
 import { Cluster } from '../src/demo/local-cluster.js';
-import { numberOption, percentile, printTable, writeResults } from './lib/stats.js';
+import { median, numberOption, percentile, printTable, stringOption, writeResults } from './lib/stats.js';
+import { idempotencyKey } from '../src/wire/idempotency-key.js';
 import { writeSyntheticLog } from './lib/synthetic-log.js';
 
 
 export default async function run(args: string[]): Promise<void> {
   const seconds = numberOption(args, 'seconds', 5);
   const events = numberOption(args, 'events', 1_000_000);
-  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
-  const throughput = [];
-  let disk: ReturnType<typeof measureDisk> | undefined;
+  const runs = numberOption(args, 'runs', 3);
+  const only = stringOption(args, 'only');
+  let disk: Medians<ReturnType<typeof measureDisk>> | undefined;
+  let throughput: (Medians<Throughput> & { clients: number })[] | undefined;
   if (only !== 'restart') {
-    disk = measureDisk();
-    for (const clients of [1, 50]) throughput.push(await measureThroughput(clients, seconds));
-    console.log('\nacknowledged durable commands (create_group + idempotency key), real tracker process, WAL + synchronous=FULL');
+    // Alternating within each run (floor, 1 client, 50 clients), so that all three see
+    // the same moments of a shared, noisy machine.
+    const floors = [];
+    const byClients = new Map<number, Throughput[]>(CLIENT_COUNTS.map((c) => [c, []]));
+    for (let r = 0; r < runs; r++) {
+      floors.push(measureDisk());
+      for (const clients of CLIENT_COUNTS) byClients.get(clients)!.push(await measureThroughput(clients, seconds));
+    }
+    disk = medians(floors);
+    throughput = CLIENT_COUNTS.map((clients) => ({ clients, ...medians(byClients.get(clients)!) }));
+    console.log(`\nacknowledged durable commands (create_group + idempotency key), real tracker process, WAL + synchronous=FULL; medians of ${runs} runs`);
     printTable(
-      ['clients', 'commands', 'commands/s', 'p50 ms', 'p99 ms'],
+      ['clients', 'commands/s', 'p50 ms', 'p99 ms', 'commands/s of each run'],
       [
-        ['disk floor: one-row durable SQLite transactions, no tracker', disk.count, Math.round(disk.perSecond), disk.p50.toFixed(3), disk.p99.toFixed(3)],
-        ...throughput.map((t) => [t.clients, t.commands, Math.round(t.perSecond), t.p50.toFixed(3), t.p99.toFixed(3)]),
+        ['disk floor: one-row durable SQLite transactions, no tracker', Math.round(disk.perSecond), disk.p50.toFixed(3), disk.p99.toFixed(3), disk.runs.map((d) => Math.round(d.perSecond)).join(', ')],
+        ...throughput.map((t) => [t.clients, Math.round(t.perSecond), t.p50.toFixed(3), t.p99.toFixed(3), t.runs.map((x) => Math.round(x.perSecond)).join(', ')]),
       ],
     );
   }
@@ -46,13 +56,30 @@ export default async function run(args: string[]): Promise<void> {
     console.log(`\nresults: ${writeResults('tracker', { disk, throughput })}`);
     return;
   }
-  const restart = await measureRestart(events);
-  console.log(`\nrestart-to-ready with ${restart.events.toLocaleString()} events in the log`);
+  const restart = await measureRestart(events, runs);
+  console.log(`\nrestart-to-ready with ${restart.events.toLocaleString()} events in the log; medians of ${runs} restarts`);
   printTable(
-    ['events', 'snapshot at', 'tail replayed', 'log loaded ms', 'spawn to /health ms'],
-    [[restart.events, restart.snapshotAt, restart.tail, restart.loadMs, restart.readyMs]],
+    ['events', 'snapshot at', 'tail replayed', 'log loaded ms', 'spawn to /health ms', 'spawn to /health of each run'],
+    [[restart.events, restart.snapshotAt, restart.tail, restart.loadMs, restart.readyMs, restart.runs.map((x) => x.readyMs).join(', ')]],
   );
   console.log(`\nresults: ${writeResults('tracker', { disk, throughput, restart })}`);
+}
+
+const CLIENT_COUNTS = [1, 50];
+
+interface Throughput {
+  readonly clients: number;
+  readonly commands: number;
+  readonly perSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** Each figure's median over the runs (each figure on its own), and the runs themselves. */
+type Medians<T> = { readonly perSecond: number; readonly p50: number; readonly p99: number; readonly runs: T[] };
+
+function medians<T extends { perSecond: number; p50: number; p99: number }>(runs: T[]): Medians<T> {
+  return { perSecond: median(runs.map((r) => r.perSecond)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), runs };
 }
 
 /**
@@ -109,7 +136,7 @@ class LeanClient {
   }
 }
 
-async function measureThroughput(clients: number, seconds: number) {
+async function measureThroughput(clients: number, seconds: number): Promise<Throughput> {
   const cluster = await Cluster.create(1);
   try {
     await cluster.start(1);
@@ -129,7 +156,7 @@ async function measureThroughput(clients: number, seconds: number) {
       conns.map(async (c, i) => {
         for (let n = 3; performance.now() < end; n++) {
           const t0 = performance.now();
-          await c.request(n, 'create_group', { group: `c${i}-${n}` }, `c${i}-${n}`);
+          await c.request(n, 'create_group', { group: `c${i}-${n}` }, idempotencyKey());
           if (t0 >= warmupEnd) latencies.push(performance.now() - t0);
         }
       }),
@@ -142,7 +169,7 @@ async function measureThroughput(clients: number, seconds: number) {
   }
 }
 
-async function measureRestart(events: number) {
+async function measureRestart(events: number, runs: number) {
   const cluster = await Cluster.create(1);
   try {
     const dataDir = cluster.trackers[0]!.dataDir;
@@ -158,13 +185,18 @@ async function measureRestart(events: number) {
       store.saveSnapshot(at, state.eventCount, stateHash(state), encodeState(state), Date.now());
     }
     await store.close();
-    const t0 = performance.now();
-    const t = await cluster.start(1);
-    const readyMs = Math.round(performance.now() - t0);
-    const loaded = /"ms":(\d+)/.exec(t.output)?.[1];
-    const health = await cluster.health(1);
-    if (health.events !== events) throw new Error(`tracker loaded ${health.events} events, expected ${events}`);
-    return { events, snapshotAt, tail, loadMs: Number(loaded), readyMs };
+    const measured = [];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      const t = await cluster.start(1);
+      const readyMs = Math.round(performance.now() - t0);
+      const loaded = /"ms":(\d+)/.exec(t.output)?.[1];
+      const health = await cluster.health(1);
+      if (health.events !== events) throw new Error(`tracker loaded ${health.events} events, expected ${events}`);
+      measured.push({ loadMs: Number(loaded), readyMs });
+      await cluster.kill(1, 'SIGTERM');
+    }
+    return { events, snapshotAt, tail, loadMs: median(measured.map((m) => m.loadMs)), readyMs: median(measured.map((m) => m.readyMs)), runs: measured };
   } finally {
     await cluster.destroy();
   }

@@ -3,7 +3,7 @@
  * migrations tracked in user_version, WAL + synchronous=FULL, and the queries the ledger
  * and replication rely on. Real files in a temporary directory.
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { encodeState, initialState, type Envelope } from '../../src/events/index.js';
@@ -141,6 +141,28 @@ describe('migrations and pragmas', () => {
     const store = openStore();
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+});
+
+describe('background checkpoints', () => {
+  test('given appends that never pause, then the WAL is still restarted from its start, not grown by every commit', async () => {
+    const store = openStore();
+    store.checkpointInBackground(50);
+    let last = chain(1, 1);
+    store.append(last);
+    let commits = 1;
+    const until = performance.now() + 1500;
+    while (performance.now() < until) {
+      last = chain(1, 1, { after: last[0] });
+      store.append(last);
+      commits += 1;
+      await new Promise((r) => setImmediate(r)); // the turn in which the worker's message lands
+    }
+    const walBytes = statSync(`${dir.file('log.db')}-wal`).size;
+    await store.close();
+    // Every commit writes at least one 4 KiB page to the WAL: kept, they would all still be there.
+    expect(commits).toBeGreaterThan(200);
+    expect(walBytes).toBeLessThan((commits * 4096) / 4);
   });
 });
 

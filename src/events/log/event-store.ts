@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
-import { Checkpointer } from './checkpointer.js';
+import { Checkpointer, CHECKPOINT_INTERVAL_MS } from './checkpointer.js';
 import type { Envelope } from '../envelope.js';
 import type { EnvelopeRow } from '../replication/protocol.js';
 import type { EncodedState } from '../state-codec.js';
@@ -37,6 +37,7 @@ const ENVELOPE_COLUMNS = 'origin, seq, hlc, type, data, prev, hash, idem';
  * of a million events runs about a fifth faster with this.
  */
 const CACHE_KIB = 64 * 1024;
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 export class EventStore {
   readonly db: Database.Database;
@@ -62,6 +63,8 @@ export class EventStore {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.pragma(`cache_size = -${CACHE_KIB}`);
+    // A WAL that a burst (a catch-up) grew is cut back to this when it restarts.
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     // Without this, INSERT OR REPLACE deletes a clashing event without firing the no-delete trigger.
     db.pragma('recursive_triggers = ON');
     migrate(db);
@@ -75,11 +78,17 @@ export class EventStore {
     return new EventStore(db);
   }
 
-  /** Checkpoints from now on run on a worker thread, never inside an append. */
-  checkpointInBackground(): void {
+  /** Checkpoints from now on run on a worker thread, never inside an append (see Checkpointer). */
+  checkpointInBackground(intervalMs = CHECKPOINT_INTERVAL_MS): void {
     if (this.checkpointer) return;
     this.db.pragma('wal_autocheckpoint = 0');
-    this.checkpointer = new Checkpointer(this.db.name, createRequire(import.meta.url).resolve('better-sqlite3'));
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.checkpointer = new Checkpointer(this.db.name, driver, () => this.finishCheckpoint(), intervalMs);
+  }
+
+  /** Copies what was committed since the worker's checkpoint, so the next append restarts the WAL. */
+  private finishCheckpoint(): void {
+    if (this.db.open && !this.db.inTransaction) this.db.pragma('wal_checkpoint(PASSIVE)');
   }
 
   /** Closes the log; synchronously, unless a background checkpointer must finish first. */
