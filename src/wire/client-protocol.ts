@@ -1,7 +1,7 @@
 /**
  * Client <-> tracker messages: JSON text frames over WebSocket `/client`.
  *
- *   request  { id, op, args, idem? }   idem: idempotency key, on every mutating op
+ *   request  { id, op, args, idem? }   idem: idempotency key, on every mutating op (our client sends a UUIDv7: see idempotency-key.ts)
  *   response { id, ok: true, data } | { id, ok: false, error: { code, message } }
  *
  * `parseRequest` is the only door in: it checks the frame is JSON, the op is known and

@@ -86,9 +86,17 @@ export class EventStore {
     this.checkpointer = new Checkpointer(this.db.name, driver, () => this.finishCheckpoint(), intervalMs);
   }
 
-  /** Copies what was committed since the worker's checkpoint, so the next append restarts the WAL. */
+  /**
+   * Copies what was committed since the worker's checkpoint, so the next append restarts
+   * the WAL. Best effort: a disk that fails here fails the next append, which is fatal.
+   */
   private finishCheckpoint(): void {
-    if (this.db.open && !this.db.inTransaction) this.db.pragma('wal_checkpoint(PASSIVE)');
+    if (!this.db.open || this.db.inTransaction) return;
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // the next append reports it
+    }
   }
 
   /** Closes the log; synchronously, unless a background checkpointer must finish first. */
