@@ -295,6 +295,28 @@ describe('applyRemote', () => {
   });
 });
 
+describe('hash', () => {
+  test('given hash() asked before, then after a commit and after a late event that re-folds, it is always the hash of the state', async () => {
+    const c1 = { ms: 1_700_000_000_000 };
+    const one = openLedger('one.db', 1, { clock: c1 });
+    await exec(one.ledger, cmd.createUser('alice'));
+    const first = one.ledger.hash();
+    expect(one.ledger.hash()).toBe(first);
+
+    c1.ms += 1000;
+    await exec(one.ledger, cmd.createUser('bob'));
+    expect(one.ledger.hash()).not.toBe(first);
+    expect(one.ledger.hash()).toBe(stateHash(one.ledger.current));
+
+    const refolds: Position[] = [];
+    one.ledger.on('refold', (from: Position) => refolds.push(from));
+    one.ledger.applyRemote(chain(2, 1, { hlc: () => 1 }));
+    expect(refolds).toHaveLength(1);
+    expect(one.ledger.hash()).toBe(stateHash(one.ledger.current));
+    expect(one.ledger.hash()).toBe(replayHash(one.store));
+  });
+});
+
 describe('snapshots during a catch-up', () => {
   test('given batches applied with catchingUp, then no snapshot is taken until the batch that ends the backlog', () => {
     const one = openLedger('one.db', 1, { snapshotEvery: 10 });

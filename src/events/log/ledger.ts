@@ -63,6 +63,7 @@ export class Ledger extends EventEmitter {
   private snapshotter: Snapshotter | undefined;
   private readonly clock: () => number;
   private readonly backgroundSnapshots: boolean;
+  private hashed: { readonly eventCount: number; readonly hash: string } | undefined;
 
   constructor(
     readonly store: EventStore,
@@ -99,8 +100,15 @@ export class Ledger extends EventEmitter {
     return this.state;
   }
 
+  /**
+   * The state hash, recomputed only when events were folded since the last call (about
+   * 100 ms for a million events' state; /health asks for it). Events are only ever
+   * added, so an unchanged event count is an unchanged state, re-folds included.
+   */
   hash(): string {
-    return stateHash(this.state);
+    const eventCount = this.state.eventCount;
+    if (this.hashed?.eventCount !== eventCount) this.hashed = { eventCount, hash: stateHash(this.state) };
+    return this.hashed.hash;
   }
 
   /** Durable high-water mark per origin. */
