@@ -6,8 +6,9 @@
  *   one link per pair, the semi-synchronous barrier the executor waits on, the gate that
  *   holds local commits while this tracker is behind on its own origin, and what
  *   /health says about all of it.
- * - One ReplicationPeer per WebSocket (replication-peer.ts): the handshake, the catch-up
- *   and live stream in both directions, and the per-origin marks of that connection.
+ * - One ReplicationPeer per WebSocket (replication-peer.ts): the handshake, liveness and
+ *   the per-origin marks of that connection. Its LogSender (log-sender.ts) streams the
+ *   log out, catch-up then live; its EventInbox (event-inbox.ts) applies what comes in.
  *
  * What it promises:
  * - Both trackers dial (while they have no link); when two connections authenticate,
@@ -37,7 +38,8 @@ import { MAX_FRAME_BYTES } from '../events/replication/protocol.js';
 import type { ClusterKeys } from './cluster-keys.js';
 import type { ReplicationBarrier } from './executor.js';
 import type { Logger } from './logger.js';
-import { BATCH_EVENTS, ReplicationPeer, type PeerHost } from './replication-peer.js';
+import { BATCH_EVENTS } from './log-sender.js';
+import { ReplicationPeer, type PeerHost } from './replication-peer.js';
 import type { UpgradeHandler } from './tracker.js';
 
 /** How long a command waits for the twin's ack before the link counts as lagging. */

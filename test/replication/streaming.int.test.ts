@@ -19,7 +19,8 @@ import { EventStore } from '../../src/events/log/event-store.js';
 import { Ledger } from '../../src/events/log/ledger.js';
 import { authTranscript } from '../../src/events/replication/protocol.js';
 import { linkProof, type ClusterKeys } from '../../src/tracker/cluster-keys.js';
-import { BATCH_EVENTS, MAX_SCAN_ROWS, ReplicationPeer, type PeerHost } from '../../src/tracker/replication-peer.js';
+import { BATCH_EVENTS, MAX_SCAN_ROWS } from '../../src/tracker/log-sender.js';
+import { ReplicationPeer, type PeerHost } from '../../src/tracker/replication-peer.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');

@@ -1,0 +1,163 @@
+/**
+ * The inbound half of a replication link: `events` frames from the twin go to
+ * Ledger.applyRemote (validating, idempotent on (origin, seq), durable on return), and
+ * each frame is answered with one ack once applied.
+ *
+ * - Frames are applied together, in one transaction (one commit, one fsync), up to
+ *   MAX_COALESCED_FRAMES. Live frames are applied on the next turn. During a catch-up,
+ *   while the twin certainly has more to send (the frames so far fall short of its marks
+ *   when the link came up), the inbox waits for a full set of frames, at most
+ *   COALESCE_WAIT_MS: frames of megabytes arrive over several reads, so "what arrived
+ *   together" would otherwise be one frame, and a big log would be stored in many small
+ *   transactions that rewrite the same index pages each time.
+ * - The catch-up target is the twin's marks when the link came up; the first moment the
+ *   local marks reach all of them is reported once (events received, ms taken).
+ * - A ChainError means the twin sent something that does not continue a chain: the link
+ *   is dropped with CHAIN_BROKEN and re-syncs from marks on the next connection.
+ */
+import type { Envelope } from '../events/envelope.js';
+import { ChainError, type Ledger } from '../events/log/ledger.js';
+import type { Marks } from '../events/replication/protocol.js';
+import { wallMs } from './wall-clock.js';
+
+/**
+ * Frames applied in one transaction when several are waiting. Fewer than the sender's
+ * window, so the sender keeps producing while the receiver applies.
+ */
+export const MAX_COALESCED_FRAMES = 8;
+/**
+ * Coalescing stops short of frames whose apply would take longer than this (by the recent
+ * cost per event): the event loop answers no ping while it applies, and the twin drops a
+ * link it has not heard from for HEARTBEAT_TIMEOUT_MS.
+ */
+export const APPLY_BUDGET_MS = 1000;
+/** How long a catch-up waits for more frames before it applies what it has. */
+export const COALESCE_WAIT_MS = 100;
+
+/** Live frames' replication lag: ms from durable on the twin to applied here, and the frame's size. */
+export interface FrameLag {
+  readonly ms: number;
+  readonly events: number;
+}
+
+/** The connection the frames came in on. */
+export interface InboxLink {
+  /** Frames may still be applied: the connection is not closed or closing. */
+  receiving(): boolean;
+  /** `frames` frames are durable here now: acknowledge each one. */
+  applied(frames: number, lags: readonly FrameLag[]): void;
+  /** Every event the twin held when the link came up is here now (reported once). */
+  caughtUp(events: number, ms: number): void;
+  /** Local marks moved. */
+  progressed(): void;
+  /** The twin's events could not be stored: drop the link. */
+  failed(code: 'CHAIN_BROKEN' | 'LOCAL_ERROR', detail: string): void;
+}
+
+export class EventInbox {
+  /** Frames received and not yet applied. */
+  private frames: { events: Envelope[]; at: number | undefined }[] = [];
+  /** Per origin, the highest seq received on this connection. */
+  private readonly arrived = new Map<number, number>();
+  private applyQueued = false;
+  private applyTimer: NodeJS.Timeout | undefined;
+  /** Recent cost of applying one event, ms (a moving average). */
+  private msPerEvent = 0.01;
+  private target: Marks | undefined;
+  private syncStarted = 0;
+  private received = 0;
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly link: InboxLink,
+  ) {}
+
+  /** The link is up and the twin holds `target`: the catch-up starts (and may already be done). */
+  start(target: Marks): void {
+    this.target = target;
+    this.syncStarted = performance.now();
+    this.checkCaughtUp();
+  }
+
+  push(events: Envelope[], at: number | undefined): void {
+    for (const e of events) if (e.seq > (this.arrived.get(e.origin) ?? 0)) this.arrived.set(e.origin, e.seq);
+    this.frames.push({ events, at });
+    this.scheduleApply();
+  }
+
+  stop(): void {
+    clearTimeout(this.applyTimer);
+    this.applyTimer = undefined;
+  }
+
+  private scheduleApply(): void {
+    if (this.applyQueued || this.frames.length === 0) return;
+    if (this.frames.length < this.framesPerApply() && this.moreComing()) {
+      // Waits while frames keep coming, at most COALESCE_WAIT_MS after the last one.
+      clearTimeout(this.applyTimer);
+      this.applyTimer = setTimeout(() => {
+        this.applyTimer = undefined;
+        this.applySoon();
+      }, COALESCE_WAIT_MS);
+      return;
+    }
+    this.applySoon();
+  }
+
+  private applySoon(): void {
+    this.stop();
+    if (this.applyQueued) return;
+    this.applyQueued = true;
+    setImmediate(() => {
+      this.applyQueued = false;
+      this.apply();
+    });
+  }
+
+  /** Catching up, and the frames received so far do not reach the twin's marks yet. */
+  private moreComing(): boolean {
+    if (!this.target) return false;
+    const local = this.ledger.originMarks();
+    for (const [origin, seq] of this.target) if (Math.max(this.arrived.get(origin) ?? 0, local.get(origin)?.seq ?? 0) < seq) return true;
+    return false;
+  }
+
+  /** Frames to apply in one go: MAX_COALESCED_FRAMES, or fewer when recent applies were slow (a loaded host). */
+  private framesPerApply(): number {
+    const events = this.frames[0]?.events.length ?? 1;
+    const fit = Math.floor(APPLY_BUDGET_MS / (this.msPerEvent * events));
+    return Math.max(1, Math.min(MAX_COALESCED_FRAMES, fit));
+  }
+
+  private apply(): void {
+    const frames = this.frames.splice(0, this.framesPerApply());
+    this.scheduleApply();
+    if (!this.link.receiving() || frames.length === 0) return;
+    let fresh: Envelope[];
+    const t0 = performance.now();
+    try {
+      const events = frames.length === 1 ? frames[0]!.events : frames.flatMap((f) => f.events);
+      fresh = this.ledger.applyRemote(events, { catchingUp: this.frames.length > 0 || this.moreComing() });
+    } catch (error) {
+      if (error instanceof ChainError) return this.link.failed('CHAIN_BROKEN', error.message);
+      return this.link.failed('LOCAL_ERROR', `could not store the twin's events: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    this.received += fresh.length;
+    const took = performance.now() - t0;
+    if (fresh.length >= 1000) this.msPerEvent = 0.7 * this.msPerEvent + (0.3 * took) / fresh.length;
+    const now = wallMs();
+    const lags: FrameLag[] = [];
+    for (const f of frames) if (f.at !== undefined) lags.push({ ms: now - f.at, events: f.events.length });
+    this.link.applied(frames.length, lags);
+    this.checkCaughtUp();
+    this.link.progressed();
+  }
+
+  private checkCaughtUp(): void {
+    if (!this.target) return;
+    const local = this.ledger.originMarks();
+    for (const [origin, seq] of this.target) if ((local.get(origin)?.seq ?? 0) < seq) return;
+    this.target = undefined;
+    this.link.caughtUp(this.received, Math.round(performance.now() - this.syncStarted));
+  }
+}
