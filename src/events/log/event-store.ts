@@ -38,6 +38,8 @@ const ENVELOPE_COLUMNS = 'origin, seq, hlc, type, data, prev, hash, idem';
  */
 const CACHE_KIB = 64 * 1024;
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+/** An append of this many events is part of a burst (a catch-up), not steady traffic. */
+const BULK_APPEND_EVENTS = 1000;
 
 export class EventStore {
   readonly db: Database.Database;
@@ -45,6 +47,8 @@ export class EventStore {
   private readonly insertIgnore: Database.Statement;
   private readonly selectByIdem: Database.Statement;
   private checkpointer: Checkpointer | undefined;
+  /** Until then, appends are a burst (see finishCheckpoint). */
+  private bulkUntil = 0;
 
   private constructor(db: Database.Database) {
     this.db = db;
@@ -91,7 +95,9 @@ export class EventStore {
    * the WAL. Best effort: a disk that fails here fails the next append, which is fatal.
    */
   private finishCheckpoint(): void {
-    if (!this.db.open || this.db.inTransaction) return;
+    // Right after bulk appends (a catch-up) this would copy megabytes on the writer's
+    // thread; the worker copies them, and the WAL restarts once the burst is over.
+    if (!this.db.open || this.db.inTransaction || performance.now() < this.bulkUntil) return;
     try {
       this.db.pragma('wal_checkpoint(PASSIVE)');
     } catch {
@@ -116,6 +122,7 @@ export class EventStore {
     this.db.transaction(() => {
       for (const e of events) insert.run(e.origin, e.seq, e.hlc, e.type, e.data, e.prev, e.hash, e.idem);
     })();
+    if (events.length >= BULK_APPEND_EVENTS) this.bulkUntil = performance.now() + CHECKPOINT_INTERVAL_MS;
   }
 
   /** Appends those not yet present, in one transaction; returns the ones inserted. */
