@@ -85,7 +85,12 @@ export class EventInbox {
     this.scheduleApply();
   }
 
+  /** The connection closed: no more waiting for frames. */
   stop(): void {
+    this.cancelWait();
+  }
+
+  private cancelWait(): void {
     clearTimeout(this.applyTimer);
     this.applyTimer = undefined;
   }
@@ -105,7 +110,7 @@ export class EventInbox {
   }
 
   private applySoon(): void {
-    this.stop();
+    this.cancelWait();
     if (this.applyQueued) return;
     this.applyQueued = true;
     setImmediate(() => {

@@ -175,7 +175,7 @@ export class LogSender {
   }
 
   private sendBatch(batch: readonly EnvelopeRow[]): void {
-    for (const [origin, seq] of batch) if (seq > (this.sent.get(origin) ?? 0)) this.sent.set(origin, seq);
+    for (const [origin, seq] of batch) this.twinHolds(origin, seq); // once it arrives; a lost link starts a new sender
     this.unacked += 1;
     this.link.send(encodeEventRows(batch, this.durableTime(batch[0]![0], batch[0]![1])));
   }
