@@ -66,6 +66,15 @@ export function checkEnvelope(e: unknown): string | undefined {
  * parsed (once: the fold takes it from here), or else the problem.
  */
 export function parseEnvelope(e: unknown): DomainEvent | string {
+  return checkEnvelopeFields(e) ?? parseEventData(e as Envelope);
+}
+
+/**
+ * The half of the checks that needs nothing but the envelope's own fields: types,
+ * patterns and the hash (the costly part, which is why it may run on another thread:
+ * see frame-checker.ts). Returns the problem, or undefined.
+ */
+export function checkEnvelopeFields(e: unknown): string | undefined {
   if (typeof e !== 'object' || e === null) return 'not an object';
   const x = e as Record<string, unknown>;
   if (!isPositiveInt(x.origin)) return 'origin must be a positive integer';
@@ -80,14 +89,22 @@ export function parseEnvelope(e: unknown): DomainEvent | string {
   if (x.idem !== null && (typeof x.idem !== 'string' || !IDEM_PATTERN.test(x.idem))) return HEX64.test(x.hash) ? 'bad idempotency key' : 'bad hash';
   const env = x as unknown as Envelope;
   if (eventHash(env) !== env.hash) return HEX64.test(env.hash) ? 'hash does not match the content' : 'bad hash';
+  return undefined;
+}
+
+/**
+ * The other half, for an envelope whose fields passed checkEnvelopeFields: the data is
+ * JSON of its type's shape. Returns the domain event, or the problem.
+ */
+export function parseEventData(e: Envelope): DomainEvent | string {
   let data: unknown;
   try {
-    data = JSON.parse(env.data);
+    data = JSON.parse(e.data);
   } catch {
     return 'data is not valid JSON';
   }
-  const problem = hasSchema(env.type, data) ? undefined : checkEventData(env.type, data);
-  return problem ?? ({ type: env.type, data } as DomainEvent);
+  const problem = hasSchema(e.type, data) ? undefined : checkEventData(e.type, data);
+  return problem ?? ({ type: e.type, data } as DomainEvent);
 }
 
 type FieldKind = 'string' | 'int' | 'strings';

@@ -12,8 +12,12 @@
  *   transactions that rewrite the same index pages each time.
  * - The catch-up target is the twin's marks when the link came up; the first moment the
  *   local marks reach all of them is reported once (events received, ms taken).
- * - A ChainError means the twin sent something that does not continue a chain: the link
- *   is dropped with CHAIN_BROKEN and re-syncs from marks on the next connection.
+ * - Big frames come with the FrameChecker's verdict on their hashes (frame-checker.ts),
+ *   worked out on another thread while earlier frames are applied; a frame is applied
+ *   once its verdict is in, and frames whose every verdict passed skip those checks.
+ * - A ChainError, or a frame the checker failed, means the twin sent something that is
+ *   not a valid continuation of a chain: the link is dropped with CHAIN_BROKEN and
+ *   re-syncs from marks on the next connection.
  */
 import type { Envelope } from '../events/envelope.js';
 import { ChainError, type Ledger } from '../events/log/ledger.js';
@@ -54,9 +58,21 @@ export interface InboxLink {
   failed(code: 'CHAIN_BROKEN' | 'LOCAL_ERROR', detail: string): void;
 }
 
+/**
+ * What is known of a frame's envelope fields (checkEnvelopeFields): `pending` on the
+ * checker, `passed` there, `inline` (to be checked while applying), or the problem.
+ */
+type Verdict = 'pending' | 'passed' | 'inline' | { readonly problem: string };
+
+interface Frame {
+  readonly events: Envelope[];
+  readonly at: number | undefined;
+  verdict: Verdict;
+}
+
 export class EventInbox {
   /** Frames received and not yet applied. */
-  private frames: { events: Envelope[]; at: number | undefined }[] = [];
+  private frames: Frame[] = [];
   /** Per origin, the highest seq received on this connection. */
   private readonly arrived = new Map<number, number>();
   private applyQueued = false;
@@ -79,9 +95,20 @@ export class EventInbox {
     this.checkCaughtUp();
   }
 
-  push(events: Envelope[], at: number | undefined): void {
+  /** A frame arrived; `checked` is the FrameChecker's verdict on it, if it was sent there. */
+  push(events: Envelope[], at: number | undefined, checked?: Promise<string | undefined>): void {
     for (const e of events) if (e.seq > (this.arrived.get(e.origin) ?? 0)) this.arrived.set(e.origin, e.seq);
-    this.frames.push({ events, at });
+    const frame: Frame = { events, at, verdict: checked ? 'pending' : 'inline' };
+    this.frames.push(frame);
+    checked?.then(
+      (problem) => this.decided(frame, problem === undefined ? 'passed' : { problem }),
+      () => this.decided(frame, 'inline'), // the checker is gone: check while applying
+    );
+    this.scheduleApply();
+  }
+
+  private decided(frame: Frame, verdict: Verdict): void {
+    frame.verdict = verdict;
     this.scheduleApply();
   }
 
@@ -96,8 +123,11 @@ export class EventInbox {
   }
 
   private scheduleApply(): void {
-    if (this.applyQueued || this.frames.length === 0) return;
-    if (this.frames.length < this.framesPerApply() && this.moreComing()) {
+    if (this.applyQueued) return;
+    if (this.headFailed()) return this.applySoon();
+    const ready = this.readyFrames();
+    if (ready === 0) return; // the head's verdict calls back
+    if (ready < this.framesPerApply() && this.moreComing()) {
       // Waits while frames keep coming, at most COALESCE_WAIT_MS after the last one.
       clearTimeout(this.applyTimer);
       this.applyTimer = setTimeout(() => {
@@ -127,6 +157,17 @@ export class EventInbox {
     return false;
   }
 
+  /** Leading frames that may be applied: verdict in and not failed. */
+  private readyFrames(): number {
+    let n = 0;
+    while (n < this.frames.length && (this.frames[n]!.verdict === 'passed' || this.frames[n]!.verdict === 'inline')) n++;
+    return n;
+  }
+
+  private headFailed(): boolean {
+    return typeof this.frames[0]?.verdict === 'object';
+  }
+
   /** Frames to apply in one go: MAX_COALESCED_FRAMES, or fewer when recent applies were slow (a loaded host). */
   private framesPerApply(): number {
     const events = this.frames[0]?.events.length ?? 1;
@@ -135,14 +176,18 @@ export class EventInbox {
   }
 
   private apply(): void {
-    const frames = this.frames.splice(0, this.framesPerApply());
+    if (!this.link.receiving()) return;
+    const head = this.frames[0]?.verdict;
+    if (typeof head === 'object') return this.link.failed('CHAIN_BROKEN', head.problem);
+    const frames = this.frames.splice(0, Math.min(this.readyFrames(), this.framesPerApply()));
     this.scheduleApply();
-    if (!this.link.receiving() || frames.length === 0) return;
+    if (frames.length === 0) return;
     let fresh: Envelope[];
     const t0 = performance.now();
     try {
       const events = frames.length === 1 ? frames[0]!.events : frames.flatMap((f) => f.events);
-      fresh = this.ledger.applyRemote(events, { catchingUp: this.frames.length > 0 || this.moreComing() });
+      const fieldsChecked = frames.every((f) => f.verdict === 'passed');
+      fresh = this.ledger.applyRemote(events, { catchingUp: this.frames.length > 0 || this.moreComing(), fieldsChecked });
     } catch (error) {
       if (error instanceof ChainError) return this.link.failed('CHAIN_BROKEN', error.message);
       return this.link.failed('LOCAL_ERROR', `could not store the twin's events: ${error instanceof Error ? error.message : String(error)}`);

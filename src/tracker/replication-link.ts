@@ -37,6 +37,7 @@ import type { Ledger } from '../events/log/ledger.js';
 import { MAX_FRAME_BYTES } from '../events/replication/protocol.js';
 import type { ClusterKeys } from './cluster-keys.js';
 import type { ReplicationBarrier } from './executor.js';
+import { FrameChecker } from './frame-checker.js';
 import type { Logger } from './logger.js';
 import { BATCH_EVENTS } from './log-sender.js';
 import { ReplicationPeer, type PeerHost } from './replication-peer.js';
@@ -122,6 +123,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   readonly twinId: number;
   readonly ledger: Ledger;
   readonly keys: ClusterKeys;
+  readonly checker = FrameChecker.create();
   private readonly log: Logger;
   private readonly url: string;
   private readonly address: string;
@@ -246,6 +248,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.releaseWaiters();
     this.releaseHolders();
     this.server.close();
+    await this.checker?.close();
   }
 
   // ---- PeerHost: what the peers report ----

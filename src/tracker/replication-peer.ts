@@ -29,6 +29,7 @@ import {
 } from '../events/replication/protocol.js';
 import { linkProof, type ClusterKeys } from './cluster-keys.js';
 import { EventInbox, type FrameLag } from './event-inbox.js';
+import { OFF_THREAD_MIN_EVENTS, type FrameChecker } from './frame-checker.js';
 import { LogSender } from './log-sender.js';
 
 /** The handshake must finish within this. */
@@ -45,6 +46,8 @@ export interface PeerHost {
   readonly twinId: number;
   readonly ledger: Ledger;
   readonly keys: ClusterKeys;
+  /** Checks big frames' hashes on another thread; absent, everything is checked inline. */
+  readonly checker?: FrameChecker;
   /** The twin proved the secret. False means this connection must close (a duplicate). */
   authenticated(peer: ReplicationPeer): boolean;
   /** The twin's marks arrived: the link is up. */
@@ -138,7 +141,8 @@ export class ReplicationPeer {
   private receive(data: RawData, isBinary: boolean): void {
     if (this.closed || this.ending) return;
     this.lastHeard = performance.now();
-    const parsed = isBinary ? undefined : parseMessage(data.toString());
+    const text = isBinary ? undefined : data.toString();
+    const parsed = text === undefined ? undefined : parseMessage(text);
     if (!parsed || !parsed.ok) return this.fail('BAD_FRAME', parsed?.reason ?? 'binary frame');
     const m = parsed.message;
     switch (m.t) {
@@ -149,7 +153,7 @@ export class ReplicationPeer {
       case 'marks':
         return this.onMarks(m.marks);
       case 'events':
-        return this.onEvents(m.events, m.at);
+        return this.onEvents(m.events, m.at, text!);
       case 'ack':
         return this.onAck(m.marks);
       case 'refused':
@@ -190,14 +194,14 @@ export class ReplicationPeer {
     this.sender.pump();
   }
 
-  private onEvents(events: Envelope[], at: number | undefined): void {
+  private onEvents(events: Envelope[], at: number | undefined, text: string): void {
     if (!this.up) return this.fail('BAD_FRAME', 'events before marks');
     // The twin holds what it sends: never send it back.
     for (const e of events) {
       this.sender.twinHolds(e.origin, e.seq);
       if (e.seq > (this.peerMarks.get(e.origin) ?? 0)) this.peerMarks.set(e.origin, e.seq);
     }
-    this.inbox.push(events, at);
+    this.inbox.push(events, at, events.length >= OFF_THREAD_MIN_EVENTS ? this.host.checker?.check(text) : undefined);
   }
 
   private onAck(marks: Marks): void {

@@ -166,6 +166,44 @@ describe('background checkpoints', () => {
   });
 });
 
+describe('checkpoints during a burst of bulk appends (a catch-up)', () => {
+  /** Appends `batches` chained batches of 1,000 events (bulk appends), a few ms apart. */
+  async function burst(store: EventStore, batches: number): Promise<void> {
+    let after: Envelope | undefined;
+    for (let i = 0; i < batches; i++) {
+      const batch = chain(1, 1000, { after });
+      store.append(batch);
+      after = batch[batch.length - 1];
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  const databaseBytes = () => statSync(dir.file('log.db')).size;
+  const grown = async (from: number) => {
+    const until = performance.now() + 5000;
+    while (databaseBytes() <= from && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
+    return databaseBytes() > from;
+  };
+
+  test('given a burst, then nothing is copied into the database while it lasts, and all of it once it is over', async () => {
+    const store = openStore();
+    store.checkpointInBackground(50);
+    const before = databaseBytes();
+    await burst(store, 30);
+    expect(databaseBytes()).toBe(before);
+    expect(await grown(before)).toBe(true);
+    await store.close();
+  });
+
+  test('given a burst longer than the most it may defer, then checkpoints run during it', async () => {
+    const store = openStore();
+    store.checkpointInBackground(50, 3000);
+    const before = databaseBytes();
+    await burst(store, 30);
+    expect(databaseBytes()).toBeGreaterThan(before);
+    await store.close();
+  });
+});
+
 describe('queries', () => {
   // Arrival order differs from fold order: origin 2 events arrive interleaved and early.
   const o1 = chain(1, 3, { hlc: (i) => [7, 9, 20][i]! });

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { checkEnvelope, eventHash, GENESIS_PREV, openEnvelope, parseEnvelope, seal, type Envelope } from '../../src/events/index.js';
+import { checkEnvelope, checkEnvelopeFields, eventHash, GENESIS_PREV, openEnvelope, parseEnvelope, parseEventData, seal, type Envelope } from '../../src/events/index.js';
 
 const HLC = 1_700_000_000_000_000;
 
@@ -50,6 +50,21 @@ describe('parseEnvelope', () => {
   test('given a bad idempotency key and a malformed hash, when checked, then the hash is named first (the order of the checks is kept)', () => {
     expect(checkEnvelope({ ...sealed(manifest), idem: 'no spaces', hash: 'z'.repeat(64) })).toBe('bad hash');
     expect(checkEnvelope({ ...sealed(manifest), idem: 'no spaces' })).toBe('bad idempotency key');
+  });
+});
+
+describe('the two halves of parseEnvelope (the first may run on another thread)', () => {
+  test('given a sealed envelope whose data breaks its schema, then the fields pass and the data check names the problem', () => {
+    const e = sealed({ ...manifest, extra: 1 });
+    expect(checkEnvelopeFields(e)).toBeUndefined();
+    expect(parseEventData(e)).toBe('file_shared: unexpected field extra');
+    expect(parseEnvelope(e)).toBe('file_shared: unexpected field extra');
+  });
+
+  test('given a tampered envelope, then the fields check names it, as parseEnvelope does', () => {
+    const e = { ...sealed(manifest), hlc: HLC + 1 };
+    expect(checkEnvelopeFields(e)).toBe('hash does not match the content');
+    expect(parseEnvelope(e)).toBe('hash does not match the content');
   });
 });
 

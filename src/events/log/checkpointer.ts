@@ -12,8 +12,12 @@
  * new commit always lands while the worker copies, so that moment never comes: the WAL
  * grew by about 19 KB per command (120 MB in 5 s at one client), and every commit that
  * extends a file pays for a metadata flush in its fsync. So after each of the worker's
- * checkpoints, `onCheckpointed` lets the writer copy the few frames committed since, on
+ * checkpoints, `checkpointed` lets the writer copy the few frames committed since, on
  * its own thread, between commits: its next write then restarts the WAL.
+ *
+ * The timer runs here, on the writer's thread, and asks the log whether a checkpoint is
+ * due (`due`): not when nothing was appended since the last one (an idle tracker runs
+ * none), and not while a burst of bulk appends lasts (see EventStore).
  */
 import { Worker } from 'node:worker_threads';
 
@@ -27,29 +31,43 @@ db.pragma('busy_timeout = 1000');
 const checkpoint = () => {
   try { return db.pragma('wal_checkpoint(PASSIVE)')[0]; } catch { return undefined; }
 };
-const timer = setInterval(() => {
-  const result = checkpoint();
-  if (result && result.log > 0) parentPort.postMessage('checkpointed');
-}, workerData.intervalMs);
-parentPort.on('message', () => {
-  clearInterval(timer);
+parentPort.on('message', (m) => {
+  if (m === 'checkpoint') {
+    const result = checkpoint();
+    if (result && result.log > 0) parentPort.postMessage('checkpointed');
+    return;
+  }
   checkpoint();
   db.close();
   parentPort.close();
 });
 `;
 
+export interface CheckpointerOptions {
+  readonly intervalMs: number;
+  /** Asked every interval: is a checkpoint worth running now? */
+  readonly due: () => boolean;
+  /** A checkpoint copied frames into the database. */
+  readonly checkpointed: () => void;
+}
+
 export class Checkpointer {
   private readonly worker: Worker;
+  private readonly timer: NodeJS.Timeout;
 
-  constructor(path: string, driver: string, onCheckpointed: () => void, intervalMs = CHECKPOINT_INTERVAL_MS) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driver, intervalMs } });
-    this.worker.on('message', onCheckpointed);
+  constructor(path: string, driver: string, options: CheckpointerOptions) {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driver } });
+    this.worker.on('message', options.checkpointed);
     this.worker.unref();
+    this.timer = setInterval(() => {
+      if (options.due()) this.worker.postMessage('checkpoint');
+    }, options.intervalMs);
+    this.timer.unref();
   }
 
   /** Runs a last checkpoint and ends the worker. */
   stop(): Promise<void> {
+    clearInterval(this.timer);
     return new Promise((resolve) => {
       this.worker.once('exit', () => resolve());
       this.worker.postMessage('stop');

@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { DomainEvent } from '../domain-events.js';
-import { compareOrder, GENESIS_PREV, parseEnvelope, seal, type Envelope } from '../envelope.js';
+import { compareOrder, GENESIS_PREV, parseEnvelope, parseEventData, seal, type Envelope } from '../envelope.js';
 import { nextHlc, observeHlc } from '../hlc.js';
 import { snapshotText, stateHash, textHash } from '../state-codec.js';
 import { evolve, initialState, type State } from '../state.js';
@@ -178,8 +178,11 @@ export class Ledger extends EventEmitter {
    * snapshot worker would fold the whole backlog a second time alongside, on a CPU the
    * catch-up needs, for snapshots the next batch makes old. A restart during a catch-up
    * replays the events since the last snapshot (about 3 s per million).
+   *
+   * `fieldsChecked`: every envelope already passed checkEnvelopeFields (its hash, on a
+   * worker thread: frame-checker.ts), so only its data's schema is checked here.
    */
-  applyRemote(envelopes: readonly Envelope[], { catchingUp = false } = {}): Envelope[] {
+  applyRemote(envelopes: readonly Envelope[], { catchingUp = false, fieldsChecked = false } = {}): Envelope[] {
     this.flush(); // a re-fold reads the log, so local events must be in it first
     const fresh: Envelope[] = [];
     /** The domain event of each fresh envelope (same index), its data parsed once. */
@@ -188,7 +191,7 @@ export class Ledger extends EventEmitter {
     const tips = new Map<number, { seq: number; hash: string }>();
     let inFoldOrder = true;
     for (const e of envelopes) {
-      const checked = parseEnvelope(e);
+      const checked = fieldsChecked ? parseEventData(e) : parseEnvelope(e);
       if (typeof checked === 'string') throw new ChainError(`origin ${String(e.origin)} seq ${String(e.seq)}: ${checked}`);
       const tip = tips.get(e.origin) ?? this.marks.get(e.origin);
       if (tip && e.seq === tip.seq && e.hash !== tip.hash) throw new ChainError(`origin ${e.origin} seq ${e.seq}: differs from the event held here (forked history)`);

@@ -1,0 +1,121 @@
+/**
+ * The EventInbox with frame verdicts (frame-checker.ts): big frames arrive with a
+ * pending check of their hashes, made on another thread. Frames are applied in the
+ * order they arrived and only once their verdict is in; a frame the checker failed
+ * drops the link as a broken chain would, after the frames before it; and a checker
+ * that is gone leaves its frames to be checked inline, as if it had never been asked.
+ */
+import { afterEach, describe, expect, test } from 'vitest';
+import type { Envelope } from '../../src/events/envelope.js';
+import { EventStore } from '../../src/events/log/event-store.js';
+import { Ledger } from '../../src/events/log/ledger.js';
+import { EventInbox, type InboxLink } from '../../src/tracker/event-inbox.js';
+import { chain, tempDir } from '../helpers/envelopes.js';
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+function freshLedger(): Ledger {
+  const dir = tempDir();
+  const store = EventStore.open(dir.file('events.db'));
+  const ledger = new Ledger(store, { origin: 2, snapshotEvery: 1e9 });
+  ledger.open();
+  cleanup.push(() => dir.remove(), () => store.close());
+  return ledger;
+}
+
+/** An inbox on a fresh ledger, and what it told its link. */
+function inbox() {
+  const ledger = freshLedger();
+  const told = { acked: 0, failed: undefined as { code: string; detail: string } | undefined };
+  const link: InboxLink = {
+    receiving: () => told.failed === undefined,
+    applied: (frames) => void (told.acked += frames),
+    caughtUp: () => undefined,
+    progressed: () => undefined,
+    failed: (code, detail) => void (told.failed = { code, detail }),
+  };
+  return { box: new EventInbox(ledger, link), ledger, told };
+}
+
+/** A verdict the test hands down when it chooses. */
+function verdict() {
+  let settle!: { pass: () => void; fail: (problem: string) => void; gone: () => void };
+  const promise = new Promise<string | undefined>((resolve, reject) => {
+    settle = { pass: () => resolve(undefined), fail: (problem) => resolve(problem), gone: () => reject(new Error('worker gone')) };
+  });
+  return { promise, ...settle };
+}
+
+const turns = async (n = 5) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
+const stored = (ledger: Ledger) => ledger.originMarks().get(1)?.seq ?? 0;
+
+describe('frames with a pending check', () => {
+  const events = chain(1, 30);
+  const frames = [events.slice(0, 10), events.slice(10, 20), events.slice(20, 30)];
+
+  test('given frames whose checks are still pending, then none is applied; once the first passes, the frames up to the next pending one are', async () => {
+    const { box, ledger, told } = inbox();
+    const first = verdict();
+    const third = verdict();
+    box.push(frames[0]!, undefined, first.promise);
+    box.push(frames[1]!, undefined); // small: checked inline
+    box.push(frames[2]!, undefined, third.promise);
+    await turns();
+    expect(stored(ledger)).toBe(0);
+    first.pass();
+    await turns();
+    expect(stored(ledger)).toBe(20);
+    expect(told.acked).toBe(2);
+    third.pass();
+    await turns();
+    expect(stored(ledger)).toBe(30);
+    expect(told.acked).toBe(3);
+    expect(told.failed).toBeUndefined();
+  });
+
+  test('given verdicts that come back in another order, then the frames are still applied in the order they arrived', async () => {
+    const { box, ledger } = inbox();
+    const checks = [verdict(), verdict(), verdict()];
+    frames.forEach((f, i) => box.push(f, undefined, checks[i]!.promise));
+    checks[2]!.pass();
+    checks[1]!.pass();
+    await turns();
+    expect(stored(ledger)).toBe(0);
+    checks[0]!.pass();
+    await turns();
+    expect(stored(ledger)).toBe(30);
+  });
+
+  test('given a frame the checker failed, then the frames before it are stored and the link is dropped as a broken chain, with the problem', async () => {
+    const { box, ledger, told } = inbox();
+    const checks = [verdict(), verdict(), verdict()];
+    frames.forEach((f, i) => box.push(f, undefined, checks[i]!.promise));
+    checks[0]!.pass();
+    checks[1]!.fail('origin 1 seq 15: hash does not match the content');
+    checks[2]!.pass();
+    await turns();
+    expect(stored(ledger)).toBe(10);
+    expect(told.failed).toEqual({ code: 'CHAIN_BROKEN', detail: 'origin 1 seq 15: hash does not match the content' });
+  });
+
+  test('given a checker that is gone, then its frames are checked inline: a tampered event still breaks the chain', async () => {
+    const { box, ledger, told } = inbox();
+    const tampered: Envelope[] = frames[1]!.map((e) => (e.seq === 15 ? { ...e, data: e.data.replace('o1s15', 'mallory') } : e));
+    const checks = [verdict(), verdict()];
+    box.push(frames[0]!, undefined, checks[0]!.promise);
+    box.push(tampered, undefined, checks[1]!.promise);
+    checks[0]!.gone();
+    await turns();
+    expect(stored(ledger)).toBe(10);
+    checks[1]!.gone();
+    await turns();
+    expect(stored(ledger)).toBe(10);
+    expect(told.failed?.code).toBe('CHAIN_BROKEN');
+    expect(told.failed?.detail).toMatch(/origin 1 seq 15: hash does not match the content/);
+  });
+});
