@@ -36,8 +36,13 @@ export {
   type PieceStoreErrorCode,
 } from './store-checks.js';
 
-/** Longest progress delay: pieces written in this window are re-fetched after a crash. */
-export const PROGRESS_FLUSH_INTERVAL_MS = 1000;
+/**
+ * Longest progress delay: pieces written in this window are re-fetched after a crash.
+ * Each record first fdatasyncs what was written, so a short window also keeps the
+ * final fdatasync in `finish()` short: with 1 s it waited 130 ms (median, 1 GiB from
+ * 3 seeders) for the last second's writes to reach the disk, with 250 ms 28 ms.
+ */
+export const PROGRESS_FLUSH_INTERVAL_MS = 250;
 export const PART_SUFFIX = '.part';
 export const PROGRESS_SUFFIX = '.part.json';
 
