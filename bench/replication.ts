@@ -10,8 +10,10 @@
  * - per-command latency, one client, one command at a time: twin connected (the command
  *   waits for its ack) vs twin down (local commit only).
  * Options: --seconds N per load level (default 5), --events N for catch-up (default
- * 1000000), --commands N for the latency runs (default 2000), --only lag|latency|catchup.
+ * 1000000), --runs N catch-ups of the same log, the median reported (default 3),
+ * --commands N for the latency runs (default 2000), --only lag|latency|catchup.
  */
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TrackerConnection } from '../src/client/tracker-connection.js';
 import { Cluster, waitFor } from '../src/demo/local-cluster.js';
@@ -34,6 +36,7 @@ export default async function run(args: string[]): Promise<void> {
   const seconds = numberOption(args, 'seconds', 5);
   const events = numberOption(args, 'events', 1_000_000);
   const commands = numberOption(args, 'commands', 2000);
+  const runs = numberOption(args, 'runs', 3);
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
   const wanted = (part: string) => only === undefined || only === part;
 
@@ -52,11 +55,11 @@ export default async function run(args: string[]): Promise<void> {
   );
   console.log(`cost of semi-synchronous replication: +${latency.deltaMeanMs.toFixed(3)} ms mean, +${latency.deltaP50Ms.toFixed(3)} ms p50 per command`);
 
-  const catchUp = wanted('catchup') ? await measureCatchUp(events) : { events: 0, dataMB: 0, caughtUpMs: NaN, spawnToSyncMs: NaN };
-  console.log(`\ncatch-up of ${catchUp.events.toLocaleString()} missed events (tracker 2 starts empty)`);
+  const catchUp = wanted('catchup') ? await measureCatchUp(events, runs) : { events: 0, dataMB: 0, runs: [], caughtUpMs: NaN, spawnToSyncMs: NaN };
+  console.log(`\ncatch-up of ${catchUp.events.toLocaleString()} missed events (tracker 2 starts empty), median of ${catchUp.runs.length} run(s)`);
   printTable(
-    ['events', 'MB of data', 'link up -> caught up ms', 'spawn -> in sync ms', 'events/s'],
-    [[catchUp.events, catchUp.dataMB, catchUp.caughtUpMs, catchUp.spawnToSyncMs, Math.round(catchUp.events / (catchUp.caughtUpMs / 1000))]],
+    ['events', 'MB of data', 'link up -> caught up ms', 'spawn -> in sync ms', 'events/s', 'each run (link up -> caught up)'],
+    [[catchUp.events, catchUp.dataMB, catchUp.caughtUpMs, catchUp.spawnToSyncMs, Math.round(catchUp.events / (catchUp.caughtUpMs / 1000)), catchUp.runs.map((r) => r.caughtUpMs).join(' / ')]],
   );
   console.log(`\nresults: ${writeResults('replication', { lag, latency, catchUp })}`);
 }
@@ -176,10 +179,9 @@ async function measureLatency(commands: number) {
   }
 }
 
-async function measureCatchUp(events: number) {
+async function measureCatchUp(events: number, runs: number) {
   const cluster = await Cluster.create(2);
   try {
-    const { mkdirSync } = await import('node:fs');
     const dataDir = cluster.trackers[0]!.dataDir;
     mkdirSync(dataDir, { recursive: true });
     const store = EventStore.open(join(dataDir, DB_FILE));
@@ -192,14 +194,25 @@ async function measureCatchUp(events: number) {
     const dataMB = Math.round(((store.db.prepare('SELECT sum(length(data)) AS n FROM events').get() as { n: number }).n / 1e6) * 10) / 10;
     await store.close();
     await cluster.start(1);
-    const t0 = performance.now();
-    const t2 = await cluster.start(2);
-    // watch the log line, not /health: every /health digests the whole state, which would slow what is measured
-    await waitFor('tracker 2 to catch up', () => (t2.output.includes('caught up with tracker 1') ? true : undefined), 300_000, 10);
-    const spawnToSyncMs = Math.round(performance.now() - t0);
-    const [, two] = await inSync(cluster, 60_000);
-    if (two.events !== events) throw new Error(`tracker 2 holds ${two.events} events, expected ${events}`);
-    return { events, dataMB, caughtUpMs: two.replication.caughtUp?.ms ?? NaN, spawnToSyncMs };
+    const each: { caughtUpMs: number; spawnToSyncMs: number }[] = [];
+    for (let run = 1; run <= runs; run++) {
+      if (run > 1) {
+        // the same catch-up again: tracker 2 from an empty data dir
+        await cluster.kill(2, 'SIGTERM');
+        rmSync(cluster.trackers[1]!.dataDir, { recursive: true, force: true });
+      }
+      const t0 = performance.now();
+      const t2 = await cluster.start(2);
+      // watch the log line, not /health: every /health digests the whole state, which would slow what is measured
+      await waitFor('tracker 2 to catch up', () => (t2.output.includes('caught up with tracker 1') ? true : undefined), 300_000, 10);
+      const spawnToSyncMs = Math.round(performance.now() - t0);
+      const [, two] = await inSync(cluster, 60_000);
+      if (two.events !== events) throw new Error(`tracker 2 holds ${two.events} events, expected ${events}`);
+      each.push({ caughtUpMs: two.replication.caughtUp?.ms ?? NaN, spawnToSyncMs });
+      console.log(`[catch-up run ${run}] link up -> caught up ${each[run - 1]!.caughtUpMs} ms, spawn -> in sync ${spawnToSyncMs} ms`);
+    }
+    const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+    return { events, dataMB, runs: each, caughtUpMs: median(each.map((r) => r.caughtUpMs)), spawnToSyncMs: median(each.map((r) => r.spawnToSyncMs)) };
   } finally {
     await cluster.destroy();
   }

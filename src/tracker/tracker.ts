@@ -138,12 +138,15 @@ export class Tracker {
   health(): Record<string, unknown> {
     const marks: Record<string, number> = {};
     for (const [origin, mark] of this.ledger.originMarks()) marks[origin] = mark.seq;
+    const hashed = this.ledger.recentHash();
     return {
       status: 'ok',
       tracker: this.options.id,
       events: this.ledger.current.eventCount,
       originMarks: marks,
-      stateHash: this.ledger.hash(),
+      stateHash: hashed.hash,
+      // the state hash is of this many events: fewer than `events` when it was reused (see Ledger.recentHash)
+      stateHashEvents: hashed.eventCount,
       clients: this.clients.clients.size,
       replication: this.replication?.status() ?? null,
     };

@@ -16,7 +16,7 @@ import {
   type Envelope,
 } from '../../src/events/index.js';
 import { EventStore, type Position } from '../../src/events/log/event-store.js';
-import { ChainError, Ledger, SNAPSHOTS_KEPT } from '../../src/events/log/ledger.js';
+import { ChainError, HASH_COOLDOWN, Ledger, SNAPSHOTS_KEPT } from '../../src/events/log/ledger.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
 import { cmd } from '../helpers/fixtures.js';
 
@@ -314,6 +314,29 @@ describe('hash', () => {
     expect(refolds).toHaveLength(1);
     expect(one.ledger.hash()).toBe(stateHash(one.ledger.current));
     expect(one.ledger.hash()).toBe(replayHash(one.store));
+  });
+});
+
+describe('recentHash (what /health reports)', () => {
+  test('given a state that costs milliseconds to hash and events arriving, then the last hash is reused for ten times its cost, then recomputed', async () => {
+    const one = openLedger('one.db', 1);
+    const backlog = chain(2, 60_000);
+    one.ledger.applyRemote(backlog.slice(0, 50_000));
+    const first = one.ledger.recentHash();
+    expect(first).toMatchObject({ eventCount: 50_000, hash: stateHash(one.ledger.current) });
+    one.ledger.applyRemote(backlog.slice(50_000));
+    const again = one.ledger.recentHash();
+    if (performance.now() - first.at < HASH_COOLDOWN * first.costMs) expect(again).toBe(first); // (not if this host stalled between the two lines)
+    await new Promise((r) => setTimeout(r, HASH_COOLDOWN * first.costMs + 5));
+    expect(one.ledger.recentHash()).toMatchObject({ eventCount: 60_000, hash: stateHash(one.ledger.current) });
+  });
+
+  test('given no new events, then it is the current hash, without recomputing it', () => {
+    const one = openLedger('one.db', 1);
+    one.ledger.applyRemote(chain(2, 100));
+    const first = one.ledger.recentHash();
+    expect(one.ledger.recentHash()).toBe(first);
+    expect(first.hash).toBe(one.ledger.hash());
   });
 });
 

@@ -28,6 +28,8 @@ import { Snapshotter, type SnapshotResult } from './snapshotter.js';
 export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 /** Snapshots kept; older ones are pruned (a late event may need one before it). */
 export const SNAPSHOTS_KEPT = 3;
+/** recentHash() recomputes a stale state hash once this many times its last cost has passed. */
+export const HASH_COOLDOWN = 10;
 
 export interface LedgerOptions {
   readonly origin: number;
@@ -63,7 +65,7 @@ export class Ledger extends EventEmitter {
   private snapshotter: Snapshotter | undefined;
   private readonly clock: () => number;
   private readonly backgroundSnapshots: boolean;
-  private hashed: { readonly eventCount: number; readonly hash: string } | undefined;
+  private hashed: StateHashReading | undefined;
 
   constructor(
     readonly store: EventStore,
@@ -107,8 +109,28 @@ export class Ledger extends EventEmitter {
    */
   hash(): string {
     const eventCount = this.state.eventCount;
-    if (this.hashed?.eventCount !== eventCount) this.hashed = { eventCount, hash: stateHash(this.state) };
+    if (this.hashed?.eventCount !== eventCount) {
+      const t0 = performance.now();
+      const hash = stateHash(this.state);
+      const at = performance.now();
+      this.hashed = { eventCount, hash, at, costMs: at - t0 };
+    }
     return this.hashed.hash;
+  }
+
+  /**
+   * The state hash for a monitor that may poll it in a tight loop (/health): hash(),
+   * except that while events keep arriving the last one is handed out again until
+   * HASH_COOLDOWN times what it cost has passed, so polling spends at most about
+   * 1/HASH_COOLDOWN of the event loop on it. `eventCount` says which state it is of.
+   * A small state costs well under a millisecond, so its hash is at most a few
+   * milliseconds old; a million events' state (about 100 ms) about a second.
+   */
+  recentHash(): StateHashReading {
+    const last = this.hashed;
+    if (last && last.eventCount !== this.state.eventCount && performance.now() - last.at < HASH_COOLDOWN * last.costMs) return last;
+    this.hash();
+    return this.hashed!;
   }
 
   /** Durable high-water mark per origin. */
@@ -299,6 +321,14 @@ export class Ledger extends EventEmitter {
     this.sinceSnapshot = state.eventCount - (snapshot?.eventCount ?? 0);
     return snapshot?.eventCount ?? 0;
   }
+}
+
+/** A state hash, the event count of the state it is of, when it was taken and what it cost. */
+export interface StateHashReading {
+  readonly eventCount: number;
+  readonly hash: string;
+  readonly at: number;
+  readonly costMs: number;
 }
 
 /** Remote events that do not continue an origin's chain: the sender is out of step. */
