@@ -72,15 +72,17 @@ export class PeakRssPoller {
   }
 }
 
-/** CPU time (user + system) a live process has used so far, in seconds; NaN once it is gone. */
-export async function cpuSeconds(pid: number | undefined): Promise<number> {
-  if (pid === undefined) return NaN;
+/** CPU time a live process has used so far, in seconds: in total and in the kernel; NaN once it is gone. */
+export async function cpuSeconds(pid: number | undefined): Promise<{ total: number; kernel: number }> {
+  if (pid === undefined) return { total: NaN, kernel: NaN };
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100/s on Linux).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    const user = Number(fields[11]) / 100;
+    const kernel = Number(fields[12]) / 100;
+    return { total: user + kernel, kernel };
   } catch {
-    return NaN;
+    return { total: NaN, kernel: NaN };
   }
 }

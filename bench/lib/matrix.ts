@@ -79,10 +79,12 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
             log(`setting up ${system}: ${size} MiB, ${maxSeeders} seeder(s), cap ${cap ?? 'none'}`);
             swarms.set(system, await startSwarm(system, payload, cap, maxSeeders, options.profileDir));
           }
-          let turn = 0;
           for (let run = 1; run <= options.runs; run++) {
-            for (const n of options.seeders) {
-              const order = rotate(options.systems, turn++);
+            for (const [i, n] of options.seeders.entries()) {
+              // Who goes first changes from run to run for every seeder count: a run's
+              // after-effects (page cache freed, memory handed back to the host) then
+              // fall on each system equally often.
+              const order = rotate(options.systems, run + i);
               for (const system of order) {
                 const result = await swarms.get(system)!.download(n, timeoutFor(payload.bytes, cap, n));
                 const key = rowKey(system, size, n, cap);
@@ -90,7 +92,7 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
                 log(
                   `${system.padEnd(10)} ${size} MiB from ${n} seeder(s), cap ${cap ?? 'none'}, run ${run}: ` +
                     `${result.seconds.toFixed(2)} s, ${(payload.bytes / 1e6 / result.seconds).toFixed(1)} MB/s, peak RSS ${result.peakRssMB.toFixed(0)} MB` +
-                    (result.leecherCpuSeconds !== undefined ? `, CPU s: leecher ${result.leecherCpuSeconds.toFixed(2)}, seeders ${result.seedersCpuSeconds!.toFixed(2)}` : ''),
+                    (result.leecherCpuSeconds !== undefined ? `, CPU s: leecher ${result.leecherCpuSeconds.toFixed(2)} (kernel ${result.leecherKernelSeconds!.toFixed(2)}), seeders ${result.seedersCpuSeconds!.toFixed(2)}` : ''),
                 );
               }
             }

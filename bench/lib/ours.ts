@@ -29,6 +29,8 @@ export interface TransferResult {
   readonly afterStartSeconds?: number;
   /** ours only: CPU seconds used during the download by the downloading client and by the seeders. */
   readonly leecherCpuSeconds?: number;
+  /** Of which in the kernel (socket reads, page cache writes and the page faults they take). */
+  readonly leecherKernelSeconds?: number;
   readonly seedersCpuSeconds?: number;
 }
 
@@ -102,10 +104,16 @@ export class OurSwarm {
       await outcome(leecher, timeoutMs);
       const seconds = (performance.now() - t0) / 1000;
       const rss = await peakRssMB(leecher.pid);
-      const cpu = (await Promise.all(pids.map(cpuSeconds))).map((c, i) => c - cpu0[i]!);
+      const cpu = (await Promise.all(pids.map(cpuSeconds))).map((c, i) => ({ total: c.total - cpu0[i]!.total, kernel: c.kernel - cpu0[i]!.kernel }));
       // Leave the swarm so the next run's downloader is not handed this (dead) peer.
       await leecher.send(`stop_share ${group} ${this.options.payload.name}`, 10_000);
-      return { seconds, peakRssMB: rss, leecherCpuSeconds: cpu[0], seedersCpuSeconds: cpu.slice(1).reduce((a, b) => a + b, 0) };
+      return {
+        seconds,
+        peakRssMB: rss,
+        leecherCpuSeconds: cpu[0]!.total,
+        leecherKernelSeconds: cpu[0]!.kernel,
+        seedersCpuSeconds: cpu.slice(1).reduce((a, b) => a + b.total, 0),
+      };
     } finally {
       await leecher.kill('SIGTERM');
       rmSync(dest, { recursive: true, force: true });
