@@ -15,6 +15,17 @@ import { makeRandomFile, MiB, type Payload } from './files.js';
 import { measureLimits, type Limits } from './limits.js';
 import { OurSwarm, type TransferResult } from './ours.js';
 
+/**
+ * Pause before every download. On this VM, memory freed less than about 2 s earlier is
+ * reused cheaply, but after that the guest has handed it back to the host, and taking it
+ * again costs several times as much kernel time: writing 1 GiB into the page cache took
+ * 0.2 s of kernel CPU right after another 1 GiB file was deleted, 1.4-1.7 s three or six
+ * seconds after. Without a pause, a run that follows a fast one (whose download was
+ * just deleted) is measured warm and a run that follows aria2c's 4 s one cold: the order
+ * of the runs, not the system, decided up to 40% of a 1 GiB figure. Every run now starts cold.
+ */
+export const SETTLE_MS = 4000;
+
 export type SystemName = 'ours' | 'bittorrent';
 
 export interface MatrixOptions {
@@ -81,11 +92,10 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
           }
           for (let run = 1; run <= options.runs; run++) {
             for (const [i, n] of options.seeders.entries()) {
-              // Who goes first changes from run to run for every seeder count: a run's
-              // after-effects (page cache freed, memory handed back to the host) then
-              // fall on each system equally often.
+              // Who goes first changes from run to run for every seeder count.
               const order = rotate(options.systems, run + i);
               for (const system of order) {
+                await new Promise((r) => setTimeout(r, SETTLE_MS));
                 const result = await swarms.get(system)!.download(n, timeoutFor(payload.bytes, cap, n));
                 const key = rowKey(system, size, n, cap);
                 samples.set(key, [...(samples.get(key) ?? []), result]);

@@ -141,9 +141,10 @@ export class ReplicationPeer {
   private receive(data: RawData, isBinary: boolean): void {
     if (this.closed || this.ending) return;
     this.lastHeard = performance.now();
-    const text = isBinary ? undefined : data.toString();
-    const parsed = text === undefined ? undefined : parseMessage(text);
-    if (!parsed || !parsed.ok) return this.fail('BAD_FRAME', parsed?.reason ?? 'binary frame');
+    if (isBinary) return this.fail('BAD_FRAME', 'binary frame');
+    const text = data.toString();
+    const parsed = parseMessage(text);
+    if (!parsed.ok) return this.fail('BAD_FRAME', parsed.reason);
     const m = parsed.message;
     switch (m.t) {
       case 'hello':
@@ -153,7 +154,7 @@ export class ReplicationPeer {
       case 'marks':
         return this.onMarks(m.marks);
       case 'events':
-        return this.onEvents(m.events, m.at, text!);
+        return this.onEvents(m.events, m.at, text);
       case 'ack':
         return this.onAck(m.marks);
       case 'refused':
