@@ -331,6 +331,17 @@ describe('recentHash (what /health reports)', () => {
     expect(one.ledger.recentHash()).toMatchObject({ eventCount: 60_000, hash: stateHash(one.ledger.current) });
   });
 
+  test('given a small state (hashed in well under HASH_REUSE_MIN_COST_MS), then every event is in the next recentHash at once', () => {
+    // Regression: a hash reused for ten times its cost, however small, made a test that
+    // read /health right after a command see the state before it.
+    const one = openLedger('one.db', 1);
+    const events = chain(2, 20);
+    for (const [i, e] of events.entries()) {
+      one.ledger.applyRemote([e]);
+      expect(one.ledger.recentHash().eventCount).toBe(i + 1);
+    }
+  });
+
   test('given no new events, then it is the current hash, without recomputing it', () => {
     const one = openLedger('one.db', 1);
     one.ledger.applyRemote(chain(2, 100));

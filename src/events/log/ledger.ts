@@ -28,8 +28,10 @@ import { Snapshotter, type SnapshotResult } from './snapshotter.js';
 export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 /** Snapshots kept; older ones are pruned (a late event may need one before it). */
 export const SNAPSHOTS_KEPT = 3;
-/** recentHash() recomputes a stale state hash once this many times its last cost has passed. */
+/** recentHash() recomputes a stale state hash once this many times its last cost has passed, */
 export const HASH_COOLDOWN = 10;
+/** but only a hash that cost at least this much is ever reused: a small state's is always current. */
+export const HASH_REUSE_MIN_COST_MS = 5;
 
 export interface LedgerOptions {
   readonly origin: number;
@@ -123,12 +125,13 @@ export class Ledger extends EventEmitter {
    * except that while events keep arriving the last one is handed out again until
    * HASH_COOLDOWN times what it cost has passed, so polling spends at most about
    * 1/HASH_COOLDOWN of the event loop on it. `eventCount` says which state it is of.
-   * A small state costs well under a millisecond, so its hash is at most a few
-   * milliseconds old; a million events' state (about 100 ms) about a second.
+   * A state that hashes in under HASH_REUSE_MIN_COST_MS always gets its current hash; a
+   * million events' (about 100 ms) is at most about a second old.
    */
   recentHash(): StateHashReading {
     const last = this.hashed;
-    if (last && last.eventCount !== this.state.eventCount && performance.now() - last.at < HASH_COOLDOWN * last.costMs) return last;
+    const reusable = last !== undefined && last.costMs >= HASH_REUSE_MIN_COST_MS && performance.now() - last.at < HASH_COOLDOWN * last.costMs;
+    if (last && last.eventCount !== this.state.eventCount && reusable) return last;
     this.hash();
     return this.hashed!;
   }
