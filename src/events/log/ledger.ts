@@ -106,7 +106,7 @@ export class Ledger extends EventEmitter {
 
   /**
    * The state hash, recomputed only when events were folded since the last call (about
-   * 100 ms for a million events' state; /health asks for it). Events are only ever
+   * 100 ms for a million events' state; /health asks recentHash). Events are only ever
    * added, so an unchanged event count is an unchanged state, re-folds included.
    */
   hash(): string {

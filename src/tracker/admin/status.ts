@@ -69,7 +69,8 @@ function baseUrl(info: string | undefined, n: string | undefined, opts: { url?: 
 
 /** The human-readable report. */
 export function formatStatus(h: Health, where: string): string {
-  const lines = [`tracker ${h.tracker ?? '?'} at ${where}: ${h.status ?? '?'}, ${h.events ?? '?'} events folded`, `state hash  ${h.stateHash ?? '?'}${h.stateHashEvents !== undefined && h.stateHashEvents !== h.events ? ` (of the state at ${h.stateHashEvents} events: events are arriving)` : ''}`];
+  const behind = h.stateHashEvents !== undefined && h.stateHashEvents !== h.events ? ` (of the state at ${h.stateHashEvents} events: events are arriving)` : '';
+  const lines = [`tracker ${h.tracker ?? '?'} at ${where}: ${h.status ?? '?'}, ${h.events ?? '?'} events folded`, `state hash  ${h.stateHash ?? '?'}${behind}`];
   const r = h.replication;
   if (!r) {
     lines.push('replication: none (tracker_info.txt lists no twin)');
