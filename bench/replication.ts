@@ -22,7 +22,7 @@ import { EventStore, type Position } from '../src/events/log/event-store.js';
 import { foldEvents } from '../src/events/log/fold.js';
 import { DB_FILE } from '../src/tracker/tracker.js';
 import type { ReplicationStatus } from '../src/tracker/replication-link.js';
-import { numberOption, percentile, printTable, writeResults } from './lib/stats.js';
+import { median, numberOption, percentile, printTable, writeResults } from './lib/stats.js';
 import { writeSyntheticLog } from './lib/synthetic-log.js';
 
 /** Enough connections that none nears the tracker's limit of requests in flight. */
@@ -211,7 +211,6 @@ async function measureCatchUp(events: number, runs: number) {
       each.push({ caughtUpMs: two.replication.caughtUp?.ms ?? NaN, spawnToSyncMs });
       console.log(`[catch-up run ${run}] link up -> caught up ${each[run - 1]!.caughtUpMs} ms, spawn -> in sync ${spawnToSyncMs} ms`);
     }
-    const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
     return { events, dataMB, runs: each, caughtUpMs: median(each.map((r) => r.caughtUpMs)), spawnToSyncMs: median(each.map((r) => r.spawnToSyncMs)) };
   } finally {
     await cluster.destroy();
