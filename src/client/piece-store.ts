@@ -13,6 +13,8 @@
  *   hash is computed while downloading, on a worker thread (WholeFileHasher) fed with
  *   each written piece, so finishing costs little and the main thread none of it.
  * - Memory stays at a few piece buffers whatever the file size.
+ * - Full pieces are written past the page cache where the filesystem allows
+ *   (direct-writes.ts); reads for serving and the last piece use the ordinary handle.
  * The store does not check piece hashes: the downloader does (`pieceMatches`) before
  * `writePiece`, so each piece is hashed once. Names, manifests and pieces are checked
  * by store-checks.ts; the progress record is progress-record.ts.
@@ -21,6 +23,7 @@ import { EventEmitter } from 'node:events';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { pieceCount, pieceLength, type FileManifest } from '../wire/manifest.js';
 import { Bitfield } from '../wire/bitfield.js';
+import { DirectWriter } from './direct-writes.js';
 import { releasePieceBuffer } from './piece-buffers.js';
 import { loadProgress, saveProgress } from './progress-record.js';
 import { assertValidManifest, PieceStoreError, resolveDestination } from './store-checks.js';
@@ -68,6 +71,7 @@ export class PieceStore extends EventEmitter {
     /** Final path of the file. */
     readonly path: string,
     private readonly handle: FileHandle,
+    private readonly direct: DirectWriter | null,
     bits: Bitfield,
   ) {
     super();
@@ -113,7 +117,8 @@ export class PieceStore extends EventEmitter {
       await handle.close();
       throw err;
     }
-    const store = new PieceStore(manifest, path, handle, resumed ?? new Bitfield(count));
+    const direct = await DirectWriter.open(partPath);
+    const store = new PieceStore(manifest, path, handle, direct, resumed ?? new Bitfield(count));
     store.persistedCount = resumed ? store.bits.count : -1;
     return store;
   }
@@ -241,10 +246,12 @@ export class PieceStore extends EventEmitter {
     this.flushTimer = null;
     if (this.pendingReads > 0) await new Promise<void>((resolve) => (this.readsDrained = resolve));
     await this.wholeHash.close();
+    await this.direct?.close();
     await this.handle.close();
   }
 
   private async writeAt(data: Buffer, position: number): Promise<void> {
+    if (this.direct?.fits(data, position) && (await this.direct.write(data, position))) return;
     let written = 0;
     while (written < data.length) {
       const { bytesWritten } = await this.handle.write(data, written, data.length - written, position + written);

@@ -60,7 +60,8 @@ export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
 /** @internal */ export const REJECT_REASONS: ReadonlySet<number> = new Set<number>(Object.values(RejectReason));
 
 /** @internal */ export const HANDSHAKE_FIXED_BYTES = PROTOCOL_MAGIC.length + 1 + FILE_ID_BYTES;
-/** @internal */ export const INDEX_BYTES = 4;
+/** A PIECE, REQUEST, HAVE or REJECT payload starts with the piece index, in this many bytes. */
+export const INDEX_BYTES = 4;
 
 export type PeerMessage =
   | { readonly type: 'keep-alive' }
