@@ -10,7 +10,7 @@
  *   HASH_READ_PIECES pieces per read. That costs a read from the disk (pieces are
  *   written past the page cache, direct-writes.ts), so the window is deep enough for
  *   pieces from several peers arriving out of order: of the 2,048 pieces of 1 GiB from
- *   3 seeders, 8 pieces on loan let 85% be read back, 32 about 5-25%, 48 almost none.
+ *   3 seeders, 8 pieces on loan let 85% be read back, 32 about 5-27%, 48 almost none.
  *
  * Owns: one worker, its read buffer and the shared pieces it holds. The worker opens
  * the `.part` by path once and keeps that descriptor, so renaming the file is harmless.
