@@ -19,9 +19,9 @@
  * (tmpfs takes any memory, ext4 on this disk 512-byte aligned memory); where it is
  * refused the probe looks again, and pieces received from then on use the new shift.
  *
- * Anything else (the last piece, a piece in ordinary memory, a filesystem without
- * O_DIRECT such as tmpfs, a write the kernel refuses after all) goes through the
- * ordinary handle; a refused write turns direct writes off for that file.
+ * Anything else (the last piece, a piece in ordinary memory, a filesystem that refuses
+ * O_DIRECT, such as tmpfs before Linux 6.6, a write the kernel refuses after all) goes
+ * through the ordinary handle; a refused write turns direct writes off for that file.
  */
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -102,7 +102,7 @@ function probeShift(probePath: string, likely: number | null): number | null {
   try {
     fd = openSync(probePath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, 0o600);
   } catch {
-    return null; // no O_DIRECT here (tmpfs), or no probe file allowed: ordinary writes
+    return null; // no O_DIRECT on this filesystem, or no probe file allowed: ordinary writes
   }
   try {
     const arena = pieceArena();

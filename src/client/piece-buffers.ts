@@ -23,8 +23,8 @@ import { INDEX_BYTES, MAX_FRAME } from '../wire/peer-frames.js';
 
 /**
  * Pieces that can be in shared memory at once (in flight, being written, held for the
- * whole-file hash): 96 slots of 520 KiB, 50 MB of address space, of which a download
- * touches what it uses at once.
+ * whole-file hash): 96 slots of 528 KiB, 51 MiB of address space, of which a download
+ * touches only what it uses at once.
  */
 export const PIECE_SLOTS = 96;
 /** A slot holds the largest PIECE payload the decoder accepts. */
