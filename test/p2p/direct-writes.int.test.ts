@@ -1,6 +1,6 @@
 // Pieces written past the page cache (O_DIRECT): full pieces from the piece arena go
-// to the disk without being cached, the last piece and everything on a filesystem
-// without O_DIRECT take the ordinary way, and a write the kernel refuses falls back.
+// to the disk without being cached while the last piece takes the ordinary way, what
+// tmpfs accepts does not stick for ext4, and a write the kernel refuses falls back.
 // The page cache is observed with fincore(1) (util-linux), on the real filesystem.
 import { execFileSync } from 'node:child_process';
 import { existsSync, statfsSync } from 'node:fs';
