@@ -25,13 +25,11 @@
  */
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { DATA_ALIGN, inArena, pieceArena, setPieceDataShift } from './piece-buffers.js';
+import { DATA_ALIGN, inArena, pieceArena, pieceDataShift, setPieceDataShift } from './piece-buffers.js';
+import { writeFully } from './positional-io.js';
 
 /** Smallest step between the offsets the probe tries (allocators align to at least this). */
 const PROBE_STEP = 8;
-
-/** The arena's shift last found (null: not yet, or no filesystem so far took O_DIRECT). */
-let foundShift: number | null = null;
 
 export class DirectWriter {
   private constructor(private handle: FileHandle | null) {}
@@ -41,10 +39,9 @@ export class DirectWriter {
    * (the filesystem refuses it, or no offset of the arena is accepted).
    */
   static async open(path: string): Promise<DirectWriter | null> {
-    const shift = probeShift(path + '.align-probe', foundShift);
+    const shift = probeShift(path + '.align-probe', pieceDataShift());
     if (shift === null) return null;
-    if (shift !== foundShift) setPieceDataShift(shift);
-    foundShift = shift;
+    setPieceDataShift(shift);
     try {
       return new DirectWriter(await open(path, constants.O_WRONLY | constants.O_DIRECT));
     } catch {
@@ -57,7 +54,7 @@ export class DirectWriter {
     return (
       this.handle !== null &&
       inArena(data) &&
-      (data.byteOffset - (foundShift ?? 0)) % DATA_ALIGN === 0 &&
+      (data.byteOffset - pieceDataShift()) % DATA_ALIGN === 0 &&
       data.length % DATA_ALIGN === 0 &&
       position % DATA_ALIGN === 0
     );
@@ -72,11 +69,7 @@ export class DirectWriter {
     const handle = this.handle;
     if (!handle) return false;
     try {
-      let written = 0;
-      while (written < data.length) {
-        const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
-        written += bytesWritten;
-      }
+      await writeFully(handle, data, position);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
@@ -97,7 +90,7 @@ export class DirectWriter {
  * write to a file at `probePath` (`likely` first), or null. Synchronous: one write when
  * `likely` is right, a few hundred refused writes (about a millisecond) when it is not.
  */
-function probeShift(probePath: string, likely: number | null): number | null {
+function probeShift(probePath: string, likely: number): number | null {
   let fd: number;
   try {
     fd = openSync(probePath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, 0o600);
@@ -106,7 +99,7 @@ function probeShift(probePath: string, likely: number | null): number | null {
   }
   try {
     const arena = pieceArena();
-    const offsets = likely === null ? [] : [likely];
+    const offsets = [likely];
     for (let offset = 0; offset < DATA_ALIGN; offset += PROBE_STEP) offsets.push(offset);
     for (const offset of offsets) {
       try {

@@ -48,6 +48,11 @@ export function pieceArena(): SharedArrayBuffer {
   return arena;
 }
 
+/** Where pieces' bytes start: this many bytes past a multiple of DATA_ALIGN. */
+export function pieceDataShift(): number {
+  return shift;
+}
+
 /**
  * Where pieces' bytes start from now on: at `bytes` (0 <= bytes < DATA_ALIGN) past each
  * multiple of DATA_ALIGN. Pieces already handed out stay where they are.

@@ -25,6 +25,7 @@ import { pieceCount, pieceLength, type FileManifest } from '../wire/manifest.js'
 import { Bitfield } from '../wire/bitfield.js';
 import { DirectWriter } from './direct-writes.js';
 import { releasePieceBuffer } from './piece-buffers.js';
+import { writeFully } from './positional-io.js';
 import { loadProgress, saveProgress } from './progress-record.js';
 import { assertValidManifest, PieceStoreError, resolveDestination } from './store-checks.js';
 import { WholeFileHasher } from './whole-file-hasher.js';
@@ -252,11 +253,7 @@ export class PieceStore extends EventEmitter {
 
   private async writeAt(data: Buffer, position: number): Promise<void> {
     if (this.direct?.fits(data, position) && (await this.direct.write(data, position))) return;
-    let written = 0;
-    while (written < data.length) {
-      const { bytesWritten } = await this.handle.write(data, written, data.length - written, position + written);
-      written += bytesWritten;
-    }
+    await writeFully(this.handle, data, position);
   }
 
   private scheduleFlush(): void {
