@@ -6,15 +6,20 @@
  *   live `events` frame; both processes read the same wall clock) and /health reports it.
  * - catch-up: tracker 1's log holds 1,000,000 events (bench/synthetic-log.ts: the
  *   realistic two-origin mix, written offline); tracker 2 starts empty. Timed from its
- *   spawn to both in sync, and as tracker 2 reports it (link up to caught up).
+ *   spawn to both in sync, and as tracker 2 reports it (link up to caught up); and the
+ *   CPU-seconds each tracker spent on it, beside the cores there are.
  * - per-command latency, one client, one command at a time: twin connected (the command
- *   waits for its ack) vs twin down (local commit only).
+ *   waits for its ack) vs twin down (local commit only); and the floor of the difference
+ *   measured in the same run (bench/lib/floors.ts): a durable one-row commit plus a
+ *   WebSocket round trip between two processes.
  * Options: --seconds N per load level (default 5), --events N for catch-up (default
  * 1000000), --runs N catch-ups of the same log, the median reported (default 3),
  * --commands N for the latency runs (default 2000), --only lag|latency|catchup.
  */
 import { mkdirSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { TrackerConnection } from '../src/client/tracker-connection.js';
 import { Cluster, waitFor } from '../src/demo/local-cluster.js';
 import { encodeState, initialState, stateHash } from '../src/events/index.js';
@@ -22,6 +27,8 @@ import { EventStore, type Position } from '../src/events/log/event-store.js';
 import { foldEvents } from '../src/events/log/fold.js';
 import { DB_FILE } from '../src/tracker/tracker.js';
 import type { ReplicationStatus } from '../src/tracker/replication-link.js';
+import { cpuSeconds } from './lib/files.js';
+import { measureDurableCommit, measureWsRoundTrip } from './lib/floors.js';
 import { median, numberOption, percentile, printTable, writeResults } from './lib/stats.js';
 import { writeSyntheticLog } from './lib/synthetic-log.js';
 
@@ -47,20 +54,31 @@ export default async function run(args: string[]): Promise<void> {
     lag.map((l) => [l.offered, Math.round(l.achieved), l.commandP50.toFixed(2), l.commandP99.toFixed(2), l.lagP50, l.lagP99, l.lagMax, l.lagSamples]),
   );
 
-  const latency = wanted('latency') ? await measureLatency(commands) : { runs: [], deltaMeanMs: NaN, deltaP50Ms: NaN };
+  const latency = wanted('latency') ? await measureLatency(commands) : { runs: [], deltaMeanMs: NaN, deltaP50Ms: NaN, floor: undefined, floorP50Ms: NaN };
   console.log('\nper-command latency, one client, sequential create_group');
   printTable(
     ['twin', 'commands', 'mean ms', 'p50 ms', 'p99 ms'],
     latency.runs.map((r) => [r.twin, r.commands, r.mean.toFixed(3), r.p50.toFixed(3), r.p99.toFixed(3)]),
   );
   console.log(`cost of semi-synchronous replication: +${latency.deltaMeanMs.toFixed(3)} ms mean, +${latency.deltaP50Ms.toFixed(3)} ms p50 per command`);
+  if (latency.floor) {
+    const { commit, roundTrip } = latency.floor;
+    console.log(`its floor on this machine now: the twin's durable write (one-row commit, p50 ${commit.p50.toFixed(3)} ms) + one WebSocket round trip between two processes (p50 ${roundTrip.p50.toFixed(3)} ms) = ${latency.floorP50Ms.toFixed(3)} ms`);
+  }
 
-  const catchUp = wanted('catchup') ? await measureCatchUp(events, runs) : { events: 0, dataMB: 0, runs: [], caughtUpMs: NaN, spawnToSyncMs: NaN };
+  const catchUp = wanted('catchup') ? await measureCatchUp(events, runs) : { events: 0, dataMB: 0, runs: [], caughtUpMs: NaN, spawnToSyncMs: NaN, cpuSeconds: undefined };
   console.log(`\ncatch-up of ${catchUp.events.toLocaleString()} missed events (tracker 2 starts empty), median of ${catchUp.runs.length} run(s)`);
   printTable(
     ['events', 'MB of data', 'link up -> caught up ms', 'spawn -> in sync ms', 'events/s', 'each run (link up -> caught up)'],
     [[catchUp.events, catchUp.dataMB, catchUp.caughtUpMs, catchUp.spawnToSyncMs, Math.round(catchUp.events / (catchUp.caughtUpMs / 1000)), catchUp.runs.map((r) => r.caughtUpMs).join(' / ')]],
   );
+  if (catchUp.cpuSeconds) {
+    const cpu = catchUp.cpuSeconds;
+    console.log(
+      `CPU-seconds, medians: tracker 1 (sending) ${cpu.sender.toFixed(1)}, tracker 2 (receiving) ${cpu.receiver.toFixed(1)} of which its event loop ${cpu.receiverMain.toFixed(1)}; ` +
+        `together ${(cpu.sender + cpu.receiver).toFixed(1)} on ${availableParallelism()} cores`,
+    );
+  }
   console.log(`\nresults: ${writeResults('replication', { lag, latency, catchUp })}`);
 }
 
@@ -168,14 +186,26 @@ async function measureLatency(commands: number) {
       return { commands, mean, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
     };
     await sequential('warm-'); // JIT, page cache
+    const floor = { commit: measureDurableCommit(), roundTrip: await pingTracker(cluster, 1) };
     const connected = { twin: 'connected', ...(await sequential('with-')) };
     await cluster.kill(2, 'SIGKILL');
     await waitFor('tracker 1 to see the link down', async () => ((await health(cluster, 1)).replication.link !== 'up' ? true : undefined));
     const alone = { twin: 'down', ...(await sequential('alone-')) };
-    return { runs: [connected, alone], deltaMeanMs: connected.mean - alone.mean, deltaP50Ms: connected.p50 - alone.p50 };
+    return { runs: [connected, alone], deltaMeanMs: connected.mean - alone.mean, deltaP50Ms: connected.p50 - alone.p50, floor, floorP50Ms: floor.commit.p50 + floor.roundTrip.p50 };
   } finally {
     client?.close();
     await cluster.destroy();
+  }
+}
+
+/** WebSocket round trips between this process and tracker `id` (see measureWsRoundTrip). */
+async function pingTracker(cluster: Cluster, id: number) {
+  const ws = new WebSocket(`ws://127.0.0.1:${cluster.trackers[id - 1]!.port}/client`, { perMessageDeflate: false });
+  try {
+    await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+    return await measureWsRoundTrip(ws);
+  } finally {
+    ws.terminate();
   }
 }
 
@@ -194,24 +224,40 @@ async function measureCatchUp(events: number, runs: number) {
     const dataMB = Math.round(((store.db.prepare('SELECT sum(length(data)) AS n FROM events').get() as { n: number }).n / 1e6) * 10) / 10;
     await store.close();
     await cluster.start(1);
-    const each: { caughtUpMs: number; spawnToSyncMs: number }[] = [];
+    const each: { caughtUpMs: number; spawnToSyncMs: number; cpuSeconds: { sender: number; receiver: number; receiverMain: number } }[] = [];
     for (let run = 1; run <= runs; run++) {
       if (run > 1) {
         // the same catch-up again: tracker 2 from an empty data dir
         await cluster.kill(2, 'SIGTERM');
         rmSync(cluster.trackers[1]!.dataDir, { recursive: true, force: true });
       }
+      const senderPid = cluster.trackers[0]!.proc?.pid;
+      const senderBefore = await cpuSeconds(senderPid);
       const t0 = performance.now();
       const t2 = await cluster.start(2);
       // watch the log line, not /health: every /health digests the whole state, which would slow what is measured
       await waitFor('tracker 2 to catch up', () => (t2.output.includes('caught up with tracker 1') ? true : undefined), 300_000, 10);
       const spawnToSyncMs = Math.round(performance.now() - t0);
+      // from spawn, so tracker 2's start-up (a few tenths of a second) is in its figure
+      const cpu = {
+        sender: (await cpuSeconds(senderPid)).total - senderBefore.total,
+        receiver: (await cpuSeconds(t2.proc?.pid)).total,
+        receiverMain: (await cpuSeconds(t2.proc?.pid, t2.proc?.pid)).total,
+      };
       const [, two] = await inSync(cluster, 60_000);
       if (two.events !== events) throw new Error(`tracker 2 holds ${two.events} events, expected ${events}`);
-      each.push({ caughtUpMs: two.replication.caughtUp?.ms ?? NaN, spawnToSyncMs });
-      console.log(`[catch-up run ${run}] link up -> caught up ${each[run - 1]!.caughtUpMs} ms, spawn -> in sync ${spawnToSyncMs} ms`);
+      each.push({ caughtUpMs: two.replication.caughtUp?.ms ?? NaN, spawnToSyncMs, cpuSeconds: cpu });
+      console.log(
+        `[catch-up run ${run}] link up -> caught up ${each[run - 1]!.caughtUpMs} ms, spawn -> in sync ${spawnToSyncMs} ms; ` +
+          `CPU-s: tracker 1 ${cpu.sender.toFixed(1)}, tracker 2 ${cpu.receiver.toFixed(1)} (event loop ${cpu.receiverMain.toFixed(1)})`,
+      );
     }
-    return { events, dataMB, runs: each, caughtUpMs: median(each.map((r) => r.caughtUpMs)), spawnToSyncMs: median(each.map((r) => r.spawnToSyncMs)) };
+    const cpuSecondsMedians = {
+      sender: median(each.map((r) => r.cpuSeconds.sender)),
+      receiver: median(each.map((r) => r.cpuSeconds.receiver)),
+      receiverMain: median(each.map((r) => r.cpuSeconds.receiverMain)),
+    };
+    return { events, dataMB, runs: each, caughtUpMs: median(each.map((r) => r.caughtUpMs)), spawnToSyncMs: median(each.map((r) => r.spawnToSyncMs)), cpuSeconds: cpuSecondsMedians };
   } finally {
     await cluster.destroy();
   }

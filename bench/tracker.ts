@@ -11,9 +11,7 @@
  * Options: --seconds N (per throughput run, default 5), --events N (default 1000000),
  * --runs N (default 3; medians are reported), --only throughput|restart.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { EventStore } from '../src/events/log/event-store.js';
@@ -21,6 +19,7 @@ import { DEFAULT_SNAPSHOT_EVERY } from '../src/events/log/ledger.js';
 import { foldEvents } from '../src/events/log/fold.js';
 import { encodeState, initialState, stateHash } from '../src/events/index.js';
 import { Cluster } from '../src/demo/local-cluster.js';
+import { measureDurableCommit, type Floor } from './lib/floors.js';
 import { median, numberOption, percentile, printTable, stringOption, writeResults } from './lib/stats.js';
 import { idempotencyKey } from '../src/wire/idempotency-key.js';
 import { writeSyntheticLog } from './lib/synthetic-log.js';
@@ -31,7 +30,7 @@ export default async function run(args: string[]): Promise<void> {
   const events = numberOption(args, 'events', 1_000_000);
   const runs = numberOption(args, 'runs', 3);
   const only = stringOption(args, 'only');
-  let disk: Medians<ReturnType<typeof measureDisk>> | undefined;
+  let disk: Medians<Floor> | undefined;
   let throughput: (Medians<Throughput> & { clients: number })[] | undefined;
   if (only !== 'restart') {
     // Alternating within each run (floor, 1 client, 50 clients), so that all three see
@@ -39,7 +38,7 @@ export default async function run(args: string[]): Promise<void> {
     const floors = [];
     const byClients = new Map<number, Throughput[]>(CLIENT_COUNTS.map((c) => [c, []]));
     for (let r = 0; r < runs; r++) {
-      floors.push(measureDisk());
+      floors.push(measureDurableCommit());
       for (const clients of CLIENT_COUNTS) byClients.get(clients)!.push(await measureThroughput(clients, seconds));
     }
     disk = medians(floors);
@@ -87,35 +86,6 @@ type Medians<T> = { readonly perSecond: number; readonly p50: number; readonly p
 
 function medians<T extends { perSecond: number; p50: number; p99: number }>(runs: T[]): Medians<T> {
   return { perSecond: median(runs.map((r) => r.perSecond)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), runs };
-}
-
-/**
- * What this disk allows right now, measured in the same run: one-row transactions in a
- * WAL database with synchronous=FULL, one after another. A single client's latency can
- * not beat this, and its tail is the disk's fsync tail.
- */
-function measureDisk(count = 3000) {
-  const dir = mkdtempSync(join(tmpdir(), 'disk-floor-'));
-  const db = new Database(join(dir, 'floor.db'));
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
-    const write = db.transaction(() => insert.run('x'.repeat(200)));
-    const latencies: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const t0 = performance.now();
-      write();
-      latencies.push(performance.now() - t0);
-    }
-    const total = latencies.reduce((a, b) => a + b, 0);
-    latencies.sort((a, b) => a - b);
-    return { count, perSecond: (count * 1000) / total, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-  } finally {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** One WebSocket client that sends a request and waits for its reply, and nothing else. */

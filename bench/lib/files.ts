@@ -72,11 +72,15 @@ export class PeakRssPoller {
   }
 }
 
-/** CPU time a live process has used so far, in seconds: in total and in the kernel; NaN once it is gone. */
-export async function cpuSeconds(pid: number | undefined): Promise<{ total: number; kernel: number }> {
+/**
+ * CPU time a live process (or one of its threads: `thread` is a thread id, the process id
+ * for its main thread) has used so far, in seconds: in total and in the kernel; NaN once
+ * it is gone.
+ */
+export async function cpuSeconds(pid: number | undefined, thread?: number): Promise<{ total: number; kernel: number }> {
   if (pid === undefined) return { total: NaN, kernel: NaN };
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const stat = await readFile(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100/s on Linux).
     const user = Number(fields[11]) / 100;
