@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { PIECE_SIZE } from '../wire/manifest.js';
+import { readFully } from './positional-io.js';
 
 export interface FileHashes {
   readonly size: number;
@@ -21,7 +22,7 @@ export async function hashFile(path: string, pieceSize: number = PIECE_SIZE): Pr
     const buffer = Buffer.allocUnsafe(pieceSize);
     let size = 0;
     for (;;) {
-      const filled = await readFull(handle, buffer, size);
+      const filled = await readFully(handle, buffer, size);
       if (filled === 0) break;
       const piece = buffer.subarray(0, filled);
       whole.update(piece);
@@ -33,14 +34,4 @@ export async function hashFile(path: string, pieceSize: number = PIECE_SIZE): Pr
   } finally {
     await handle.close();
   }
-}
-
-async function readFull(handle: import('node:fs/promises').FileHandle, buffer: Buffer, position: number): Promise<number> {
-  let filled = 0;
-  while (filled < buffer.length) {
-    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position + filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return filled;
 }

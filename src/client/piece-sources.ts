@@ -7,6 +7,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { pieceCount, type FileManifest } from '../wire/manifest.js';
 import { Bitfield } from '../wire/bitfield.js';
 import type { PieceStore } from './piece-store.js';
+import { readFully } from './positional-io.js';
 
 export class PeerServerError extends Error {
   constructor(
@@ -61,12 +62,8 @@ export class FileSource implements PieceSource {
     this.reads++;
     try {
       const position = index * this.manifest.pieceSize;
-      let filled = 0;
-      while (filled < target.length) {
-        const { bytesRead } = await this.handle.read(target, filled, target.length - filled, position + filled);
-        if (bytesRead === 0) throw new Error(`file shorter than its manifest at ${position + filled}`);
-        filled += bytesRead;
-      }
+      const filled = await readFully(this.handle, target, position);
+      if (filled < target.length) throw new Error(`file shorter than its manifest at ${position + filled}`);
     } finally {
       this.reads--;
       if (this.retired && this.reads === 0) void this.handle.close().catch(() => undefined);

@@ -25,7 +25,7 @@ import { pieceCount, pieceLength, type FileManifest } from '../wire/manifest.js'
 import { Bitfield } from '../wire/bitfield.js';
 import { DirectWriter } from './direct-writes.js';
 import { releasePieceBuffer } from './piece-buffers.js';
-import { writeFully } from './positional-io.js';
+import { readFully, writeFully } from './positional-io.js';
 import { loadProgress, saveProgress } from './progress-record.js';
 import { assertValidManifest, PieceStoreError, resolveDestination } from './store-checks.js';
 import { WholeFileHasher } from './whole-file-hasher.js';
@@ -184,7 +184,9 @@ export class PieceStore extends EventEmitter {
     if (target.length !== length) throw new PieceStoreError('BAD_PIECE_LENGTH', `buffer too small for piece ${index}`);
     this.pendingReads++;
     try {
-      await readFully(this.handle, target, index * this.manifest.pieceSize);
+      const position = index * this.manifest.pieceSize;
+      const filled = await readFully(this.handle, target, position);
+      if (filled < length) throw new Error(`unexpected end of file at ${position + filled}`);
     } finally {
       if (--this.pendingReads === 0 && this.readsDrained) this.readsDrained();
     }
@@ -285,15 +287,6 @@ export class PieceStore extends EventEmitter {
     if (!Number.isInteger(index) || index < 0 || index >= this.pieceCount) {
       throw new PieceStoreError('BAD_PIECE_INDEX', `piece ${index} out of range 0..${this.pieceCount - 1}`);
     }
-  }
-}
-
-async function readFully(handle: FileHandle, target: Buffer, position: number): Promise<void> {
-  let filled = 0;
-  while (filled < target.length) {
-    const { bytesRead } = await handle.read(target, filled, target.length - filled, position + filled);
-    if (bytesRead === 0) throw new Error(`unexpected end of file at ${position + filled}`);
-    filled += bytesRead;
   }
 }
 

@@ -1,4 +1,4 @@
-/** Positional file writes that finish: a write may take fewer bytes than asked. */
+/** Positional file reads and writes that finish: one call may move fewer bytes than asked. */
 import type { FileHandle } from 'node:fs/promises';
 
 /** Writes all of `data` at `position`. */
@@ -8,4 +8,15 @@ export async function writeFully(handle: FileHandle, data: Uint8Array, position:
     const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
     written += bytesWritten;
   }
+}
+
+/** Fills `target` from `position`, unless the file ends first. Returns the bytes read. */
+export async function readFully(handle: FileHandle, target: Uint8Array, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < target.length) {
+    const { bytesRead } = await handle.read(target, filled, target.length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
 }
