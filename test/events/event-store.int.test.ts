@@ -75,6 +75,24 @@ describe('append-only, enforced by SQLite', () => {
     expect(store.count()).toBe(1);
   });
 
+  test('given a bulk append (many rows per INSERT, then the rest one by one), when read back, then every event is there in arrival order', () => {
+    const store = openStore();
+    const events = [...chain(1, 100), ...chain(2, 101)]; // 201: three statements of 64 rows and 9 single rows
+    store.append(events);
+    expect(store.count()).toBe(201);
+    const byArrival = store.db.prepare('SELECT origin, seq FROM events ORDER BY id').all();
+    expect(byArrival).toEqual(events.map((e) => ({ origin: e.origin, seq: e.seq })));
+    expect(store.ofOrigin(2, 0, 200)).toEqual(events.slice(100));
+  });
+
+  test('given a bulk append with a duplicate deep inside a many-row INSERT, when appended, then nothing of it is stored', () => {
+    const store = openStore();
+    const events = chain(1, 150);
+    store.append(events.slice(0, 1));
+    expect(() => store.append([...events.slice(1, 40), events[0]!, ...events.slice(40)])).toThrow(/UNIQUE/);
+    expect(store.count()).toBe(1);
+  });
+
   test('given some events held, when appendNew gets old and new ones, then only the new ones are stored and returned', () => {
     const store = openStore();
     const events = chain(1, 4);
