@@ -131,7 +131,7 @@ export class Ledger extends EventEmitter {
   recentHash(): StateHashReading {
     const last = this.hashed;
     const reusable = last !== undefined && last.costMs >= HASH_REUSE_MIN_COST_MS && performance.now() - last.at < HASH_COOLDOWN * last.costMs;
-    if (last && last.eventCount !== this.state.eventCount && reusable) return last;
+    if (reusable && last.eventCount !== this.state.eventCount) return last;
     this.hash();
     return this.hashed!;
   }
