@@ -11,7 +11,9 @@
  *   together" would otherwise be one frame, and a big log would be stored in many small
  *   transactions that rewrite the same index pages each time.
  * - The catch-up target is the twin's marks when the link came up; the first moment the
- *   local marks reach all of them is reported once (events received, ms taken).
+ *   local marks reach all of them is reported once (events received, ms taken). Events
+ *   within it are committed without waiting for the disk (heldBeforeLink); live ones
+ *   with the fsync, before their ack.
  * - Big frames come with the FrameChecker's verdict on their hashes (frame-checker.ts),
  *   worked out on another thread while earlier frames are applied; a frame is applied
  *   once its verdict is in, and frames whose every verdict passed skip those checks.
@@ -187,7 +189,8 @@ export class EventInbox {
     try {
       const events = frames.length === 1 ? frames[0]!.events : frames.flatMap((f) => f.events);
       const fieldsChecked = frames.every((f) => f.verdict === 'passed');
-      fresh = this.ledger.applyRemote(events, { catchingUp: this.frames.length > 0 || this.moreComing(), fieldsChecked });
+      const catchingUp = this.frames.length > 0 || this.moreComing();
+      fresh = this.ledger.applyRemote(events, { catchingUp, fieldsChecked, waitForDisk: !this.heldBeforeLink(events) });
     } catch (error) {
       if (error instanceof ChainError) return this.link.failed('CHAIN_BROKEN', error.message);
       return this.link.failed('LOCAL_ERROR', `could not store the twin's events: ${error instanceof Error ? error.message : String(error)}`);
@@ -201,6 +204,20 @@ export class EventInbox {
     this.link.applied(frames.length, lags);
     this.checkCaughtUp();
     this.link.progressed();
+  }
+
+  /**
+   * Every one of these events was durable on the twin when the link came up (within the
+   * catch-up target). So no client waits for this tracker to store them (the twin acked
+   * them on its own commit), and a crash of this machine that lost them would only make
+   * the twin send them again: their commit need not wait for the disk. Live events, which
+   * a client's semi-synchronous acknowledgement may wait for, always do.
+   */
+  private heldBeforeLink(events: readonly Envelope[]): boolean {
+    const target = this.target;
+    if (!target) return false;
+    for (const e of events) if (e.seq > (target.get(e.origin) ?? 0)) return false;
+    return true;
   }
 
   private checkCaughtUp(): void {

@@ -3,7 +3,11 @@
  * migrations tracked in user_version, WAL + synchronous=FULL, and the queries the ledger
  * and replication rely on. Real files in a temporary directory.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { encodeState, initialState, type Envelope } from '../../src/events/index.js';
@@ -91,6 +95,49 @@ describe('append-only, enforced by SQLite', () => {
     store.append(events.slice(0, 1));
     expect(() => store.append([...events.slice(1, 40), events[0]!, ...events.slice(40)])).toThrow(/UNIQUE/);
     expect(store.count()).toBe(1);
+  });
+
+  test('given an append that does not wait for the disk, then its events are stored and the log waits for the disk again afterwards', () => {
+    const store = openStore();
+    store.append(chain(1, 100), { waitForDisk: false });
+    expect(store.count()).toBe(100);
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+
+  test('given an append that does not wait for the disk and fails, then nothing of it is stored and the log still waits for the disk afterwards', () => {
+    const store = openStore();
+    const events = chain(1, 100);
+    store.append(events.slice(0, 1));
+    expect(() => store.append(events, { waitForDisk: false })).toThrow(/UNIQUE/);
+    expect(store.count()).toBe(1);
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+
+  test('given a process that appended without waiting for the disk, when it is killed with SIGKILL, then every event is in the log', async () => {
+    const events = chain(1, 300);
+    const input = dir.file('events.json');
+    writeFileSync(input, JSON.stringify(events));
+    const storeModule = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/events/log/event-store.js')).href;
+    const script = `
+      const { readFileSync } = await import('node:fs');
+      const { EventStore } = await import(${JSON.stringify(storeModule)});
+      const store = EventStore.open(${JSON.stringify(dir.file('log.db'))});
+      store.append(JSON.parse(readFileSync(${JSON.stringify(input)}, 'utf8')), { waitForDisk: false });
+      process.stdout.write('appended\\n');
+      setInterval(() => undefined, 1000);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((done, fail) => {
+        const timer = setTimeout(() => fail(new Error('the child did not append within 10 s')), 10_000);
+        child.stdout.on('data', (d: Buffer) => d.toString().includes('appended') && (clearTimeout(timer), done()));
+        child.once('exit', (code) => (clearTimeout(timer), fail(new Error(`the child exited with ${code}`))));
+      });
+    } finally {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+    expect(all(openStore())).toEqual(events);
   });
 
   test('given some events held, when appendNew gets old and new ones, then only the new ones are stored and returned', () => {

@@ -119,3 +119,56 @@ describe('frames with a pending check', () => {
     expect(told.failed?.detail).toMatch(/origin 1 seq 15: hash does not match the content/);
   });
 });
+
+describe('what waits for the disk', () => {
+  /** A real ledger that notes, for each applyRemote, whether its commit waited for the disk. */
+  class NotingLedger extends Ledger {
+    readonly waited: boolean[] = [];
+    override applyRemote(envelopes: readonly Envelope[], options: Parameters<Ledger['applyRemote']>[1] = {}): Envelope[] {
+      this.waited.push(options.waitForDisk ?? true);
+      return super.applyRemote(envelopes, options);
+    }
+  }
+
+  function notingInbox() {
+    const dir = tempDir();
+    const store = EventStore.open(dir.file('events.db'));
+    const ledger = new NotingLedger(store, { origin: 2, snapshotEvery: 1e9 });
+    ledger.open();
+    cleanup.push(() => dir.remove(), () => store.close());
+    const link: InboxLink = { receiving: () => true, applied: () => undefined, caughtUp: () => undefined, progressed: () => undefined, failed: () => undefined };
+    return { box: new EventInbox(ledger, link), ledger };
+  }
+
+  const events = chain(1, 30);
+
+  test('given events the twin held when the link came up, then their commit does not wait for the disk; later (live) ones do', async () => {
+    const { box, ledger } = notingInbox();
+    box.start(new Map([[1, 20]]));
+    box.push(events.slice(0, 10), undefined);
+    box.push(events.slice(10, 20), undefined);
+    await turns();
+    box.push(events.slice(20, 30), Date.now());
+    await turns();
+    expect(stored(ledger)).toBe(30);
+    expect(ledger.waited).toEqual([false, true]);
+  });
+
+  test('given catch-up frames applied together with a live one, then the commit waits for the disk', async () => {
+    const { box, ledger } = notingInbox();
+    box.start(new Map([[1, 20]]));
+    box.push(events.slice(0, 20), undefined);
+    box.push(events.slice(20, 30), Date.now());
+    await turns();
+    expect(stored(ledger)).toBe(30);
+    expect(ledger.waited).toEqual([true]);
+  });
+
+  test('given frames before the catch-up target is known, then their commit waits for the disk', async () => {
+    const { box, ledger } = notingInbox();
+    box.push(events.slice(0, 10), undefined);
+    await turns();
+    expect(stored(ledger)).toBe(10);
+    expect(ledger.waited).toEqual([true]);
+  });
+});

@@ -159,8 +159,26 @@ export class EventStore {
     return checkpointer.stop().then(() => void this.db.close());
   }
 
-  /** Appends in one durable transaction. Throws on a duplicate (origin, seq). */
-  append(events: readonly Envelope[]): void {
+  /**
+   * Appends in one transaction, durable on return. Throws on a duplicate (origin, seq).
+   *
+   * `waitForDisk: false` commits without the fsync: the events survive a crash of this
+   * process (kill -9) at once, and a crash of the machine from the next synced commit
+   * or checkpoint on (WAL with synchronous = NORMAL: the log stays consistent, only its
+   * newest transactions could be lost). Only for events another tracker holds durably
+   * and no client waits for here: a catch-up (Ledger.applyRemote).
+   */
+  append(events: readonly Envelope[], { waitForDisk = true } = {}): void {
+    if (waitForDisk) return this.insertAll(events);
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.insertAll(events);
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  private insertAll(events: readonly Envelope[]): void {
     const insert = this.insert;
     const insertRows = this.insertRows;
     const values = this.rowValues;

@@ -206,8 +206,11 @@ export class Ledger extends EventEmitter {
    *
    * `fieldsChecked`: every envelope already passed checkEnvelopeFields (its hash, on a
    * worker thread: frame-checker.ts), so only its data's schema is checked here.
+   *
+   * `waitForDisk: false`: the commit does not wait for the disk (EventStore.append). For
+   * events the twin held durably before the link came up, which no client waits for.
    */
-  applyRemote(envelopes: readonly Envelope[], { catchingUp = false, fieldsChecked = false } = {}): Envelope[] {
+  applyRemote(envelopes: readonly Envelope[], { catchingUp = false, fieldsChecked = false, waitForDisk = true } = {}): Envelope[] {
     this.flush(); // a re-fold reads the log, so local events must be in it first
     const fresh: Envelope[] = [];
     /** The domain event of each fresh envelope (same index), its data parsed once. */
@@ -236,7 +239,7 @@ export class Ledger extends EventEmitter {
       events.push(checked);
     }
     if (fresh.length === 0) return fresh;
-    this.store.append(fresh);
+    this.store.append(fresh, { waitForDisk });
     this.noteDurable(fresh);
     // A catch-up streams in fold order: then fresh needs no sort.
     const order = inFoldOrder ? undefined : fresh.map((_, i) => i).sort((a, b) => compareOrder(fresh[a]!, fresh[b]!));
