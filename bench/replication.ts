@@ -12,6 +12,9 @@
  *   waits for its ack) vs twin down (local commit only); and the floor of the difference
  *   measured in the same run (bench/lib/floors.ts): a durable one-row commit plus a
  *   WebSocket round trip between two processes.
+ * - the same under load: LOAD_CLIENTS clients in a closed loop (each sends its next
+ *   command when the last is acknowledged) for --seconds, twin connected vs down; the
+ *   cost per command is the difference of the mean times per command (1 / commands/s).
  * Options: --seconds N per load level (default 5), --events N for catch-up (default
  * 1000000), --runs N catch-ups of the same log, the median reported (default 3),
  * --commands N for the latency runs (default 2000), --only lag|latency|catchup.
@@ -54,7 +57,7 @@ export default async function run(args: string[]): Promise<void> {
     lag.map((l) => [l.offered, Math.round(l.achieved), l.commandP50.toFixed(2), l.commandP99.toFixed(2), l.lagP50, l.lagP99, l.lagMax, l.lagSamples]),
   );
 
-  const latency = wanted('latency') ? await measureLatency(commands) : { runs: [], deltaMeanMs: NaN, deltaP50Ms: NaN, floor: undefined, floorP50Ms: NaN };
+  const latency = wanted('latency') ? await measureLatency(commands, seconds) : { runs: [], deltaMeanMs: NaN, deltaP50Ms: NaN, floor: undefined, floorP50Ms: NaN, loaded: [], loadedCostMs: NaN };
   console.log('\nper-command latency, one client, sequential create_group');
   printTable(
     ['twin', 'commands', 'mean ms', 'p50 ms', 'p99 ms'],
@@ -65,6 +68,12 @@ export default async function run(args: string[]): Promise<void> {
     const { commit, roundTrip } = latency.floor;
     console.log(`its floor on this machine now: the twin's durable write (one-row commit, p50 ${commit.p50.toFixed(3)} ms) + one WebSocket round trip between two processes (p50 ${roundTrip.p50.toFixed(3)} ms) = ${latency.floorP50Ms.toFixed(3)} ms`);
   }
+  console.log(`\nunder load: ${LOAD_CLIENTS} clients, closed loop, create_group, ${seconds} s each`);
+  printTable(
+    ['twin', 'commands/s', 'ms per command (1 / commands/s)', 'p50 ms', 'p99 ms'],
+    latency.loaded.map((r) => [r.twin, Math.round(r.perSecond), (1000 / r.perSecond).toFixed(4), r.p50.toFixed(3), r.p99.toFixed(3)]),
+  );
+  console.log(`cost of semi-synchronous replication under load: +${latency.loadedCostMs.toFixed(4)} ms per command`);
 
   const catchUp = wanted('catchup') ? await measureCatchUp(events, runs) : { events: 0, dataMB: 0, runs: [], caughtUpMs: NaN, spawnToSyncMs: NaN, cpuSeconds: undefined };
   console.log(`\ncatch-up of ${catchUp.events.toLocaleString()} missed events (tracker 2 starts empty), median of ${catchUp.runs.length} run(s)`);
@@ -167,13 +176,15 @@ async function offer(clients: TrackerConnection[], rate: number, seconds: number
   return { acked: latencies.length, failed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-async function measureLatency(commands: number) {
+async function measureLatency(commands: number, seconds: number) {
   const cluster = await Cluster.create(2);
   let client: TrackerConnection | undefined;
+  const loaders: TrackerConnection[] = [];
   try {
     await Promise.all([cluster.start(1), cluster.start(2)]);
     await inSync(cluster);
     client = await loggedIn(cluster, 1, 'solo');
+    for (let i = 0; i < LOAD_CLIENTS; i++) loaders.push(await loggedIn(cluster, 1, `loader${i}`));
     const sequential = async (prefix: string) => {
       const latencies: number[] = [];
       for (let i = 0; i < commands; i++) {
@@ -188,14 +199,45 @@ async function measureLatency(commands: number) {
     await sequential('warm-'); // JIT, page cache
     const floor = { commit: measureDurableCommit(), roundTrip: await pingTracker(cluster, 1) };
     const connected = { twin: 'connected', ...(await sequential('with-')) };
+    const loadedConnected = { twin: 'connected', ...(await closedLoop(loaders, seconds, 'with-load-')) };
     await cluster.kill(2, 'SIGKILL');
     await waitFor('tracker 1 to see the link down', async () => ((await health(cluster, 1)).replication.link !== 'up' ? true : undefined));
     const alone = { twin: 'down', ...(await sequential('alone-')) };
-    return { runs: [connected, alone], deltaMeanMs: connected.mean - alone.mean, deltaP50Ms: connected.p50 - alone.p50, floor, floorP50Ms: floor.commit.p50 + floor.roundTrip.p50 };
+    const loadedAlone = { twin: 'down', ...(await closedLoop(loaders, seconds, 'alone-load-')) };
+    return {
+      runs: [connected, alone],
+      deltaMeanMs: connected.mean - alone.mean,
+      deltaP50Ms: connected.p50 - alone.p50,
+      floor,
+      floorP50Ms: floor.commit.p50 + floor.roundTrip.p50,
+      loaded: [loadedConnected, loadedAlone],
+      loadedCostMs: 1000 / loadedConnected.perSecond - 1000 / loadedAlone.perSecond,
+    };
   } finally {
     client?.close();
+    for (const c of loaders) c.close();
     await cluster.destroy();
   }
+}
+
+/** Each client sends its next create_group as soon as the last one is acknowledged, for `seconds`. */
+async function closedLoop(clients: TrackerConnection[], seconds: number, prefix: string) {
+  const latencies: number[] = [];
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  let sent = 0;
+  await Promise.all(
+    clients.map(async (c) => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        await c.request('create_group', { group: `${prefix}${sent++}` });
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { clients: clients.length, commands: latencies.length, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
 /** WebSocket round trips between this process and tracker `id` (see measureWsRoundTrip). */
