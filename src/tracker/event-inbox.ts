@@ -189,8 +189,7 @@ export class EventInbox {
     try {
       const events = frames.length === 1 ? frames[0]!.events : frames.flatMap((f) => f.events);
       const fieldsChecked = frames.every((f) => f.verdict === 'passed');
-      const catchingUp = this.frames.length > 0 || this.moreComing();
-      fresh = this.ledger.applyRemote(events, { catchingUp, fieldsChecked, waitForDisk: !this.heldBeforeLink(events) });
+      fresh = this.ledger.applyRemote(events, { catchingUp: this.frames.length > 0 || this.moreComing(), fieldsChecked, waitForDisk: !this.heldBeforeLink(events) });
     } catch (error) {
       if (error instanceof ChainError) return this.link.failed('CHAIN_BROKEN', error.message);
       return this.link.failed('LOCAL_ERROR', `could not store the twin's events: ${error instanceof Error ? error.message : String(error)}`);

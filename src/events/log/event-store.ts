@@ -160,7 +160,8 @@ export class EventStore {
   }
 
   /**
-   * Appends in one transaction, durable on return. Throws on a duplicate (origin, seq).
+   * Appends in one transaction; on return the events are on disk (fsynced). Throws on a
+   * duplicate (origin, seq).
    *
    * `waitForDisk: false` commits without the fsync: the events survive a crash of this
    * process (kill -9) at once, and a crash of the machine from the next synced commit

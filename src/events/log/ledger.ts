@@ -12,7 +12,8 @@
  * - Snapshots every `snapshotEvery` events, taken only when everything folded is
  *   durable, so `open` loads the newest snapshot and replays only the tail.
  *
- * 'durable' is emitted with each batch of envelopes once it is on disk, in commit order.
+ * 'durable' is emitted with each batch of envelopes once it is on disk, in commit order
+ * (a catch-up the twin holds durably: once it is in the log, see applyRemote's waitForDisk).
  */
 import { EventEmitter } from 'node:events';
 import type { DomainEvent } from '../domain-events.js';
