@@ -134,8 +134,10 @@ describe('append-only, enforced by SQLite', () => {
         child.once('exit', (code) => (clearTimeout(timer), fail(new Error(`the child exited with ${code}`))));
       });
     } finally {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
     }
     expect(all(openStore())).toEqual(events);
   });

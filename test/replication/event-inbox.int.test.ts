@@ -17,18 +17,15 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-function freshLedger(): Ledger {
+const LEDGER_OPTIONS = { origin: 2, snapshotEvery: 1e9 };
+
+/** An inbox on a fresh ledger (made by `make`), and what it told its link. */
+function inbox<L extends Ledger = Ledger>(make = (store: EventStore) => new Ledger(store, LEDGER_OPTIONS) as L) {
   const dir = tempDir();
   const store = EventStore.open(dir.file('events.db'));
-  const ledger = new Ledger(store, { origin: 2, snapshotEvery: 1e9 });
+  const ledger = make(store);
   ledger.open();
   cleanup.push(() => dir.remove(), () => store.close());
-  return ledger;
-}
-
-/** An inbox on a fresh ledger, and what it told its link. */
-function inbox() {
-  const ledger = freshLedger();
   const told = { acked: 0, failed: undefined as { code: string; detail: string } | undefined };
   const link: InboxLink = {
     receiving: () => told.failed === undefined,
@@ -130,15 +127,7 @@ describe('what waits for the disk', () => {
     }
   }
 
-  function notingInbox() {
-    const dir = tempDir();
-    const store = EventStore.open(dir.file('events.db'));
-    const ledger = new NotingLedger(store, { origin: 2, snapshotEvery: 1e9 });
-    ledger.open();
-    cleanup.push(() => dir.remove(), () => store.close());
-    const link: InboxLink = { receiving: () => true, applied: () => undefined, caughtUp: () => undefined, progressed: () => undefined, failed: () => undefined };
-    return { box: new EventInbox(ledger, link), ledger };
-  }
+  const notingInbox = () => inbox((store) => new NotingLedger(store, LEDGER_OPTIONS));
 
   const events = chain(1, 30);
 
