@@ -8,12 +8,14 @@
  *   realistic two-origin mix, written offline); tracker 2 starts empty. Timed from its
  *   spawn to both in sync, and as tracker 2 reports it (link up to caught up); and the
  *   CPU-seconds each tracker spent on it, beside the cores there are.
- * - per-command latency, one client, one command at a time: twin connected (the command
- *   waits for its ack) vs twin down (local commit only); and the floor of the difference
- *   measured in the same run (bench/lib/floors.ts): a durable one-row commit plus a
- *   WebSocket round trip between two processes.
+ * - per-command latency, one client of tracker 1, one command at a time: twin connected
+ *   (the command waits for its ack), first with the default --twin-ack flush (the twin
+ *   acks once the event is on its disk), then with tracker 1 restarted with --twin-ack
+ *   write (once written to the twin's log), then twin down (local commit only); and the
+ *   floor of the difference with flush, measured in the same run (bench/lib/floors.ts):
+ *   a durable one-row commit plus a WebSocket round trip between two processes.
  * - the same under load: LOAD_CLIENTS clients in a closed loop (each sends its next
- *   command when the last is acknowledged) for --seconds, twin connected vs down; the
+ *   command when the last is acknowledged) for --seconds, each of the three ways; the
  *   cost per command is the difference of the mean times per command (1 / commands/s).
  * Options: --seconds N per load level (default 5), --events N for catch-up (default
  * 1000000), --runs N catch-ups of the same log, the median reported (default 3),
@@ -57,23 +59,8 @@ export default async function run(args: string[]): Promise<void> {
     lag.map((l) => [l.offered, Math.round(l.achieved), l.commandP50.toFixed(2), l.commandP99.toFixed(2), l.lagP50, l.lagP99, l.lagMax, l.lagSamples]),
   );
 
-  const latency = wanted('latency') ? await measureLatency(commands, seconds) : { runs: [], deltaMeanMs: NaN, deltaP50Ms: NaN, floor: undefined, floorP50Ms: NaN, loaded: [], loadedCostMs: NaN };
-  console.log('\nper-command latency, one client, sequential create_group');
-  printTable(
-    ['twin', 'commands', 'mean ms', 'p50 ms', 'p99 ms'],
-    latency.runs.map((r) => [r.twin, r.commands, r.mean.toFixed(3), r.p50.toFixed(3), r.p99.toFixed(3)]),
-  );
-  console.log(`cost of semi-synchronous replication: +${latency.deltaMeanMs.toFixed(3)} ms mean, +${latency.deltaP50Ms.toFixed(3)} ms p50 per command`);
-  if (latency.floor) {
-    const { commit, roundTrip } = latency.floor;
-    console.log(`its floor on this machine now: the twin's durable write (one-row commit, p50 ${commit.p50.toFixed(3)} ms) + one WebSocket round trip between two processes (p50 ${roundTrip.p50.toFixed(3)} ms) = ${latency.floorP50Ms.toFixed(3)} ms`);
-  }
-  console.log(`\nunder load: ${LOAD_CLIENTS} clients, closed loop, create_group, ${seconds} s each`);
-  printTable(
-    ['twin', 'commands/s', 'ms per command (1 / commands/s)', 'p50 ms', 'p99 ms'],
-    latency.loaded.map((r) => [r.twin, Math.round(r.perSecond), (1000 / r.perSecond).toFixed(4), r.p50.toFixed(3), r.p99.toFixed(3)]),
-  );
-  console.log(`cost of semi-synchronous replication under load: +${latency.loadedCostMs.toFixed(4)} ms per command`);
+  const latency = wanted('latency') ? await measureLatency(commands, seconds) : undefined;
+  if (latency) printLatency(latency, seconds);
 
   const catchUp = wanted('catchup') ? await measureCatchUp(events, runs) : { events: 0, dataMB: 0, runs: [], caughtUpMs: NaN, spawnToSyncMs: NaN, cpuSeconds: undefined };
   console.log(`\ncatch-up of ${catchUp.events.toLocaleString()} missed events (tracker 2 starts empty), median of ${catchUp.runs.length} run(s)`);
@@ -88,7 +75,7 @@ export default async function run(args: string[]): Promise<void> {
         `together ${(cpu.sender + cpu.receiver).toFixed(1)} on ${availableParallelism()} cores`,
     );
   }
-  console.log(`\nresults: ${writeResults('replication', { lag, latency, catchUp })}`);
+  console.log(`\nresults: ${writeResults('replication', { lag, latency: latency ?? null, catchUp })}`);
 }
 
 async function health(cluster: Cluster, id: number): Promise<Health> {
@@ -178,46 +165,84 @@ async function offer(clients: TrackerConnection[], rate: number, seconds: number
 
 async function measureLatency(commands: number, seconds: number) {
   const cluster = await Cluster.create(2);
-  let client: TrackerConnection | undefined;
-  const loaders: TrackerConnection[] = [];
+  const clients: TrackerConnection[] = [];
   try {
     await Promise.all([cluster.start(1), cluster.start(2)]);
     await inSync(cluster);
-    client = await loggedIn(cluster, 1, 'solo');
-    for (let i = 0; i < LOAD_CLIENTS; i++) loaders.push(await loggedIn(cluster, 1, `loader${i}`));
-    const sequential = async (prefix: string) => {
+    /** One client for the sequential run and LOAD_CLIENTS for the loaded one, all of tracker 1 (closed after each way: the tracker caps connections per address). */
+    const connect = async (tag: string) => {
+      for (const c of clients.splice(0)) c.close();
+      clients.push(await loggedIn(cluster, 1, `solo-${tag}`));
+      for (let i = 0; i < LOAD_CLIENTS; i++) clients.push(await loggedIn(cluster, 1, `loader${i}-${tag}`));
+      return { solo: clients[0]!, loaders: clients.slice(1) };
+    };
+    const sequential = async (client: TrackerConnection, prefix: string) => {
       const latencies: number[] = [];
       for (let i = 0; i < commands; i++) {
         const t0 = performance.now();
-        await client!.request('create_group', { group: `${prefix}${i}` });
+        await client.request('create_group', { group: `${prefix}${i}` });
         latencies.push(performance.now() - t0);
       }
       latencies.sort((a, b) => a - b);
       const mean = latencies.reduce((a, b) => a + b, 0) / latencies.length;
       return { commands, mean, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
     };
-    await sequential('warm-'); // JIT, page cache
+    /** The sequential run (after a warm-up of JIT and page cache), then the loaded one. */
+    const both = async (twin: string, tag: string) => {
+      const { solo, loaders } = await connect(tag);
+      await sequential(solo, `warm-${tag}-`);
+      return { one: { twin, ...(await sequential(solo, `${tag}-`)) }, loaded: { twin, ...(await closedLoop(loaders, seconds, `${tag}-load-`)) } };
+    };
+
+    const flush = await both('connected, --twin-ack flush', 'flush');
     const floor = { commit: measureDurableCommit(), roundTrip: await pingTracker(cluster, 1) };
-    const connected = { twin: 'connected', ...(await sequential('with-')) };
-    const loadedConnected = { twin: 'connected', ...(await closedLoop(loaders, seconds, 'with-load-')) };
+
+    await cluster.kill(1, 'SIGTERM');
+    await cluster.start(1, ['--twin-ack', 'write']);
+    await inSync(cluster);
+    const write = await both('connected, --twin-ack write', 'write');
+
     await cluster.kill(2, 'SIGKILL');
     await waitFor('tracker 1 to see the link down', async () => ((await health(cluster, 1)).replication.link !== 'up' ? true : undefined));
-    const alone = { twin: 'down', ...(await sequential('alone-')) };
-    const loadedAlone = { twin: 'down', ...(await closedLoop(loaders, seconds, 'alone-load-')) };
+    const alone = await both('down', 'alone');
+
+    const cost = (connected: { mean: number; p50: number }, loaded: { perSecond: number }) => ({
+      deltaMeanMs: connected.mean - alone.one.mean,
+      deltaP50Ms: connected.p50 - alone.one.p50,
+      loadedCostMs: 1000 / loaded.perSecond - 1000 / alone.loaded.perSecond,
+    });
     return {
-      runs: [connected, alone],
-      deltaMeanMs: connected.mean - alone.mean,
-      deltaP50Ms: connected.p50 - alone.p50,
+      runs: [flush.one, write.one, alone.one],
+      loaded: [flush.loaded, write.loaded, alone.loaded],
+      flush: cost(flush.one, flush.loaded),
+      write: cost(write.one, write.loaded),
       floor,
       floorP50Ms: floor.commit.p50 + floor.roundTrip.p50,
-      loaded: [loadedConnected, loadedAlone],
-      loadedCostMs: 1000 / loadedConnected.perSecond - 1000 / loadedAlone.perSecond,
     };
   } finally {
-    client?.close();
-    for (const c of loaders) c.close();
+    for (const c of clients) c.close();
     await cluster.destroy();
   }
+}
+
+function printLatency(latency: Awaited<ReturnType<typeof measureLatency>>, seconds: number): void {
+  console.log('\nper-command latency, one client of tracker 1, sequential create_group');
+  printTable(
+    ['twin', 'commands', 'mean ms', 'p50 ms', 'p99 ms'],
+    latency.runs.map((r) => [r.twin, r.commands, r.mean.toFixed(3), r.p50.toFixed(3), r.p99.toFixed(3)]),
+  );
+  for (const ack of ['flush', 'write'] as const) {
+    const c = latency[ack];
+    console.log(`cost of semi-synchronous replication, --twin-ack ${ack}: +${c.deltaMeanMs.toFixed(3)} ms mean, +${c.deltaP50Ms.toFixed(3)} ms p50 per command`);
+  }
+  const { commit, roundTrip } = latency.floor;
+  console.log(`floor of the cost with flush on this machine now: the twin's durable write (one-row commit, p50 ${commit.p50.toFixed(3)} ms) + one WebSocket round trip between two processes (p50 ${roundTrip.p50.toFixed(3)} ms) = ${latency.floorP50Ms.toFixed(3)} ms`);
+  console.log(`\nunder load: ${LOAD_CLIENTS} clients of tracker 1, closed loop, create_group, ${seconds} s each`);
+  printTable(
+    ['twin', 'commands/s', 'ms per command (1 / commands/s)', 'p50 ms', 'p99 ms'],
+    latency.loaded.map((r) => [r.twin, Math.round(r.perSecond), (1000 / r.perSecond).toFixed(4), r.p50.toFixed(3), r.p99.toFixed(3)]),
+  );
+  for (const ack of ['flush', 'write'] as const) console.log(`cost of semi-synchronous replication under load, --twin-ack ${ack}: +${latency[ack].loadedCostMs.toFixed(4)} ms per command`);
 }
 
 /** Each client sends its next create_group as soon as the last one is acknowledged, for `seconds`. */

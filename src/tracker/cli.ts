@@ -2,7 +2,7 @@
  * The `tracker` command line. `tracker tracker_info.txt N` runs tracker N (the seed's
  * invocation); admin subcommands that inspect the log are added beside `start`.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { createInterface } from 'node:readline';
 import { parseHostPort, readTrackerInfo } from '../wire/tracker-info.js';
 import { addAdminCommands } from './admin/commands.js';
@@ -11,6 +11,7 @@ import { SESSION_TTL_MS, TICKET_TTL_MS } from './client-connection.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { Tracker } from './tracker.js';
 import { DEFAULT_SNAPSHOT_EVERY } from '../events/log/ledger.js';
+import { TWIN_ACKS, type TwinAck } from '../events/replication/protocol.js';
 
 export function defaultDataDir(id: number): string {
   return `./data/tracker-${id}`;
@@ -54,6 +55,7 @@ interface StartOptions {
   maxConnectionsPerAddress?: number;
   handshakeTimeout?: number;
   idleTimeout?: number;
+  twinAck: TwinAck;
 }
 
 export function trackerProgram(): Command {
@@ -70,6 +72,14 @@ export function trackerProgram(): Command {
     .option('--cluster-secret-file <file>', 'file holding the secret shared by both trackers (default: env TRACKER_CLUSTER_SECRET, else <data-dir>/../cluster.secret, created on first start)')
     .option('--snapshot-every <events>', 'snapshot the state every this many events (on a worker thread)', parsePositive, DEFAULT_SNAPSHOT_EVERY)
     .option('--peer <host:port>', "dial the twin tracker here instead of at its tracker_info.txt line (e.g. through a proxy)", parsePeer)
+    .addOption(
+      new Option(
+        '--twin-ack <when>',
+        "while the twin is linked, a command is acknowledged once its events are on the twin's disk ('flush') or written to the twin's log before its fsync ('write': faster, and safe against a crash of either tracker; see docs/operations.md)",
+      )
+        .choices(TWIN_ACKS)
+        .default('flush'),
+    )
     .option('--ticket-ttl <seconds>', `how long a download ticket lets its holder open new peer connections (default: ${seconds(TICKET_TTL_MS)})`, parseSeconds)
     .option('--session-ttl <seconds>', `how long a session lives after login; older ones must login again (default: ${seconds(SESSION_TTL_MS)}, 7 days)`, parseSeconds)
     .option('--max-connections <n>', `open connections in total (default: ${DEFAULT_LIMITS.maxConnections})`, parsePositive)
@@ -85,6 +95,7 @@ export function trackerProgram(): Command {
         secretFile: opts.clusterSecretFile,
         snapshotEvery: opts.snapshotEvery,
         peer: opts.peer,
+        twinAck: opts.twinAck,
         ticketTtlMs: opts.ticketTtl,
         sessionTtlMs: opts.sessionTtl,
         limits: {

@@ -13,7 +13,7 @@
  * - The catch-up target is the twin's marks when the link came up; the first moment the
  *   local marks reach all of them is reported once (events received, ms taken). Events
  *   within it are committed without waiting for the disk (heldBeforeLink); live ones
- *   with the fsync, before their ack.
+ *   with the fsync, before their ack, unless the twin asked for acks on write (TwinAck).
  * - Big frames come with the FrameChecker's verdict on their hashes (frame-checker.ts),
  *   worked out on another thread while earlier frames are applied; a frame is applied
  *   once its verdict is in, and frames whose every verdict passed skip those checks.
@@ -50,6 +50,8 @@ export interface FrameLag {
 export interface InboxLink {
   /** Frames may still be applied: the connection is not closed or closing. */
   receiving(): boolean;
+  /** The twin wants its live frames on disk (fsynced) before their ack (TwinAck 'flush'). */
+  liveWaitsForDisk(): boolean;
   /** `frames` frames are durable here now: acknowledge each one. */
   applied(frames: number, lags: readonly FrameLag[]): void;
   /** Every event the twin held when the link came up is here now (reported once). */
@@ -189,7 +191,8 @@ export class EventInbox {
     try {
       const events = frames.length === 1 ? frames[0]!.events : frames.flatMap((f) => f.events);
       const fieldsChecked = frames.every((f) => f.verdict === 'passed');
-      fresh = this.ledger.applyRemote(events, { catchingUp: this.frames.length > 0 || this.moreComing(), fieldsChecked, waitForDisk: !this.heldBeforeLink(events) });
+      const waitForDisk = this.link.liveWaitsForDisk() && !this.heldBeforeLink(events);
+      fresh = this.ledger.applyRemote(events, { catchingUp: this.frames.length > 0 || this.moreComing(), fieldsChecked, waitForDisk });
     } catch (error) {
       if (error instanceof ChainError) return this.link.failed('CHAIN_BROKEN', error.message);
       return this.link.failed('LOCAL_ERROR', `could not store the twin's events: ${error instanceof Error ? error.message : String(error)}`);
@@ -210,7 +213,8 @@ export class EventInbox {
    * catch-up target). So no client waits for this tracker to store them (the twin acked
    * them on its own commit), and a crash of this machine that lost them would only make
    * the twin send them again: their commit need not wait for the disk. Live events, which
-   * a client's semi-synchronous acknowledgement may wait for, always do.
+   * a client's semi-synchronous acknowledgement may wait for, do unless the twin asked
+   * for acks on write (TwinAck).
    */
   private heldBeforeLink(events: readonly Envelope[]): boolean {
     const target = this.target;

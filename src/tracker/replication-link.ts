@@ -19,7 +19,8 @@
  * - Only holders of the cluster secret get a link; refusals are logged (at most one line
  *   per REFUSAL_LOG_INTERVAL_MS, with a count of those not logged).
  * - Semi-synchronous acknowledgement: `awaitReplicated` resolves once the twin has acked
- *   the events durable; at once while no link is up; and after ACK_WAIT_MS (1000 ms)
+ *   the events, on its disk or only written to its log as `twinAck` asks (TwinAck in
+ *   protocol.ts); at once while no link is up; and after ACK_WAIT_MS (1000 ms)
  *   without an ack, after which the link counts as lagging and the local commit
  *   suffices until the twin has acked everything of this origin again.
  * - Catch-up before ready: until the first attempt to reach the twin has settled (a link
@@ -34,7 +35,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Envelope } from '../events/envelope.js';
 import type { Ledger } from '../events/log/ledger.js';
-import { MAX_FRAME_BYTES } from '../events/replication/protocol.js';
+import { MAX_FRAME_BYTES, type TwinAck } from '../events/replication/protocol.js';
 import type { ClusterKeys } from './cluster-keys.js';
 import type { ReplicationBarrier } from './executor.js';
 import { FrameChecker } from './frame-checker.js';
@@ -83,11 +84,15 @@ export interface ReplicatorOptions {
   readonly ledger: Ledger;
   readonly keys: ClusterKeys;
   readonly log: Logger;
+  /** When the twin acknowledges this tracker's live events (default 'flush'). */
+  readonly twinAck?: TwinAck;
 }
 
 export interface ReplicationStatus {
   readonly link: 'up' | 'down' | 'connecting';
   readonly peer: { readonly id: number; readonly address: string };
+  /** When the twin acknowledges this tracker's live events (--twin-ack). */
+  readonly twinAck: TwinAck;
   readonly inSync: boolean;
   readonly lagEvents: number;
   readonly localMarks: Record<string, number>;
@@ -124,6 +129,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   readonly ledger: Ledger;
   readonly keys: ClusterKeys;
   readonly checker = FrameChecker.create();
+  readonly twinAck: TwinAck;
   private readonly log: Logger;
   private readonly url: string;
   private readonly address: string;
@@ -158,6 +164,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.ledger = options.ledger;
     this.keys = options.keys;
     this.log = options.log;
+    this.twinAck = options.twinAck ?? 'flush';
     this.address = `${options.twin.host}:${options.twin.port}`;
     this.url = `ws://${this.address}/replicate`;
     this.ledger.on('durable', (envelopes: Envelope[]) => this.link?.onDurable(envelopes));
@@ -218,6 +225,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     return {
       link,
       peer: { id: this.twinId, address: this.address },
+      twinAck: this.twinAck,
       inSync: link === 'up' && lagEvents === 0,
       lagEvents,
       localMarks: Object.fromEntries(local),

@@ -26,6 +26,7 @@ import {
   type LinkErrorCode,
   type LinkMessage,
   type Marks,
+  type TwinAck,
 } from '../events/replication/protocol.js';
 import { linkProof, type ClusterKeys } from './cluster-keys.js';
 import { EventInbox, type FrameLag } from './event-inbox.js';
@@ -48,6 +49,8 @@ export interface PeerHost {
   readonly keys: ClusterKeys;
   /** Checks big frames' hashes on another thread; absent, everything is checked inline. */
   readonly checker?: FrameChecker;
+  /** When the twin is to acknowledge this tracker's live events (asked for in the hello). */
+  readonly twinAck: TwinAck;
   /** The twin proved the secret. False means this connection must close (a duplicate). */
   authenticated(peer: ReplicationPeer): boolean;
   /** The twin's marks arrived: the link is up. */
@@ -70,6 +73,8 @@ export class ReplicationPeer {
   wasUp = false;
   private readonly challenge = randomBytes(32).toString('base64url');
   private peerChallenge: string | undefined;
+  /** What the twin asked for in its hello: when to acknowledge its live events. */
+  private ackWhen: TwinAck = 'flush';
   private verified = false;
   private closed = false;
   /** fail() or shutdown() ran: nothing more is read or sent, the close is on its way. */
@@ -93,6 +98,7 @@ export class ReplicationPeer {
     });
     this.inbox = new EventInbox(host.ledger, {
       receiving: () => !this.closed && !this.ending,
+      liveWaitsForDisk: () => this.ackWhen === 'flush',
       applied: (frames, lags) => this.acknowledge(frames, lags),
       caughtUp: (events, ms) => this.host.caughtUp(this, events, ms),
       progressed: () => this.host.progress(this),
@@ -108,7 +114,8 @@ export class ReplicationPeer {
     const auth = setTimeout(() => this.verified || this.fail('AUTH_TIMEOUT', `no valid proof within ${AUTH_TIMEOUT_MS} ms`), AUTH_TIMEOUT_MS);
     const beat = setInterval(() => this.heartbeat(), HEARTBEAT_INTERVAL_MS);
     this.timers.push(auth, beat);
-    this.send({ t: 'hello', v: PROTOCOL_VERSION, tracker: this.host.id, challenge: this.challenge });
+    // `ack` only when it is not the default, which a tracker that predates it assumes.
+    this.send({ t: 'hello', v: PROTOCOL_VERSION, tracker: this.host.id, challenge: this.challenge, ...(this.host.twinAck !== 'flush' && { ack: this.host.twinAck }) });
   }
 
   /** Refuses or drops the link: tells the twin why, then closes. */
@@ -168,6 +175,7 @@ export class ReplicationPeer {
     if (m.v !== PROTOCOL_VERSION) return this.fail('VERSION_MISMATCH', `protocol version ${m.v}, this tracker speaks ${PROTOCOL_VERSION}`);
     if (m.tracker !== this.host.twinId) return this.fail('UNEXPECTED_PEER', `this is tracker ${this.host.id}, which replicates with tracker ${this.host.twinId}, not ${m.tracker}`);
     this.peerChallenge = m.challenge;
+    this.ackWhen = m.ack ?? 'flush';
     const proof = linkProof(this.host.keys, authTranscript(this.host.id, this.host.twinId, m.challenge, this.challenge));
     this.send({ t: 'auth', proof });
   }
@@ -253,3 +261,4 @@ export class ReplicationPeer {
     this.host.closed(this, why.code, why.detail);
   }
 }
+

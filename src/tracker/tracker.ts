@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { Ledger, type OpenStats } from '../events/log/ledger.js';
+import type { TwinAck } from '../events/replication/protocol.js';
 import { MAX_CLIENT_FRAME } from '../wire/client-protocol.js';
 import type { TrackerAddress } from '../wire/tracker-info.js';
 import { addHealthGauges } from './admin/gauges.js';
@@ -38,6 +39,8 @@ export interface TrackerOptions {
   readonly sessionTtlMs?: number;
   /** Connection caps and timeouts (defaults in limits.ts). */
   readonly limits?: Partial<TrackerLimits>;
+  /** When the twin acknowledges this tracker's live events (default 'flush', flag --twin-ack). */
+  readonly twinAck?: TwinAck;
 }
 
 /** Something that serves WebSocket upgrades on a path, like the replication link. */
@@ -220,7 +223,7 @@ function replicatorFor(options: TrackerOptions, ledger: Ledger, keys: ClusterKey
   if (!twin) return undefined;
   if (others.length > 1) log.warn(`tracker_info.txt lists ${options.trackers.length} trackers; replicating with tracker ${twin.id} only`);
   const dial = options.peer ?? twin;
-  return new Replicator({ id: options.id, twin: { id: twin.id, host: dial.host, port: dial.port }, ledger, keys, log });
+  return new Replicator({ id: options.id, twin: { id: twin.id, host: dial.host, port: dial.port }, ledger, keys, log, twinAck: options.twinAck });
 }
 
 function reply(res: ServerResponse, status: number, type: string, body: string): void {

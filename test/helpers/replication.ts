@@ -19,6 +19,7 @@ export interface ReplicationHealth {
   readonly peerMarks: Record<string, number>;
   readonly caughtUp: { events: number; ms: number } | null;
   readonly holdingCommits: boolean;
+  readonly twinAck: 'flush' | 'write';
 }
 
 export type Health = Awaited<ReturnType<Cluster['health']>> & { originMarks: Record<string, number>; replication: ReplicationHealth };

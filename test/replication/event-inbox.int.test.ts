@@ -9,6 +9,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import type { Envelope } from '../../src/events/envelope.js';
 import { EventStore } from '../../src/events/log/event-store.js';
 import { Ledger } from '../../src/events/log/ledger.js';
+import type { TwinAck } from '../../src/events/replication/protocol.js';
 import { EventInbox, type InboxLink } from '../../src/tracker/event-inbox.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
 
@@ -19,8 +20,8 @@ afterEach(async () => {
 
 const LEDGER_OPTIONS = { origin: 2, snapshotEvery: 1e9 };
 
-/** An inbox on a fresh ledger (made by `make`), and what it told its link. */
-function inbox<L extends Ledger = Ledger>(make = (store: EventStore) => new Ledger(store, LEDGER_OPTIONS) as L) {
+/** An inbox on a fresh ledger (made by `make`), and what it told its link; `twinAck` is what the twin asked for. */
+function inbox<L extends Ledger = Ledger>(make = (store: EventStore) => new Ledger(store, LEDGER_OPTIONS) as L, twinAck: TwinAck = 'flush') {
   const dir = tempDir();
   const store = EventStore.open(dir.file('events.db'));
   const ledger = make(store);
@@ -29,6 +30,7 @@ function inbox<L extends Ledger = Ledger>(make = (store: EventStore) => new Ledg
   const told = { acked: 0, failed: undefined as { code: string; detail: string } | undefined };
   const link: InboxLink = {
     receiving: () => told.failed === undefined,
+    liveWaitsForDisk: () => twinAck === 'flush',
     applied: (frames) => void (told.acked += frames),
     caughtUp: () => undefined,
     progressed: () => undefined,
@@ -127,7 +129,7 @@ describe('what waits for the disk', () => {
     }
   }
 
-  const notingInbox = () => inbox((store) => new NotingLedger(store, LEDGER_OPTIONS));
+  const notingInbox = (twinAck: TwinAck = 'flush') => inbox((store) => new NotingLedger(store, LEDGER_OPTIONS), twinAck);
 
   const events = chain(1, 30);
 
@@ -151,6 +153,20 @@ describe('what waits for the disk', () => {
     await turns();
     expect(stored(ledger)).toBe(30);
     expect(ledger.waited).toEqual([true]);
+  });
+
+  test('given a twin that asked for acks on write, then its live frames do not wait for the disk either', async () => {
+    const { box, ledger, told } = notingInbox('write');
+    box.start(new Map([[1, 10]]));
+    box.push(events.slice(0, 10), undefined);
+    await turns();
+    box.push(events.slice(10, 20), Date.now());
+    await turns();
+    box.push(events.slice(20, 30), Date.now());
+    await turns();
+    expect(stored(ledger)).toBe(30);
+    expect(ledger.waited).toEqual([false, false, false]);
+    expect(told.acked).toBe(3);
   });
 
   test('given frames before the catch-up target is known, then their commit waits for the disk', async () => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TrackerConnection } from '../../src/client/tracker-connection.js';
 import { Cluster, TRACKER_BIN } from '../helpers/cluster.js';
 import { clientOf, health, waitConverged } from '../helpers/replication.js';
+import { trackerCli } from '../admin/admin-cli.js';
 
 describe('replication link', () => {
   let cluster: Cluster;
@@ -69,9 +70,53 @@ describe('replication link', () => {
     const h = await health(cluster, 2);
     expect(stdout).toContain('link up to tracker 1');
     expect(stdout).toContain('in sync');
+    expect(stdout).toContain('once the twin has their events on its disk (--twin-ack flush)');
     expect(stdout).toContain(h.stateHash);
     expect(stdout).toMatch(new RegExp(`\\b1\\s+${h.replication.localMarks['1']}\\s+${h.replication.peerMarks['1']}`));
     const json = await run(process.execPath, [TRACKER_BIN, 'status', '--json', '--url', `http://127.0.0.1:${cluster.trackers[0]!.port}`], { timeout: 10_000 });
     expect(JSON.parse(json.stdout)).toMatchObject({ tracker: 1, replication: { link: 'up', inSync: true, lagEvents: 0 } });
+  });
+});
+
+describe('acks on write (--twin-ack write)', () => {
+  let cluster: Cluster;
+  let client: TrackerConnection | undefined;
+
+  afterAll(async () => {
+    client?.close();
+    await cluster?.destroy();
+  });
+
+  test('given tracker 1 started with --twin-ack write, when tracker 2 is killed -9 right after an ack, then it still holds that event on restart, with tracker 1 gone', async () => {
+    cluster = await Cluster.create(2);
+    await Promise.all([cluster.start(1, ['--twin-ack', 'write']), cluster.start(2)]);
+    await waitConverged(cluster);
+    expect((await health(cluster, 1)).replication.twinAck).toBe('write');
+    expect((await health(cluster, 2)).replication.twinAck).toBe('flush');
+
+    client = await clientOf(cluster, [1]);
+    await client.request('create_user', { user: 'dora', password: 'pw' });
+    await client.request('login', { user: 'dora', password: 'pw', peer: '127.0.0.1:7104' });
+    for (let i = 0; i < 20; i++) {
+      await client.request('create_group', { group: `written-${i}` });
+      const two = await health(cluster, 2);
+      const one = await health(cluster, 1);
+      expect(two.originMarks['1']).toBe(one.originMarks['1']); // still semi-synchronous
+    }
+    await client.request('create_group', { group: 'last-acked' });
+    const acked = (await health(cluster, 1)).originMarks['1'];
+    await cluster.kill(2, 'SIGKILL');
+    await cluster.kill(1, 'SIGKILL'); // nobody left to send it again
+    await cluster.start(2);
+    const two = await health(cluster, 2);
+    expect(two.originMarks['1']).toBe(acked);
+  });
+
+  test('given --twin-ack with an unknown value, then the tracker does not start and names the choices; --help explains the option', async () => {
+    const bad = await trackerCli(['start', 'tracker_info.txt', '1', '--twin-ack', 'never']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("option '--twin-ack <when>' argument 'never' is invalid. Allowed choices are flush, write.");
+    const help = await trackerCli(['start', '--help']);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain("--twin-ack <when> while the twin is linked, a command is acknowledged once its events are on the twin's disk ('flush') or written to the twin's log before its fsync ('write'");
   });
 });

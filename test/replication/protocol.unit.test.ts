@@ -22,6 +22,8 @@ describe('replication protocol', () => {
     const challenge = 'a'.repeat(43);
     const messages = [
       { t: 'hello', v: 1, tracker: 2, challenge },
+      { t: 'hello', v: 1, tracker: 2, challenge, ack: 'write' },
+      { t: 'hello', v: 1, tracker: 2, challenge, ack: 'flush' },
       { t: 'auth', proof: 'xyz' },
       { t: 'marks', marks: new Map([[1, 10], [2, 0]]) },
       { t: 'events', events: chain(1, 3) },
@@ -38,6 +40,7 @@ describe('replication protocol', () => {
     ['an unknown type', '{"t":"gossip"}'],
     ['a short challenge', '{"t":"hello","v":1,"tracker":1,"challenge":"abc"}'],
     ['a tracker id that is not a number', `{"t":"hello","v":1,"tracker":"1","challenge":"${'a'.repeat(43)}"}`],
+    ['a hello asking for an unknown ack', `{"t":"hello","v":1,"tracker":1,"challenge":"${'a'.repeat(43)}","ack":"never"}`],
     ['marks with a bad origin', '{"t":"marks","marks":{"x":1}}'],
     ['marks with a negative seq', '{"t":"marks","marks":{"1":-1}}'],
     ['an empty batch', '{"t":"events","events":[]}'],

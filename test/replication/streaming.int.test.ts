@@ -17,7 +17,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import type { Envelope } from '../../src/events/envelope.js';
 import { EventStore } from '../../src/events/log/event-store.js';
 import { Ledger } from '../../src/events/log/ledger.js';
-import { authTranscript } from '../../src/events/replication/protocol.js';
+import { authTranscript, encodeEvents, type TwinAck } from '../../src/events/replication/protocol.js';
 import { linkProof, type ClusterKeys } from '../../src/tracker/cluster-keys.js';
 import { BATCH_EVENTS, MAX_SCAN_ROWS } from '../../src/tracker/log-sender.js';
 import { ReplicationPeer, type PeerHost } from '../../src/tracker/replication-peer.js';
@@ -47,6 +47,7 @@ function hostFor(id: number, ledger: Ledger, on: Partial<PeerHost> = {}): PeerHo
     twinId: 3 - id,
     ledger,
     keys,
+    twinAck: 'flush',
     authenticated: () => true,
     synced: () => undefined,
     progress: () => undefined,
@@ -112,6 +113,55 @@ describe('catch-up stream', () => {
       [2, 2],
     ]);
   }, 60_000);
+});
+
+describe('when the twin acknowledges live events (--twin-ack)', () => {
+  /**
+   * Tracker 2's peer, linked with a fake tracker 1 whose hello asks for `ack`; tracker 1
+   * then sends 3 live events. Returns whether tracker 2's commit of them waited for the
+   * disk, and what it acked.
+   */
+  async function liveCommitWaited(ack: TwinAck | undefined) {
+    const two = ledgerWith(2);
+    const waited: boolean[] = [];
+    const apply = two.applyRemote.bind(two);
+    two.applyRemote = (envelopes, options) => {
+      waited.push(options?.waitForDisk ?? true);
+      return apply(envelopes, options);
+    };
+    const ws = new FakeSocket();
+    new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 1', hostFor(2, two)).start();
+    cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
+    const mine = (ws.sent[0] as { challenge: string }).challenge;
+    const theirs = 'c'.repeat(43);
+    ws.deliver({ t: 'hello', v: 1, tracker: 1, challenge: theirs, ...(ack && { ack }) });
+    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(1, 2, mine, theirs)) });
+    ws.deliver({ t: 'marks', marks: {} });
+    ws.emit('message', Buffer.from(encodeEvents(chain(1, 3), Date.now())), false);
+    for (let turn = 0; turn < 5 && waited.length === 0; turn++) await new Promise((resolve) => setImmediate(resolve));
+    const acks = ws.sent.filter((m) => (m as { t: string }).t === 'ack');
+    return { waited, acks, stored: two.originMarks().get(1)?.seq };
+  }
+
+  test("given a twin whose hello asks for acks on write, when its live events arrive, then they are committed without waiting for the disk and acked", async () => {
+    expect(await liveCommitWaited('write')).toEqual({ waited: [false], acks: [{ t: 'ack', marks: { '1': 3 } }], stored: 3 });
+  });
+
+  test('given a twin whose hello asks for nothing (flush, the default), when its live events arrive, then their commit waits for the disk', async () => {
+    expect(await liveCommitWaited(undefined)).toEqual({ waited: [true], acks: [{ t: 'ack', marks: { '1': 3 } }], stored: 3 });
+    expect((await liveCommitWaited('flush')).waited).toEqual([true]);
+  });
+
+  test('given a tracker started with --twin-ack write, then its hello asks for it; with the default, its hello names no ack', () => {
+    const hello = (twinAck: TwinAck) => {
+      const ws = new FakeSocket();
+      new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 2', hostFor(1, ledgerWith(1), { twinAck })).start();
+      cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
+      return ws.sent[0] as Record<string, unknown>;
+    };
+    expect(hello('write').ack).toBe('write');
+    expect(hello('flush')).not.toHaveProperty('ack');
+  });
 });
 
 /** Just enough of a ws WebSocket for a ReplicationPeer: records what it sends. */

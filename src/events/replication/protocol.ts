@@ -3,7 +3,9 @@
  * `/replicate`. Pure: message types, encoding and one strict parser; no sockets, no clock,
  * no randomness (the link brings its own challenges).
  *
- *   hello   { t: 'hello', v, tracker, challenge }  first frame from each side; challenge is fresh and random
+ *   hello   { t: 'hello', v, tracker, challenge, ack? }
+ *                                                  first frame from each side; challenge is fresh and random;
+ *                                                  ack: when the sender wants its live events acked (TwinAck, default flush)
  *   auth    { t: 'auth', proof }                   HMAC(link key, authTranscript(me, peer, theirs, mine))
  *   marks   { t: 'marks', marks }                  after the peer's proof checked out: per-origin high-water seq
  *   events  { t: 'events', events, at? }          a batch of envelopes, each origin's in seq order, no gaps;
@@ -46,8 +48,20 @@ export type LinkErrorCode =
 /** Per origin, the highest seq held durably. */
 export type Marks = ReadonlyMap<number, number>;
 
+/**
+ * When the receiver acknowledges a live `events` frame, as its sender asked in its hello:
+ * - `flush`: once the events are on the receiver's disk (its commit's fsync), the default;
+ * - `write`: once they are written to the receiver's log, before the fsync. They survive a
+ *   crash of either tracker; only a power cut of the receiver within about a second,
+ *   together with the loss of the sender's disk, could lose them (the sender fsynced them
+ *   before it sent them, and sends them again when the receiver comes back without them).
+ *   Like PostgreSQL's synchronous_commit = remote_write.
+ */
+export type TwinAck = 'flush' | 'write';
+export const TWIN_ACKS: readonly TwinAck[] = ['flush', 'write'];
+
 export type LinkMessage =
-  | { readonly t: 'hello'; readonly v: number; readonly tracker: number; readonly challenge: string }
+  | { readonly t: 'hello'; readonly v: number; readonly tracker: number; readonly challenge: string; readonly ack?: TwinAck }
   | { readonly t: 'auth'; readonly proof: string }
   | { readonly t: 'marks'; readonly marks: Marks }
   | { readonly t: 'events'; readonly events: Envelope[]; readonly at?: number }
@@ -106,11 +120,12 @@ export function parseMessage(text: string): ParsedMessage {
   if (!isObject(value)) return bad('not a JSON object');
   switch (value.t) {
     case 'hello': {
-      const { v, tracker, challenge } = value;
+      const { v, tracker, challenge, ack } = value;
       if (!isPositiveInt(v)) return bad('hello: v must be a positive integer');
       if (!isPositiveInt(tracker)) return bad('hello: tracker must be a positive integer');
       if (typeof challenge !== 'string' || challenge.length !== CHALLENGE_LENGTH || !/^[A-Za-z0-9_-]+$/.test(challenge)) return bad('hello: bad challenge');
-      return good({ t: 'hello', v, tracker, challenge });
+      if (ack === undefined) return good({ t: 'hello', v, tracker, challenge });
+      return TWIN_ACKS.includes(ack as TwinAck) ? good({ t: 'hello', v, tracker, challenge, ack: ack as TwinAck }) : bad(`hello: ack must be one of ${TWIN_ACKS.join(', ')}`);
     }
     case 'auth': {
       const { proof } = value;

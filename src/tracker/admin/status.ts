@@ -19,6 +19,7 @@ interface Health {
   readonly replication?: {
     readonly link?: string;
     readonly peer?: { id?: number; address?: string };
+    readonly twinAck?: string;
     readonly inSync?: boolean;
     readonly lagEvents?: number;
     readonly localMarks?: Record<string, number>;
@@ -80,6 +81,7 @@ export function formatStatus(h: Health, where: string): string {
   const peer = `tracker ${r.peer?.id ?? '?'} (${r.peer?.address ?? '?'})`;
   const sync = r.inSync ? 'in sync' : `lag ${r.lagEvents ?? '?'} events`;
   lines.push(`replication: link ${r.link ?? '?'} to ${peer}, ${sync}${r.lagging ? ', lagging (acks on local commit)' : ''}${r.holdingCommits ? ', holding commits while catching up' : ''}`);
+  if (r.twinAck) lines.push(`  commands are acknowledged once the twin has ${r.twinAck === 'write' ? 'written their events to its log (--twin-ack write)' : 'their events on its disk (--twin-ack flush)'}`);
   const local = r.localMarks ?? {};
   const remote = r.peerMarks ?? {};
   const origins = [...new Set([...Object.keys(local), ...Object.keys(remote)])].sort((a, b) => Number(a) - Number(b));
