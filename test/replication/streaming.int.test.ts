@@ -8,6 +8,8 @@
  *   small transactions, each rewriting the same (random) idempotency-key index pages.
  * - The sender yields to the event loop between frames, also when a read only skipped
  *   rows the twin holds (MAX_SCAN_ROWS), instead of producing its whole window in one turn.
+ * - A tracker started with --twin-ack write asks for it in its hello, and its twin then
+ *   commits its live events without waiting for the disk before the ack.
  */
 import { EventEmitter } from 'node:events';
 import { generateKeyPairSync } from 'node:crypto';
