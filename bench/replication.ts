@@ -7,7 +7,9 @@
  * - catch-up: tracker 1's log holds 1,000,000 events (bench/synthetic-log.ts: the
  *   realistic two-origin mix, written offline); tracker 2 starts empty. Timed from its
  *   spawn to both in sync, and as tracker 2 reports it (link up to caught up); and the
- *   CPU-seconds each tracker spent on it, beside the cores there are.
+ *   CPU-seconds each tracker spent on it, beside the cores there are. Then a partition
+ *   healing: tracker 2 starts with its own origin's events of that log only, so the
+ *   events it catches up on interleave with (sort before) events it has folded.
  * - per-command latency, one client of tracker 1, one command at a time: twin connected
  *   (the command waits for its ack), first with the default --twin-ack flush (the twin
  *   acks once the event is on its disk), then with tracker 1 restarted with --twin-ack
@@ -62,12 +64,16 @@ export default async function run(args: string[]): Promise<void> {
   const latency = wanted('latency') ? await measureLatency(commands, seconds) : undefined;
   if (latency) printLatency(latency, seconds);
 
-  const catchUp = wanted('catchup') ? await measureCatchUp(events, runs) : { events: 0, dataMB: 0, runs: [], caughtUpMs: NaN, spawnToSyncMs: NaN, cpuSeconds: undefined };
+  const catchUp = wanted('catchup') ? await measureCatchUp(events, runs) : { events: 0, dataMB: 0, runs: [], caughtUpMs: NaN, spawnToSyncMs: NaN, cpuSeconds: undefined, healing: undefined };
   console.log(`\ncatch-up of ${catchUp.events.toLocaleString()} missed events (tracker 2 starts empty), median of ${catchUp.runs.length} run(s)`);
   printTable(
     ['events', 'MB of data', 'link up -> caught up ms', 'spawn -> in sync ms', 'events/s', 'each run (link up -> caught up)'],
     [[catchUp.events, catchUp.dataMB, catchUp.caughtUpMs, catchUp.spawnToSyncMs, Math.round(catchUp.events / (catchUp.caughtUpMs / 1000)), catchUp.runs.map((r) => r.caughtUpMs).join(' / ')]],
   );
+  if (catchUp.healing) {
+    const h = catchUp.healing;
+    console.log(`after a partition (tracker 2 holds its own origin's events, which interleave with tracker 1's): ${h.events.toLocaleString()} events caught up in ${h.caughtUpMs} ms, median of ${h.runs.length} (${h.runs.map((r) => r.caughtUpMs).join(' / ')})`);
+  }
   if (catchUp.cpuSeconds) {
     const cpu = catchUp.cpuSeconds;
     console.log(
@@ -319,13 +325,48 @@ async function measureCatchUp(events: number, runs: number) {
           `CPU-s: tracker 1 ${cpu.sender.toFixed(1)}, tracker 2 ${cpu.receiver.toFixed(1)} (event loop ${cpu.receiverMain.toFixed(1)})`,
       );
     }
+    const healing = await measureHealing(cluster, runs);
     const cpuSecondsMedians = {
       sender: median(each.map((r) => r.cpuSeconds.sender)),
       receiver: median(each.map((r) => r.cpuSeconds.receiver)),
       receiverMain: median(each.map((r) => r.cpuSeconds.receiverMain)),
     };
-    return { events, dataMB, runs: each, caughtUpMs: median(each.map((r) => r.caughtUpMs)), spawnToSyncMs: median(each.map((r) => r.spawnToSyncMs)), cpuSeconds: cpuSecondsMedians };
+    return { events, dataMB, runs: each, caughtUpMs: median(each.map((r) => r.caughtUpMs)), spawnToSyncMs: median(each.map((r) => r.spawnToSyncMs)), cpuSeconds: cpuSecondsMedians, healing };
   } finally {
     await cluster.destroy();
   }
+}
+
+/**
+ * A partition healing: tracker 2 starts with a log of its own origin's events only (its
+ * side of the partition), and catches up on tracker 1's, which interleave with its own
+ * in the fold order, so they sort before events it has already folded.
+ */
+async function measureHealing(cluster: Cluster, runs: number) {
+  const each: { events: number; caughtUpMs: number }[] = [];
+  for (let run = 1; run <= runs; run++) {
+    await cluster.kill(2, 'SIGTERM');
+    const dataDir = cluster.trackers[1]!.dataDir;
+    rmSync(dataDir, { recursive: true, force: true });
+    mkdirSync(dataDir, { recursive: true });
+    const source = EventStore.openReadOnly(join(cluster.trackers[0]!.dataDir, DB_FILE));
+    const own = EventStore.open(join(dataDir, DB_FILE));
+    try {
+      for (let after = 0; ; ) {
+        const rows = source.ofOrigin(2, after, 50_000);
+        if (rows.length === 0) break;
+        own.append(rows, { waitForDisk: false });
+        after = rows[rows.length - 1]!.seq;
+      }
+    } finally {
+      await source.close();
+      await own.close();
+    }
+    const t2 = await cluster.start(2);
+    await waitFor('tracker 2 to catch up', () => (t2.output.includes('caught up with tracker 1') ? true : undefined), 600_000, 10);
+    const [, two] = await inSync(cluster, 60_000);
+    each.push({ events: two.replication.caughtUp?.events ?? NaN, caughtUpMs: two.replication.caughtUp?.ms ?? NaN });
+    console.log(`[catch-up after a partition, run ${run}] ${each[run - 1]!.events} events, link up -> caught up ${each[run - 1]!.caughtUpMs} ms`);
+  }
+  return { events: median(each.map((r) => r.events)), caughtUpMs: median(each.map((r) => r.caughtUpMs)), runs: each };
 }

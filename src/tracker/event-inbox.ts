@@ -116,9 +116,10 @@ export class EventInbox {
     this.scheduleApply();
   }
 
-  /** The connection closed: no more waiting for frames. */
+  /** The connection closed: no more waiting for frames, and what a catch-up stored is folded now. */
   stop(): void {
     this.cancelWait();
+    this.ledger.foldDeferred();
   }
 
   private cancelWait(): void {

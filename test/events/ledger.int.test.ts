@@ -365,6 +365,72 @@ describe('snapshots during a catch-up', () => {
   });
 });
 
+describe('a catch-up whose events sort before folded ones (a partition healing)', () => {
+  /**
+   * Tracker 1 holds 5 events of its own, then catches up on 40 of tracker 2's that all
+   * sort before them (older hlc): 4 batches with catchingUp, the last one without.
+   */
+  async function healing(snapshotEvery?: number) {
+    const one = openLedger('one.db', 1, { clock: { ms: 1_700_000_010_000 }, snapshotEvery });
+    for (let i = 0; i < 5; i++) await exec(one.ledger, cmd.createUser(`mine${i}`));
+    const backlog = chain(2, 40, { hlc: (i) => 1_700_000_001_000_000 + i });
+    const refolds: Position[] = [];
+    one.ledger.on('refold', (from: Position) => refolds.push(from));
+    return { one, backlog, refolds, batches: [0, 10, 20, 30].map((at) => backlog.slice(at, at + 10)) };
+  }
+
+  test('given a backlog in batches, then it is re-folded once, at its end, into the state of the whole log', async () => {
+    const { one, batches, refolds } = await healing();
+    for (const batch of batches.slice(0, 3)) one.ledger.applyRemote(batch, { catchingUp: true });
+    expect(refolds).toEqual([]);
+
+    one.ledger.applyRemote(batches[3]!, { catchingUp: false });
+
+    expect(refolds).toEqual([expect.objectContaining({ origin: 2, seq: 1 })]);
+    expect(one.ledger.current.users.size).toBe(45);
+    expect(one.ledger.hash()).toBe(replayHash(one.store));
+  });
+
+  test('given a backlog cut short (the link dropped), when foldDeferred runs, then the state is that of the log, a local commit made meanwhile included', async () => {
+    const { one, batches, refolds } = await healing();
+    one.ledger.applyRemote(batches[0]!, { catchingUp: true });
+    const meanwhile = exec(one.ledger, cmd.createUser('meanwhile')); // folded, not yet in the log
+    one.ledger.applyRemote(batches[1]!, { catchingUp: true });
+
+    one.ledger.foldDeferred();
+
+    expect(refolds).toHaveLength(1);
+    await expect(meanwhile).resolves.toHaveLength(1);
+    expect(one.ledger.current.users.has('meanwhile')).toBe(true);
+    expect(one.ledger.current.users.size).toBe(5 + 20 + 1);
+    expect(one.ledger.hash()).toBe(replayHash(one.store));
+    one.ledger.foldDeferred(); // nothing left: no second re-fold
+    expect(refolds).toHaveLength(1);
+  });
+
+  test('given snapshots after the backlog\'s position, then they are dropped as soon as it is stored, so a restart meanwhile loads the whole log', async () => {
+    const { one, batches } = await healing(2);
+    expect(one.store.listSnapshots().length).toBeGreaterThan(0);
+    one.ledger.applyRemote(batches[0]!, { catchingUp: true });
+    expect(one.store.listSnapshots()).toEqual([]);
+
+    const restarted = new Ledger(one.store, { origin: 1 });
+    restarted.open();
+    expect(restarted.current.users.size).toBe(15);
+    expect(restarted.hash()).toBe(replayHash(one.store));
+  });
+
+  test('given a snapshot asked for in the middle of the backlog, then it folds what was stored first', async () => {
+    const { one, batches } = await healing();
+    one.ledger.applyRemote(batches[0]!, { catchingUp: true });
+
+    expect(one.ledger.snapshot()).toBe(true);
+
+    expect(one.store.listSnapshots().map((s) => s.eventCount)).toEqual([15]);
+    expect(one.ledger.hash()).toBe(replayHash(one.store));
+  });
+});
+
 describe('convergence of two trackers', () => {
   test('given both accepted conflicting commands during a partition, when they exchange in different orders and batches, then equal hashes and the same conflicts', async () => {
     const c1 = { ms: 1_700_000_001_000 };

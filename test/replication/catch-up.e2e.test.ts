@@ -51,6 +51,24 @@ describe('catch-up', () => {
     expect(lines.filter((l) => /"level":(40|50)/.test(l)).length).toBe(1); // the drop is the only warning
   });
 
+  test('after a partition, each tracker catches up on the other\'s events, which sort among its own, and both converge', async () => {
+    // Each side wrote its own events during the partition, interleaved in time: tracker 2's
+    // 5,000 start after the first 1,000 of tracker 1's 30,000, so almost every frame it
+    // catches up on sorts before events it has folded (a catch-up of several frames).
+    const start = Date.now() * 1000 - 60_000_000;
+    cluster = await Cluster.create(2);
+    await writeSyntheticLog(cluster.trackers[0]!.dataDir, { origin: 1, count: 30_000, startHlc: start });
+    await writeSyntheticLog(cluster.trackers[1]!.dataDir, { origin: 2, count: 5_000, startHlc: start + 1000 });
+    await Promise.all([cluster.start(1), cluster.start(2)]);
+
+    const [one, two] = await waitConverged(cluster, 30_000);
+    expect(two.stateHash).toBe(one.stateHash);
+    expect(one.originMarks).toEqual({ '1': 30_000, '2': 5_000 });
+    expect(two.originMarks).toEqual({ '1': 30_000, '2': 5_000 });
+    expect(two.replication.caughtUp?.events).toBe(30_000);
+    for (const t of cluster.trackers) expect(t.output).not.toContain('is down'); // no link dropped on the way
+  });
+
   test('a tracker that lost its log catches up its own origin before it commits again', async () => {
     // tracker 2 holds 20,000 events of origin 1 that tracker 1 lost with its disk
     cluster = await Cluster.create(2);

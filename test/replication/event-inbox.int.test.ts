@@ -10,7 +10,7 @@ import type { Envelope } from '../../src/events/envelope.js';
 import { EventStore } from '../../src/events/log/event-store.js';
 import { Ledger } from '../../src/events/log/ledger.js';
 import type { TwinAck } from '../../src/events/replication/protocol.js';
-import { EventInbox, type InboxLink } from '../../src/tracker/event-inbox.js';
+import { COALESCE_WAIT_MS, EventInbox, type InboxLink } from '../../src/tracker/event-inbox.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
 
 const cleanup: (() => unknown)[] = [];
@@ -175,5 +175,25 @@ describe('what waits for the disk', () => {
     await turns();
     expect(stored(ledger)).toBe(10);
     expect(ledger.waited).toEqual([true]);
+  });
+});
+
+describe('a catch-up cut short', () => {
+  test('given catch-up frames that sort before events already folded, when the link drops before the backlog ends, then what was stored is folded at once', async () => {
+    const { box, ledger } = inbox();
+    ledger.applyRemote(chain(3, 5, { hlc: (i) => 10_000_000 + i })); // held and folded: they sort after the backlog
+    const backlog = chain(1, 30);
+    box.start(new Map([[1, 30]]));
+    box.push(backlog.slice(0, 10), undefined);
+    box.push(backlog.slice(10, 20), undefined);
+    await new Promise((resolve) => setTimeout(resolve, COALESCE_WAIT_MS + 50)); // applied, the rest still to come
+    expect(stored(ledger)).toBe(20);
+
+    box.stop();
+
+    expect(ledger.current.users.size).toBe(25);
+    const replayed = new Ledger(ledger.store, LEDGER_OPTIONS);
+    replayed.open();
+    expect(ledger.hash()).toBe(replayed.hash());
   });
 });

@@ -8,7 +8,8 @@
  * - Remote events (replication): `applyRemote` stores those not yet held, durably, and
  *   folds them in the total order (hlc, origin, seq). One that sorts before events
  *   already folded triggers a re-fold from the newest snapshot before it, so trackers
- *   holding the same events hold the same state whatever the arrival order.
+ *   holding the same events hold the same state whatever the arrival order. During a
+ *   catch-up that re-fold waits for the backlog's end (see applyRemote).
  * - Snapshots every `snapshotEvery` events, taken only when everything folded is
  *   durable, so `open` loads the newest snapshot and replays only the tail.
  *
@@ -69,6 +70,11 @@ export class Ledger extends EventEmitter {
   private readonly clock: () => number;
   private readonly backgroundSnapshots: boolean;
   private hashed: StateHashReading | undefined;
+  /**
+   * Set while remote events are stored but not folded yet (a catch-up's re-fold waits
+   * for its end): the earliest of them. The state then lacks them; no snapshot is taken.
+   */
+  private unfoldedFrom: Position | undefined;
 
   constructor(
     readonly store: EventStore,
@@ -200,10 +206,16 @@ export class Ledger extends EventEmitter {
    * and continue its origin's chain (next seq, matching prev); those already held are
    * skipped. Throws ChainError, changing nothing, on the first bad one. Returns the new ones.
    *
-   * `catchingUp`: more of a backlog follows at once. Snapshots wait for its end: the
-   * snapshot worker would fold the whole backlog a second time alongside, on a CPU the
-   * catch-up needs, for snapshots the next batch makes old. A restart during a catch-up
-   * replays the events since the last snapshot (about 3 s per million).
+   * `catchingUp`: more of a backlog follows at once, and the caller promises a call
+   * without it (or foldDeferred) at its end. Snapshots wait for that: the snapshot worker
+   * would fold the whole backlog a second time alongside, on a CPU the catch-up needs,
+   * for snapshots the next batch makes old. A restart during a catch-up replays the
+   * events since the last snapshot (about 3 s per million). So does a re-fold: events
+   * that sort before folded ones (the receiver holds later events, say of its own origin
+   * after a partition) are stored, and the backlog's events after them only stored too,
+   * and folded in one re-fold at the end. A re-fold per batch would fold everything
+   * since that snapshot again for every batch: 600,000 events took 95 s that way, and
+   * blocked the event loop past the link's heartbeat timeout.
    *
    * `fieldsChecked`: every envelope already passed checkEnvelopeFields (its hash, on a
    * worker thread: frame-checker.ts), so only its data's schema is checked here.
@@ -245,8 +257,11 @@ export class Ledger extends EventEmitter {
     // A catch-up streams in fold order: then fresh needs no sort.
     const order = inFoldOrder ? undefined : fresh.map((_, i) => i).sort((a, b) => compareOrder(fresh[a]!, fresh[b]!));
     const first = fresh[order ? order[0]! : 0]!;
-    if (this.lastFolded && compareOrder(first, this.lastFolded) < 0) {
-      this.refoldFrom(first);
+    const late = this.unfoldedFrom !== undefined || (this.lastFolded !== undefined && compareOrder(first, this.lastFolded) < 0);
+    if (late && catchingUp) {
+      this.deferRefold(first);
+    } else if (late) {
+      this.refoldFrom(this.unfoldedFrom && compareOrder(this.unfoldedFrom, first) < 0 ? this.unfoldedFrom : first);
     } else if (order) {
       for (const i of order) this.fold(fresh[i]!, events[i]!);
     } else {
@@ -262,9 +277,20 @@ export class Ledger extends EventEmitter {
     return fresh;
   }
 
+  /**
+   * Folds what a catch-up stored without folding (applyRemote's `catchingUp`): for a
+   * caller whose backlog ended early (its link dropped). A no-op when nothing waits.
+   */
+  foldDeferred(): void {
+    if (!this.unfoldedFrom) return;
+    this.flush(); // the re-fold reads the log: local events must be in it
+    this.refoldFrom(this.unfoldedFrom);
+  }
+
   /** Takes a snapshot of the folded state now, if everything folded is durable. */
   snapshot(): boolean {
     this.flush();
+    this.foldDeferred();
     if (!this.lastFolded) return false;
     const text = snapshotText(this.state);
     this.store.saveSnapshot(this.lastFolded, this.state.eventCount, textHash(text), text, this.clock());
@@ -289,7 +315,7 @@ export class Ledger extends EventEmitter {
   }
 
   private maybeSnapshot(): void {
-    if (this.sinceSnapshot < this.snapshotEvery || this.pending || !this.lastFolded) return;
+    if (this.sinceSnapshot < this.snapshotEvery || this.pending || this.unfoldedFrom || !this.lastFolded) return;
     if (!this.snapshotter) {
       this.snapshot();
     } else if (!this.snapshotter.busy) {
@@ -313,10 +339,26 @@ export class Ledger extends EventEmitter {
 
   /** Rebuilds the state from the newest snapshot that sorts before `from`. */
   private refoldFrom(from: Position): void {
-    this.snapshotter?.lateEvent(from);
-    this.store.dropSnapshotsFrom(from);
+    this.dropSnapshotsFrom(from);
+    this.unfoldedFrom = undefined;
     this.foldFrom(this.store.latestSnapshot(from));
     this.emit('refold', from);
+  }
+
+  /**
+   * Events from `from` on are stored and will be folded by one re-fold (foldDeferred or
+   * the backlog's last applyRemote). Snapshots after `from` go at once: they lack these
+   * events, and a restart meanwhile must not load one.
+   */
+  private deferRefold(from: Position): void {
+    if (this.unfoldedFrom && compareOrder(this.unfoldedFrom, from) <= 0) return;
+    this.dropSnapshotsFrom(from);
+    this.unfoldedFrom = { hlc: from.hlc, origin: from.origin, seq: from.seq };
+  }
+
+  private dropSnapshotsFrom(from: Position): void {
+    this.snapshotter?.lateEvent(from);
+    this.store.dropSnapshotsFrom(from);
   }
 
   /** Resets to a snapshot (or the empty state) and folds every event after it. */
