@@ -11,7 +11,7 @@ import { SESSION_TTL_MS, TICKET_TTL_MS } from './client-connection.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { Tracker } from './tracker.js';
 import { DEFAULT_SNAPSHOT_EVERY } from '../events/log/ledger.js';
-import { TWIN_ACKS, type TwinAck } from '../events/replication/protocol.js';
+import { DEFAULT_TWIN_ACK, TWIN_ACKS, type TwinAck } from '../events/replication/protocol.js';
 
 export function defaultDataDir(id: number): string {
   return `./data/tracker-${id}`;
@@ -78,7 +78,7 @@ export function trackerProgram(): Command {
         "while the twin is linked, a command is acknowledged once its events are on the twin's disk ('flush') or written to the twin's log before its fsync ('write': faster, and safe against a crash of either tracker; see docs/operations.md)",
       )
         .choices(TWIN_ACKS)
-        .default('flush'),
+        .default(DEFAULT_TWIN_ACK),
     )
     .option('--ticket-ttl <seconds>', `how long a download ticket lets its holder open new peer connections (default: ${seconds(TICKET_TTL_MS)})`, parseSeconds)
     .option('--session-ttl <seconds>', `how long a session lives after login; older ones must login again (default: ${seconds(SESSION_TTL_MS)}, 7 days)`, parseSeconds)

@@ -35,7 +35,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Envelope } from '../events/envelope.js';
 import type { Ledger } from '../events/log/ledger.js';
-import { MAX_FRAME_BYTES, type TwinAck } from '../events/replication/protocol.js';
+import { DEFAULT_TWIN_ACK, MAX_FRAME_BYTES, type TwinAck } from '../events/replication/protocol.js';
 import type { ClusterKeys } from './cluster-keys.js';
 import type { ReplicationBarrier } from './executor.js';
 import { FrameChecker } from './frame-checker.js';
@@ -164,7 +164,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.ledger = options.ledger;
     this.keys = options.keys;
     this.log = options.log;
-    this.twinAck = options.twinAck ?? 'flush';
+    this.twinAck = options.twinAck ?? DEFAULT_TWIN_ACK;
     this.address = `${options.twin.host}:${options.twin.port}`;
     this.url = `ws://${this.address}/replicate`;
     this.ledger.on('durable', (envelopes: Envelope[]) => this.link?.onDurable(envelopes));

@@ -26,6 +26,7 @@ import {
   type LinkErrorCode,
   type LinkMessage,
   type Marks,
+  DEFAULT_TWIN_ACK,
   type TwinAck,
 } from '../events/replication/protocol.js';
 import { linkProof, type ClusterKeys } from './cluster-keys.js';
@@ -74,7 +75,7 @@ export class ReplicationPeer {
   private readonly challenge = randomBytes(32).toString('base64url');
   private peerChallenge: string | undefined;
   /** What the twin asked for in its hello: when to acknowledge its live events. */
-  private ackWhen: TwinAck = 'flush';
+  private ackWhen: TwinAck = DEFAULT_TWIN_ACK;
   private verified = false;
   private closed = false;
   /** fail() or shutdown() ran: nothing more is read or sent, the close is on its way. */
@@ -115,7 +116,7 @@ export class ReplicationPeer {
     const beat = setInterval(() => this.heartbeat(), HEARTBEAT_INTERVAL_MS);
     this.timers.push(auth, beat);
     // `ack` only when it is not the default, which a tracker that predates it assumes.
-    this.send({ t: 'hello', v: PROTOCOL_VERSION, tracker: this.host.id, challenge: this.challenge, ...(this.host.twinAck !== 'flush' && { ack: this.host.twinAck }) });
+    this.send({ t: 'hello', v: PROTOCOL_VERSION, tracker: this.host.id, challenge: this.challenge, ...(this.host.twinAck !== DEFAULT_TWIN_ACK && { ack: this.host.twinAck }) });
   }
 
   /** Refuses or drops the link: tells the twin why, then closes. */
@@ -175,7 +176,7 @@ export class ReplicationPeer {
     if (m.v !== PROTOCOL_VERSION) return this.fail('VERSION_MISMATCH', `protocol version ${m.v}, this tracker speaks ${PROTOCOL_VERSION}`);
     if (m.tracker !== this.host.twinId) return this.fail('UNEXPECTED_PEER', `this is tracker ${this.host.id}, which replicates with tracker ${this.host.twinId}, not ${m.tracker}`);
     this.peerChallenge = m.challenge;
-    this.ackWhen = m.ack ?? 'flush';
+    this.ackWhen = m.ack ?? DEFAULT_TWIN_ACK;
     const proof = linkProof(this.host.keys, authTranscript(this.host.id, this.host.twinId, m.challenge, this.challenge));
     this.send({ t: 'auth', proof });
   }
@@ -261,4 +262,3 @@ export class ReplicationPeer {
     this.host.closed(this, why.code, why.detail);
   }
 }
-

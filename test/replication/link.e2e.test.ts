@@ -11,6 +11,17 @@ import { Cluster, TRACKER_BIN } from '../helpers/cluster.js';
 import { clientOf, health, waitConverged } from '../helpers/replication.js';
 import { trackerCli } from '../admin/admin-cli.js';
 
+/** 20 commands through tracker 1: the moment each is acknowledged, tracker 2 holds it. */
+async function expectTwinHoldsEachAck(cluster: Cluster, client: TrackerConnection, prefix: string): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    await client.request('create_group', { group: `${prefix}${i}` });
+    // ask tracker 2 first: it must already hold everything tracker 1 holds after the ack
+    const two = await health(cluster, 2);
+    const one = await health(cluster, 1);
+    expect(two.originMarks['1']).toBe(one.originMarks['1']);
+  }
+}
+
 describe('replication link', () => {
   let cluster: Cluster;
   const clients: TrackerConnection[] = [];
@@ -54,13 +65,7 @@ describe('replication link', () => {
     clients.push(carol);
     await carol.request('create_user', { user: 'carol', password: 'pw' });
     await carol.request('login', { user: 'carol', password: 'pw', peer: '127.0.0.1:7103' });
-    for (let i = 0; i < 20; i++) {
-      await carol.request('create_group', { group: `semi-${i}` });
-      // ask tracker 2 first: it must already hold everything tracker 1 holds after the ack
-      const two = await health(cluster, 2);
-      const one = await health(cluster, 1);
-      expect(two.originMarks['1']).toBe(one.originMarks['1']);
-    }
+    await expectTwinHoldsEachAck(cluster, carol, 'semi-');
   });
 
   test('tracker status prints the link, the lag, the marks and the state hash', async () => {
@@ -97,12 +102,7 @@ describe('acks on write (--twin-ack write)', () => {
     client = await clientOf(cluster, [1]);
     await client.request('create_user', { user: 'dora', password: 'pw' });
     await client.request('login', { user: 'dora', password: 'pw', peer: '127.0.0.1:7104' });
-    for (let i = 0; i < 20; i++) {
-      await client.request('create_group', { group: `written-${i}` });
-      const two = await health(cluster, 2);
-      const one = await health(cluster, 1);
-      expect(two.originMarks['1']).toBe(one.originMarks['1']); // still semi-synchronous
-    }
+    await expectTwinHoldsEachAck(cluster, client, 'written-'); // still semi-synchronous
     await client.request('create_group', { group: 'last-acked' });
     const acked = (await health(cluster, 1)).originMarks['1'];
     await cluster.kill(2, 'SIGKILL');

@@ -258,10 +258,9 @@ export class Ledger extends EventEmitter {
     const order = inFoldOrder ? undefined : fresh.map((_, i) => i).sort((a, b) => compareOrder(fresh[a]!, fresh[b]!));
     const first = fresh[order ? order[0]! : 0]!;
     const late = this.unfoldedFrom !== undefined || (this.lastFolded !== undefined && compareOrder(first, this.lastFolded) < 0);
-    if (late && catchingUp) {
+    if (late) {
       this.deferRefold(first);
-    } else if (late) {
-      this.refoldFrom(this.unfoldedFrom && compareOrder(this.unfoldedFrom, first) < 0 ? this.unfoldedFrom : first);
+      if (!catchingUp) this.foldDeferred();
     } else if (order) {
       for (const i of order) this.fold(fresh[i]!, events[i]!);
     } else {
@@ -278,8 +277,9 @@ export class Ledger extends EventEmitter {
   }
 
   /**
-   * Folds what a catch-up stored without folding (applyRemote's `catchingUp`): for a
-   * caller whose backlog ended early (its link dropped). A no-op when nothing waits.
+   * Folds what a catch-up stored without folding (applyRemote's `catchingUp`), in one
+   * re-fold: applyRemote does at the backlog's end, a caller whose backlog ended early
+   * (its link dropped) calls it itself. A no-op when nothing waits.
    */
   foldDeferred(): void {
     if (!this.unfoldedFrom) return;

@@ -59,6 +59,8 @@ export type Marks = ReadonlyMap<number, number>;
  */
 export type TwinAck = 'flush' | 'write';
 export const TWIN_ACKS: readonly TwinAck[] = ['flush', 'write'];
+/** What a hello without `ack` asks for, as a tracker that predates the field does. */
+export const DEFAULT_TWIN_ACK: TwinAck = 'flush';
 
 export type LinkMessage =
   | { readonly t: 'hello'; readonly v: number; readonly tracker: number; readonly challenge: string; readonly ack?: TwinAck }
