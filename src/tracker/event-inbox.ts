@@ -14,9 +14,14 @@
  *   local marks reach all of them is reported once (events received, ms taken). Events
  *   within it are committed without waiting for the disk (heldBeforeLink); live ones
  *   with the fsync, before their ack, unless the twin asked for acks on write (TwinAck).
- * - Big frames come with the FrameChecker's verdict on their hashes (frame-checker.ts),
- *   worked out on another thread while earlier frames are applied; a frame is applied
- *   once its verdict is in, and frames whose every verdict passed skip those checks.
+ * - Big frames go to the FrameChecker (frame-checker.ts), which checks their hashes on
+ *   another thread while earlier frames are applied; a frame is applied once its verdict
+ *   is in, and frames whose every verdict passed skip those checks. Catch-up frames
+ *   (within the target) are stored by the checker's thread too when they continue the
+ *   log: the event loop then only folds them (applyRemote's `inLog`). When the link
+ *   drops, stores still asked for are withdrawn, and what the checker stored without
+ *   being applied here is taken up from the log (Ledger.adoptLogTail): the marks the
+ *   next link starts from are the log's.
  * - A ChainError, or a frame the checker failed, means the twin sent something that is
  *   not a valid continuation of a chain: the link is dropped with CHAIN_BROKEN and
  *   re-syncs from marks on the next connection.
@@ -24,6 +29,7 @@
 import type { Envelope } from '../events/envelope.js';
 import { ChainError, type Ledger } from '../events/log/ledger.js';
 import type { Marks } from '../events/replication/protocol.js';
+import type { FrameChecker } from './frame-checker.js';
 import { wallMs } from './wall-clock.js';
 
 /**
@@ -62,16 +68,22 @@ export interface InboxLink {
   failed(code: 'CHAIN_BROKEN' | 'LOCAL_ERROR', detail: string): void;
 }
 
+/** What the inbox asks of the FrameChecker. */
+export type InboxChecker = Pick<FrameChecker, 'check' | 'withdrawStores'>;
+
 /**
  * What is known of a frame's envelope fields (checkEnvelopeFields): `pending` on the
- * checker, `passed` there, `inline` (to be checked while applying), or the problem.
+ * checker, `passed` there, `stored` (passed, and in the log now), `inline` (to be checked
+ * while applying), or the problem.
  */
-type Verdict = 'pending' | 'passed' | 'inline' | { readonly problem: string };
+type Verdict = 'pending' | 'passed' | 'stored' | 'inline' | { readonly problem: string };
 
 interface Frame {
   readonly events: Envelope[];
   readonly at: number | undefined;
   verdict: Verdict;
+  /** Asked to be stored by the checker: ends the ledger's appendingElsewhere once settled. */
+  settled?: () => void;
 }
 
 export class EventInbox {
@@ -86,10 +98,14 @@ export class EventInbox {
   private target: Marks | undefined;
   private syncStarted = 0;
   private received = 0;
+  /** Stores asked of the checker and not settled yet (stored and applied, or not stored). */
+  private readonly unsettled = new Set<() => void>();
+  private stopped = false;
 
   constructor(
     private readonly ledger: Ledger,
     private readonly link: InboxLink,
+    private readonly checker?: InboxChecker,
   ) {}
 
   /** The link is up and the twin holds `target`: the catch-up starts (and may already be done). */
@@ -99,26 +115,59 @@ export class EventInbox {
     this.checkCaughtUp();
   }
 
-  /** A frame arrived; `checked` is the FrameChecker's verdict on it, if it was sent there. */
-  push(events: Envelope[], at: number | undefined, checked?: Promise<string | undefined>): void {
+  /**
+   * A frame arrived. With its text, it goes to the checker (if there is one): the caller
+   * passes the text of big frames only (OFF_THREAD_MIN_EVENTS).
+   */
+  push(events: Envelope[], at: number | undefined, text?: string): void {
     for (const e of events) if (e.seq > (this.arrived.get(e.origin) ?? 0)) this.arrived.set(e.origin, e.seq);
-    const frame: Frame = { events, at, verdict: checked ? 'pending' : 'inline' };
+    const checker = text === undefined ? undefined : this.checker;
+    const frame: Frame = { events, at, verdict: checker ? 'pending' : 'inline' };
     this.frames.push(frame);
-    checked?.then(
-      (problem) => this.decided(frame, problem === undefined ? 'passed' : { problem }),
-      () => this.decided(frame, 'inline'), // the checker is gone: check while applying
-    );
+    if (checker) {
+      // Catch-up frames need no fsync (heldBeforeLink), so the checker's thread may store them.
+      const store = this.heldBeforeLink(events);
+      if (store) frame.settled = this.settlement();
+      checker.check(text!, store).then(
+        ({ problem, stored }) => this.decided(frame, problem !== undefined ? { problem } : stored ? 'stored' : 'passed'),
+        () => this.decided(frame, 'inline'), // the checker is gone: check while applying
+      );
+    }
     this.scheduleApply();
+  }
+
+  /** Tells the ledger the log may run ahead of it until the returned function is called. */
+  private settlement(): () => void {
+    const done = this.ledger.appendingElsewhere();
+    const settle = () => {
+      this.unsettled.delete(settle);
+      done();
+    };
+    this.unsettled.add(settle);
+    return settle;
   }
 
   private decided(frame: Frame, verdict: Verdict): void {
+    if (this.stopped) return; // stop() took up whatever the checker stored
     frame.verdict = verdict;
+    if (verdict !== 'stored') frame.settled?.();
     this.scheduleApply();
   }
 
-  /** The connection closed: no more waiting for frames, and what a catch-up stored is folded now. */
+  /**
+   * The connection closed: no more waiting for frames. Stores still asked of the checker
+   * are withdrawn and what it stored is taken up from the log, and what a catch-up
+   * stored without folding is folded now.
+   */
   stop(): void {
+    this.stopped = true;
     this.cancelWait();
+    this.frames = [];
+    if (this.unsettled.size > 0) {
+      this.checker?.withdrawStores();
+      this.ledger.adoptLogTail();
+      for (const settle of [...this.unsettled]) settle();
+    }
     this.ledger.foldDeferred();
   }
 
@@ -165,12 +214,20 @@ export class EventInbox {
   /** Leading frames that may be applied: verdict in and not failed. */
   private readyFrames(): number {
     let n = 0;
-    while (n < this.frames.length && (this.frames[n]!.verdict === 'passed' || this.frames[n]!.verdict === 'inline')) n++;
+    while (n < this.frames.length && isReady(this.frames[n]!.verdict)) n++;
     return n;
   }
 
   private headFailed(): boolean {
     return typeof this.frames[0]?.verdict === 'object';
+  }
+
+  /** Of the first `n` frames, how many lead that the checker stored, or that it did not store: one applyRemote takes one kind. */
+  private sameKindAhead(n: number): number {
+    const inLog = this.frames[0]?.verdict === 'stored';
+    let same = 0;
+    while (same < n && (this.frames[same]!.verdict === 'stored') === inLog) same++;
+    return same;
   }
 
   /** Frames to apply in one go: MAX_COALESCED_FRAMES, or fewer when recent applies were slow (a loaded host). */
@@ -184,16 +241,19 @@ export class EventInbox {
     if (!this.link.receiving()) return;
     const head = this.frames[0]?.verdict;
     if (typeof head === 'object') return this.link.failed('CHAIN_BROKEN', head.problem);
-    const frames = this.frames.splice(0, Math.min(this.readyFrames(), this.framesPerApply()));
+    const frames = this.frames.splice(0, this.sameKindAhead(Math.min(this.readyFrames(), this.framesPerApply())));
     this.scheduleApply();
     if (frames.length === 0) return;
     let fresh: Envelope[];
     const t0 = performance.now();
     try {
       const events = frames.length === 1 ? frames[0]!.events : frames.flatMap((f) => f.events);
-      const fieldsChecked = frames.every((f) => f.verdict === 'passed');
+      const inLog = frames[0]!.verdict === 'stored';
+      const fieldsChecked = frames.every((f) => f.verdict !== 'inline');
       const waitForDisk = this.link.liveWaitsForDisk() && !this.heldBeforeLink(events);
-      fresh = this.ledger.applyRemote(events, { catchingUp: this.frames.length > 0 || this.moreComing(), fieldsChecked, waitForDisk });
+      fresh = this.ledger.applyRemote(events, { catchingUp: this.frames.length > 0 || this.moreComing(), fieldsChecked, waitForDisk, inLog });
+      // Not settled when it throws: the link drops, and stop() takes the stored events up.
+      for (const f of frames) f.settled?.();
     } catch (error) {
       if (error instanceof ChainError) return this.link.failed('CHAIN_BROKEN', error.message);
       return this.link.failed('LOCAL_ERROR', `could not store the twin's events: ${error instanceof Error ? error.message : String(error)}`);
@@ -216,6 +276,11 @@ export class EventInbox {
    * the twin send them again: their commit need not wait for the disk. Live events, which
    * a client's semi-synchronous acknowledgement may wait for, do unless the twin asked
    * for acks on write (TwinAck).
+   *
+   * Such events may also be stored by the checker's thread. Events of this tracker's own
+   * origin among them (its log was lost) race no local commit there: commits are held
+   * while the twin holds more of this origin than the ledger (Replicator.holdCommits),
+   * and should one slip through, UNIQUE (origin, seq) refuses the second of the two.
    */
   private heldBeforeLink(events: readonly Envelope[]): boolean {
     const target = this.target;
@@ -231,4 +296,8 @@ export class EventInbox {
     this.target = undefined;
     this.link.caughtUp(this.received, Math.round(performance.now() - this.syncStarted));
   }
+}
+
+function isReady(verdict: Verdict): boolean {
+  return verdict === 'passed' || verdict === 'stored' || verdict === 'inline';
 }

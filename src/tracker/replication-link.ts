@@ -128,7 +128,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   readonly twinId: number;
   readonly ledger: Ledger;
   readonly keys: ClusterKeys;
-  readonly checker = FrameChecker.create();
+  readonly checker: FrameChecker | undefined;
   readonly twinAck: TwinAck;
   private readonly log: Logger;
   private readonly url: string;
@@ -165,6 +165,8 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.keys = options.keys;
     this.log = options.log;
     this.twinAck = options.twinAck ?? DEFAULT_TWIN_ACK;
+    const log = options.ledger.store.db;
+    this.checker = FrameChecker.create(log.memory ? undefined : log.name);
     this.address = `${options.twin.host}:${options.twin.port}`;
     this.url = `ws://${this.address}/replicate`;
     this.ledger.on('durable', (envelopes: Envelope[]) => this.link?.onDurable(envelopes));

@@ -104,7 +104,7 @@ export class ReplicationPeer {
       caughtUp: (events, ms) => this.host.caughtUp(this, events, ms),
       progressed: () => this.host.progress(this),
       failed: (code, detail) => this.fail(code, detail),
-    });
+    }, host.checker);
   }
 
   start(): void {
@@ -211,7 +211,7 @@ export class ReplicationPeer {
       this.sender.twinHolds(e.origin, e.seq);
       if (e.seq > (this.peerMarks.get(e.origin) ?? 0)) this.peerMarks.set(e.origin, e.seq);
     }
-    this.inbox.push(events, at, events.length >= OFF_THREAD_MIN_EVENTS ? this.host.checker?.check(text) : undefined);
+    this.inbox.push(events, at, events.length >= OFF_THREAD_MIN_EVENTS ? text : undefined);
   }
 
   private onAck(marks: Marks): void {

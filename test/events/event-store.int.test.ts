@@ -152,6 +152,56 @@ describe('append-only, enforced by SQLite', () => {
   });
 });
 
+describe('appendContinuation (a second connection storing a catch-up)', () => {
+  test('given events that continue each origin\'s chain, from nothing and from what is held, then they are stored', () => {
+    const store = openStore();
+    const one = chain(1, 200);
+    store.append(one.slice(0, 50));
+    const two = chain(2, 100);
+    const frame = [...one.slice(50), ...two]; // origin 1 from seq 51 on, origin 2 from its start
+
+    expect(openStore().appendContinuation(frame, () => true)).toBe(true);
+
+    expect(store.count()).toBe(300);
+    expect(store.originMarks()).toEqual(new Map([[1, { seq: 200, hash: one[199]!.hash, hlc: one[199]!.hlc }], [2, { seq: 100, hash: two[99]!.hash, hlc: two[99]!.hlc }]]));
+  });
+
+  test.each([
+    ['a gap before it', (events: Envelope[]) => events.slice(51)],
+    ['one already held', (events: Envelope[]) => events.slice(49)],
+    ['a prev that is not the held event\'s hash', (events: Envelope[]) => [{ ...events[50]!, prev: events[10]!.hash }, ...events.slice(51)]],
+    ['a gap inside it', (events: Envelope[]) => [...events.slice(50, 100), ...events.slice(101)]],
+    ['a prev inside it that is not the last one\'s hash', (events: Envelope[]) => events.slice(50).map((e) => (e.seq === 150 ? { ...e, prev: events[0]!.hash } : e))],
+  ])('given %s, then nothing is stored', (_, spoil) => {
+    const store = openStore();
+    const events = chain(1, 200);
+    store.append(events.slice(0, 50));
+
+    expect(openStore().appendContinuation(spoil(events), () => true)).toBe(false);
+
+    expect(store.count()).toBe(50);
+  });
+
+  test('given a request withdrawn by the time it has the write lock, then nothing is stored', () => {
+    const store = openStore();
+    let asked = 0;
+    expect(
+      openStore().appendContinuation(chain(1, 100), () => {
+        asked += 1;
+        return false;
+      }),
+    ).toBe(false);
+    expect(asked).toBe(1);
+    expect(store.count()).toBe(0);
+  });
+
+  test('given a connection that stored without waiting for the disk, then it waits for the disk again afterwards', () => {
+    const other = openStore();
+    other.appendContinuation(chain(1, 100), () => true);
+    expect(other.db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+});
+
 describe('migrations and pragmas', () => {
   test('given a new file, when opened, then migrations ran and user_version is the newest migration', () => {
     const store = openStore();

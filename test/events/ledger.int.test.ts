@@ -439,6 +439,79 @@ describe('a catch-up whose events sort before folded ones (a partition healing)'
   });
 });
 
+describe('events another connection appends (the frame checker storing a catch-up)', () => {
+  /** Tracker 1's ledger, and a second connection to its log that appends 3 frames of tracker 2's 30 events. */
+  function withSecondWriter() {
+    const one = openLedger('one.db', 1, { snapshotEvery: 10 });
+    const other = EventStore.open(dir.file('one.db'));
+    stores.push(other);
+    const frames = [0, 10, 20].map((at) => chain(2, 30).slice(at, at + 10));
+    const append = (frame: Envelope[]) => expect(other.appendContinuation(frame, () => true)).toBe(true);
+    return { one, frames, append };
+  }
+
+  test('given a frame already in the log, when applied with inLog, then it is folded and not stored again', () => {
+    const { one, frames, append } = withSecondWriter();
+    const settled = one.ledger.appendingElsewhere();
+    append(frames[0]!);
+
+    expect(one.ledger.applyRemote(frames[0]!, { inLog: true, fieldsChecked: true })).toHaveLength(10);
+    settled();
+
+    expect(one.ledger.originMarks().get(2)?.seq).toBe(10);
+    expect(one.store.count()).toBe(10);
+    expect(one.ledger.hash()).toBe(replayHash(one.store));
+  });
+
+  test('given events in the log beyond the marks, when a late event makes the ledger re-fold, then the re-fold leaves them out and they are folded once when applied', () => {
+    const { one, frames, append } = withSecondWriter();
+    one.ledger.applyRemote(chain(3, 5, { hlc: (i) => 5_000_000 + i })); // folded: they sort after tracker 2's
+    const settled = one.ledger.appendingElsewhere();
+    append(frames[0]!);
+
+    one.ledger.applyRemote(chain(4, 1, { hlc: () => 1 })); // sorts first: a re-fold from the start
+    expect(one.ledger.current.users.size).toBe(6);
+
+    one.ledger.applyRemote(frames[0]!, { inLog: true });
+    settled();
+    expect(one.ledger.current.users.size).toBe(16);
+    expect(one.ledger.current.conflicts).toEqual([]);
+    expect(one.ledger.hash()).toBe(replayHash(one.store));
+  });
+
+  test('given appends elsewhere not settled, then no snapshot is taken; once settled, the next batch takes one', () => {
+    const { one, frames, append } = withSecondWriter();
+    const settled = one.ledger.appendingElsewhere();
+    one.ledger.applyRemote(chain(3, 25));
+    append(frames[0]!);
+    expect(one.ledger.snapshot()).toBe(false);
+    expect(one.store.listSnapshots()).toEqual([]);
+
+    one.ledger.applyRemote(frames[0]!, { inLog: true });
+    settled();
+    one.ledger.applyRemote(frames[1]!);
+
+    expect(one.store.listSnapshots().map((s) => s.eventCount)).toEqual([45]);
+    expect(one.ledger.hash()).toBe(replayHash(one.store));
+  });
+
+  test('given events appended elsewhere that the ledger was never told of, when it adopts the log\'s tail, then its marks and state are the log\'s', () => {
+    const { one, frames, append } = withSecondWriter();
+    one.ledger.applyRemote(frames[0]!);
+    append(frames[1]!);
+    append(frames[2]!);
+
+    expect(one.ledger.adoptLogTail()).toBe(20);
+
+    expect(one.ledger.originMarks().get(2)).toEqual({ seq: 30, hash: frames[2]![9]!.hash, hlc: frames[2]![9]!.hlc });
+    expect(one.ledger.current.users.size).toBe(30);
+    expect(one.ledger.hash()).toBe(replayHash(one.store));
+    expect(one.ledger.adoptLogTail()).toBe(0);
+    one.ledger.applyRemote(chain(2, 31).slice(30)); // the chain goes on from the adopted tip
+    expect(one.ledger.originMarks().get(2)?.seq).toBe(31);
+  });
+});
+
 describe('convergence of two trackers', () => {
   test('given both accepted conflicting commands during a partition, when they exchange in different orders and batches, then equal hashes and the same conflicts', async () => {
     const c1 = { ms: 1_700_000_001_000 };

@@ -10,7 +10,7 @@ import type { Envelope } from '../../src/events/envelope.js';
 import { EventStore } from '../../src/events/log/event-store.js';
 import { Ledger } from '../../src/events/log/ledger.js';
 import type { TwinAck } from '../../src/events/replication/protocol.js';
-import { COALESCE_WAIT_MS, EventInbox, type InboxLink } from '../../src/tracker/event-inbox.js';
+import { COALESCE_WAIT_MS, EventInbox, type InboxChecker, type InboxLink } from '../../src/tracker/event-inbox.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
 
 const cleanup: (() => unknown)[] = [];
@@ -20,8 +20,8 @@ afterEach(async () => {
 
 const LEDGER_OPTIONS = { origin: 2, snapshotEvery: 1e9 };
 
-/** An inbox on a fresh ledger (made by `make`), and what it told its link; `twinAck` is what the twin asked for. */
-function inbox<L extends Ledger = Ledger>(make = (store: EventStore) => new Ledger(store, LEDGER_OPTIONS) as L, twinAck: TwinAck = 'flush') {
+/** An inbox on a fresh ledger (made by `make`), with `checker`, and what it told its link; `twinAck` is what the twin asked for. */
+function inbox<L extends Ledger = Ledger>(make = (store: EventStore) => new Ledger(store, LEDGER_OPTIONS) as L, twinAck: TwinAck = 'flush', checker?: InboxChecker) {
   const dir = tempDir();
   const store = EventStore.open(dir.file('events.db'));
   const ledger = make(store);
@@ -36,16 +36,42 @@ function inbox<L extends Ledger = Ledger>(make = (store: EventStore) => new Ledg
     progressed: () => undefined,
     failed: (code, detail) => void (told.failed = { code, detail }),
   };
-  return { box: new EventInbox(ledger, link), ledger, told };
+  return { box: new EventInbox(ledger, link, checker), ledger, store, dir, told };
 }
 
-/** A verdict the test hands down when it chooses. */
-function verdict() {
-  let settle!: { pass: () => void; fail: (problem: string) => void; gone: () => void };
-  const promise = new Promise<string | undefined>((resolve, reject) => {
-    settle = { pass: () => resolve(undefined), fail: (problem) => resolve(problem), gone: () => reject(new Error('worker gone')) };
-  });
-  return { promise, ...settle };
+/** One frame the checker was asked about: the test hands its verdict down when it chooses. */
+interface Asked {
+  readonly store: boolean;
+  /** Passed; `stored`: and in the log now (the test stores it first). */
+  pass(stored?: boolean): void;
+  fail(problem: string): void;
+  /** The worker is gone. */
+  gone(): void;
+}
+
+/** A checker standing in for the worker thread: it notes what it was asked, and how often stores were withdrawn. */
+function fakeChecker() {
+  const asked: Asked[] = [];
+  let withdrawn = 0;
+  const checker: InboxChecker = {
+    check: (_text, store = false) =>
+      new Promise((resolve, reject) =>
+        asked.push({
+          store,
+          pass: (stored = false) => resolve({ problem: undefined, stored }),
+          fail: (problem) => resolve({ problem, stored: false }),
+          gone: () => reject(new Error('worker gone')),
+        }),
+      ),
+    withdrawStores: () => void (withdrawn += 1),
+  };
+  return { checker, asked, withdrawn: () => withdrawn };
+}
+
+/** An inbox whose big frames go to a fake checker. */
+function checkedInbox() {
+  const fake = fakeChecker();
+  return { ...inbox(undefined, 'flush', fake.checker), ...fake };
 }
 
 const turns = async (n = 5) => {
@@ -58,19 +84,17 @@ describe('frames with a pending check', () => {
   const frames = [events.slice(0, 10), events.slice(10, 20), events.slice(20, 30)];
 
   test('given frames whose checks are still pending, then none is applied; once the first passes, the frames up to the next pending one are', async () => {
-    const { box, ledger, told } = inbox();
-    const first = verdict();
-    const third = verdict();
-    box.push(frames[0]!, undefined, first.promise);
+    const { box, ledger, told, asked } = checkedInbox();
+    box.push(frames[0]!, undefined, 'frame 0');
     box.push(frames[1]!, undefined); // small: checked inline
-    box.push(frames[2]!, undefined, third.promise);
+    box.push(frames[2]!, undefined, 'frame 2');
     await turns();
     expect(stored(ledger)).toBe(0);
-    first.pass();
+    asked[0]!.pass();
     await turns();
     expect(stored(ledger)).toBe(20);
     expect(told.acked).toBe(2);
-    third.pass();
+    asked[1]!.pass();
     await turns();
     expect(stored(ledger)).toBe(30);
     expect(told.acked).toBe(3);
@@ -78,44 +102,109 @@ describe('frames with a pending check', () => {
   });
 
   test('given verdicts that come back in another order, then the frames are still applied in the order they arrived', async () => {
-    const { box, ledger } = inbox();
-    const checks = [verdict(), verdict(), verdict()];
-    frames.forEach((f, i) => box.push(f, undefined, checks[i]!.promise));
-    checks[2]!.pass();
-    checks[1]!.pass();
+    const { box, ledger, asked } = checkedInbox();
+    frames.forEach((f) => box.push(f, undefined, 'frame'));
+    asked[2]!.pass();
+    asked[1]!.pass();
     await turns();
     expect(stored(ledger)).toBe(0);
-    checks[0]!.pass();
+    asked[0]!.pass();
     await turns();
     expect(stored(ledger)).toBe(30);
   });
 
   test('given a frame the checker failed, then the frames before it are stored and the link is dropped as a broken chain, with the problem', async () => {
-    const { box, ledger, told } = inbox();
-    const checks = [verdict(), verdict(), verdict()];
-    frames.forEach((f, i) => box.push(f, undefined, checks[i]!.promise));
-    checks[0]!.pass();
-    checks[1]!.fail('origin 1 seq 15: hash does not match the content');
-    checks[2]!.pass();
+    const { box, ledger, told, asked } = checkedInbox();
+    frames.forEach((f) => box.push(f, undefined, 'frame'));
+    asked[0]!.pass();
+    asked[1]!.fail('origin 1 seq 15: hash does not match the content');
+    asked[2]!.pass();
     await turns();
     expect(stored(ledger)).toBe(10);
     expect(told.failed).toEqual({ code: 'CHAIN_BROKEN', detail: 'origin 1 seq 15: hash does not match the content' });
   });
 
   test('given a checker that is gone, then its frames are checked inline: a tampered event still breaks the chain', async () => {
-    const { box, ledger, told } = inbox();
+    const { box, ledger, told, asked } = checkedInbox();
     const tampered: Envelope[] = frames[1]!.map((e) => (e.seq === 15 ? { ...e, data: e.data.replace('o1s15', 'mallory') } : e));
-    const checks = [verdict(), verdict()];
-    box.push(frames[0]!, undefined, checks[0]!.promise);
-    box.push(tampered, undefined, checks[1]!.promise);
-    checks[0]!.gone();
+    box.push(frames[0]!, undefined, 'frame 0');
+    box.push(tampered, undefined, 'frame 1');
+    asked[0]!.gone();
     await turns();
     expect(stored(ledger)).toBe(10);
-    checks[1]!.gone();
+    asked[1]!.gone();
     await turns();
     expect(stored(ledger)).toBe(10);
     expect(told.failed?.code).toBe('CHAIN_BROKEN');
     expect(told.failed?.detail).toMatch(/origin 1 seq 15: hash does not match the content/);
+  });
+});
+
+describe('catch-up frames the checker stores', () => {
+  const backlog = chain(1, 30);
+  const frames = [backlog.slice(0, 10), backlog.slice(10, 20), backlog.slice(20, 30)];
+
+  /** An inbox with a fake checker, and a second connection to its log that stores frames as the worker would. */
+  function storingInbox() {
+    const made = checkedInbox();
+    const worker = EventStore.open(made.dir.file('events.db'));
+    cleanup.push(() => worker.close());
+    const store = (frame: Envelope[]) => expect(worker.appendContinuation(frame, () => true)).toBe(true);
+    return { ...made, store };
+  }
+
+  test('given frames within the catch-up target, then the checker is asked to store them; frames before the target is known, and live ones, it is not', async () => {
+    const { box, asked } = checkedInbox();
+    box.push(frames[0]!, undefined, 'before the target');
+    box.start(new Map([[1, 20]]));
+    box.push(frames[1]!, undefined, 'within it');
+    box.push(frames[2]!, Date.now(), 'live');
+    expect(asked.map((a) => a.store)).toEqual([false, true, false]);
+    for (const a of asked) a.pass();
+    await turns();
+  });
+
+  test('given frames the checker stored, then the inbox folds and acks them without storing them again', async () => {
+    const { box, ledger, store, told, asked } = storingInbox();
+    box.start(new Map([[1, 30]]));
+    for (const f of frames) box.push(f, undefined, 'frame');
+    for (const [i, f] of frames.entries()) {
+      store(f);
+      asked[i]!.pass(true);
+    }
+    await new Promise((resolve) => setTimeout(resolve, COALESCE_WAIT_MS + 50));
+
+    expect(stored(ledger)).toBe(30);
+    expect(told.acked).toBe(3);
+    expect(told.failed).toBeUndefined();
+    expect(ledger.store.count()).toBe(30);
+    expect(ledger.current.users.size).toBe(30);
+    expect(ledger.snapshot()).toBe(true); // every store settled: snapshots are allowed again
+  });
+
+  test('given the link drops while the checker has stored frames the inbox has not applied, then stores are withdrawn and those events are taken up from the log', async () => {
+    const { box, ledger, store, asked, withdrawn } = storingInbox();
+    box.start(new Map([[1, 30]]));
+    for (const f of frames) box.push(f, undefined, 'frame');
+    store(frames[0]!);
+    asked[0]!.pass(true);
+    await turns();
+    expect(stored(ledger)).toBe(10);
+    store(frames[1]!); // stored, its answer still on the way when the link drops
+
+    box.stop();
+
+    expect(withdrawn()).toBe(1);
+    expect(stored(ledger)).toBe(20);
+    expect(ledger.current.users.size).toBe(20);
+    asked[1]!.pass(true); // late answers change nothing
+    asked[2]!.pass(false);
+    await turns();
+    expect(stored(ledger)).toBe(20);
+    expect(ledger.snapshot()).toBe(true);
+    const replayed = new Ledger(ledger.store, LEDGER_OPTIONS);
+    replayed.open();
+    expect(ledger.hash()).toBe(replayed.hash());
   });
 });
 

@@ -2,24 +2,30 @@
  * The FrameChecker's worker thread, as the compiled tracker runs it (dist/: the worker
  * is a .js file next to it): it passes a well-formed `events` frame, names the first
  * envelope that fails checkEnvelopeFields, and once closed it rejects, so that the
- * inbox checks inline instead.
+ * inbox checks inline instead. Given a log, it stores the frames it is asked to store
+ * that continue the log, and none asked for before stores were withdrawn.
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Envelope } from '../../src/events/envelope.js';
 import { encodeEventRows, envelopeRow } from '../../src/events/replication/protocol.js';
 import type { FrameChecker as Checker } from '../../src/tracker/frame-checker.js';
-import { chain } from '../helpers/envelopes.js';
+import { EventStore } from '../../src/events/log/event-store.js';
+import { chain, tempDir } from '../helpers/envelopes.js';
 
 const compiled = pathToFileURL(join(import.meta.dirname, '../../dist/src/tracker/frame-checker.js')).href;
 let checker: Checker;
 
-beforeAll(async () => {
+async function createChecker(logPath?: string): Promise<Checker> {
   const { FrameChecker } = (await import(compiled)) as typeof import('../../src/tracker/frame-checker.js');
-  const created = FrameChecker.create();
+  const created = FrameChecker.create(logPath);
   if (!created) throw new Error('dist/ has no frame-check-worker.js: the global setup builds it');
-  checker = created;
+  return created;
+}
+
+beforeAll(async () => {
+  checker = await createChecker();
 });
 afterAll(() => checker.close());
 
@@ -29,7 +35,7 @@ describe('frame checker', () => {
   const events = [...chain(1, 300), ...chain(2, 300)];
 
   test('given a frame of well-formed envelopes, then it passes', async () => {
-    await expect(checker.check(frame(events))).resolves.toBeUndefined();
+    await expect(checker.check(frame(events))).resolves.toEqual({ problem: undefined, stored: false });
   });
 
   test.each([
@@ -38,19 +44,65 @@ describe('frame checker', () => {
     ['an unknown type', (e: Envelope): Envelope => ({ ...e, type: 'user_deleted' as Envelope['type'] }), 'origin 2 seq 7: unknown event type user_deleted'],
   ])('given %s in the 307th envelope and the 500th, then it names the first', async (_, spoil, problem) => {
     const spoiled = events.map((e, i) => (i === 306 || i === 499 ? spoil(e) : e));
-    await expect(checker.check(frame(spoiled))).resolves.toBe(problem);
+    await expect(checker.check(frame(spoiled))).resolves.toEqual({ problem, stored: false });
   });
 
   test('given many frames at once, then each gets its own verdict', async () => {
     const bad = events.map((e, i) => (i === 0 ? { ...e, hash: 'f'.repeat(64) } : e));
     const verdicts = await Promise.all([frame(events), frame(bad), frame(events)].map((f) => checker.check(f)));
-    expect(verdicts).toEqual([undefined, 'origin 1 seq 1: hash does not match the content', undefined]);
+    expect(verdicts.map((v) => v.problem)).toEqual([undefined, 'origin 1 seq 1: hash does not match the content', undefined]);
   });
 
   test('given a closed checker, then a check rejects (the caller checks inline)', async () => {
-    const { FrameChecker } = (await import(compiled)) as typeof import('../../src/tracker/frame-checker.js');
-    const closing = FrameChecker.create()!;
+    const closing = await createChecker();
     await closing.close();
     await expect(closing.check(frame(events))).rejects.toThrow(/exited/);
+  });
+});
+
+describe('frame checker with a log', () => {
+  const cleanup: (() => unknown)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+
+  async function withLog() {
+    const dir = tempDir();
+    const log = EventStore.open(dir.file('events.db'));
+    const storing = await createChecker(dir.file('events.db'));
+    cleanup.push(() => dir.remove(), () => log.close(), () => storing.close());
+    return { log, storing };
+  }
+
+  const events = chain(1, 600);
+
+  test('given frames that continue the log, then each is stored when asked to be, and only then', async () => {
+    const { log, storing } = await withLog();
+    await expect(storing.check(frame(events.slice(0, 300)), true)).resolves.toEqual({ problem: undefined, stored: true });
+    await expect(storing.check(frame(events.slice(300)))).resolves.toEqual({ problem: undefined, stored: false });
+    expect(log.count()).toBe(300);
+  });
+
+  test('given a frame that does not continue the log, or fails its checks, then nothing of it is stored', async () => {
+    const { log, storing } = await withLog();
+    const tampered = events.slice(0, 300).map((e, i) => (i === 299 ? { ...e, hash: 'f'.repeat(64) } : e));
+    await expect(storing.check(frame(tampered), true)).resolves.toEqual({ problem: 'origin 1 seq 300: hash does not match the content', stored: false });
+    await expect(storing.check(frame(events.slice(300)), true)).resolves.toEqual({ problem: undefined, stored: false });
+    expect(log.count()).toBe(0);
+  });
+
+  test('given stores withdrawn, then frames asked for before store nothing, and frames asked for after are stored', async () => {
+    const { log, storing } = await withLog();
+    const before = storing.check(frame(events.slice(0, 300)), true);
+    storing.withdrawStores();
+    log.waitForOtherWriters();
+    const after = storing.check(frame(events.slice(0, 300)), true);
+    await expect(before).resolves.toEqual({ problem: undefined, stored: false });
+    await expect(after).resolves.toEqual({ problem: undefined, stored: true });
+    expect(log.count()).toBe(300);
+  });
+
+  test('given no log, then a frame asked to be stored is only checked', async () => {
+    await expect(checker.check(frame(events.slice(0, 300)), true)).resolves.toEqual({ problem: undefined, stored: false });
   });
 });

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { Checkpointer, CHECKPOINT_INTERVAL_MS } from './checkpointer.js';
-import type { Envelope } from '../envelope.js';
+import { GENESIS_PREV, type Envelope } from '../envelope.js';
 import type { EnvelopeRow } from '../replication/protocol.js';
 import type { EncodedState } from '../state-codec.js';
 import { migrate } from './migrations.js';
@@ -180,32 +180,83 @@ export class EventStore {
   }
 
   private insertAll(events: readonly Envelope[]): void {
+    // Immediate: another connection may write too (appendContinuation); a deferred
+    // transaction could find the log changed under it when it comes to write.
+    this.db.transaction(() => this.insertRowsOf(events)).immediate();
+    this.appended(events.length);
+  }
+
+  /** Inserts the events, inside the caller's transaction. */
+  private insertRowsOf(events: readonly Envelope[]): void {
     const insert = this.insert;
     const insertRows = this.insertRows;
     const values = this.rowValues;
-    this.db.transaction(() => {
-      let i = 0;
-      for (; i + ROWS_PER_INSERT <= events.length; i += ROWS_PER_INSERT) {
-        let v = 0;
-        for (let j = i; j < i + ROWS_PER_INSERT; j++) {
-          const e = events[j]!;
-          values[v++] = e.origin;
-          values[v++] = e.seq;
-          values[v++] = e.hlc;
-          values[v++] = e.type;
-          values[v++] = e.data;
-          values[v++] = e.prev;
-          values[v++] = e.hash;
-          values[v++] = e.idem;
-        }
-        insertRows.run(values);
+    let i = 0;
+    for (; i + ROWS_PER_INSERT <= events.length; i += ROWS_PER_INSERT) {
+      let v = 0;
+      for (let j = i; j < i + ROWS_PER_INSERT; j++) {
+        const e = events[j]!;
+        values[v++] = e.origin;
+        values[v++] = e.seq;
+        values[v++] = e.hlc;
+        values[v++] = e.type;
+        values[v++] = e.data;
+        values[v++] = e.prev;
+        values[v++] = e.hash;
+        values[v++] = e.idem;
       }
-      for (; i < events.length; i++) {
-        const e = events[i]!;
-        insert.run(e.origin, e.seq, e.hlc, e.type, e.data, e.prev, e.hash, e.idem);
-      }
-    })();
-    this.appended(events.length);
+      insertRows.run(values);
+    }
+    for (; i < events.length; i++) {
+      const e = events[i]!;
+      insert.run(e.origin, e.seq, e.hlc, e.type, e.data, e.prev, e.hash, e.idem);
+    }
+  }
+
+  /**
+   * Appends events that another tracker held durably (a catch-up) from a connection
+   * other than the ledger's (the frame checker's thread, see EventInbox), without the
+   * fsync, as append's `waitForDisk: false` does, and only if:
+   * - `stillWanted()` holds once this connection has the write lock (the ledger's side
+   *   can withdraw the request: a link that dropped);
+   * - they continue the log: per origin, each event's seq is the last one's + 1 and its
+   *   prev is that one's hash, from what the log holds on. Their own hashes were checked
+   *   before (checkEnvelopeFields).
+   * Otherwise it stores nothing. Returns whether it stored them.
+   */
+  appendContinuation(events: readonly Envelope[], stillWanted: () => boolean): boolean {
+    const tip = this.db.prepare('SELECT seq, hash FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1');
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.db
+        .transaction(() => {
+          if (!stillWanted()) return false;
+          const tips = new Map<number, { seq: number; hash: string }>();
+          for (const e of events) {
+            const last = tips.get(e.origin) ?? (tip.get(e.origin) as { seq: number; hash: string } | undefined) ?? { seq: 0, hash: GENESIS_PREV };
+            if (e.seq !== last.seq + 1 || e.prev !== last.hash) return false;
+            tips.set(e.origin, { seq: e.seq, hash: e.hash });
+          }
+          this.insertRowsOf(events);
+          return true;
+        })
+        .immediate();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  /**
+   * Returns once no other connection is inside a write transaction: takes the write
+   * lock (waiting for it, busy_timeout) and lets it go.
+   */
+  waitForOtherWriters(): void {
+    this.db.transaction(() => undefined).immediate();
+  }
+
+  /** `events` were appended by another connection (appendContinuation): they count toward the next checkpoint. */
+  appendedElsewhere(events: number): void {
+    this.appended(events);
   }
 
   private appended(events: number): void {

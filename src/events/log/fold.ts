@@ -22,6 +22,8 @@ export interface FoldRange {
   readonly upTo?: Position;
   /** Only events whose local arrival id is at most this. */
   readonly maxId?: number;
+  /** Only events at or below their origin's seq here (an origin not named: none). */
+  readonly within?: ReadonlyMap<number, { readonly seq: number }>;
 }
 
 export interface SnapshotAt extends Position {
@@ -86,7 +88,9 @@ export class Fold {
 export function foldEvents(store: EventStore, state: State, range: FoldRange = {}): { last: Position | undefined; folded: number } {
   const { sql, params } = foldOrderQuery(range);
   const fold = new Fold(state);
+  const within = range.within;
   for (const row of store.db.prepare(sql).raw(true).iterate(...params) as IterableIterator<Row>) {
+    if (within && row[2] > (within.get(row[1])?.seq ?? 0)) continue;
     fold.add(row[0], row[1], row[2], row[3], JSON.parse(row[4]));
   }
   return { last: fold.last, folded: fold.folded };

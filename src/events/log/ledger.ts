@@ -75,6 +75,13 @@ export class Ledger extends EventEmitter {
    * for its end): the earliest of them. The state then lacks them; no snapshot is taken.
    */
   private unfoldedFrom: Position | undefined;
+  /**
+   * Appends of remote events that another connection to the log is making (the frame
+   * checker's thread, see EventInbox) and that are not applied here yet. The log may
+   * then hold events beyond the marks: re-folds stop at the marks, and no snapshot is
+   * taken (it would be of a position the log holds events before that the state lacks).
+   */
+  private appendsElsewhere = 0;
 
   constructor(
     readonly store: EventStore,
@@ -222,8 +229,12 @@ export class Ledger extends EventEmitter {
    *
    * `waitForDisk: false`: the commit does not wait for the disk (EventStore.append). For
    * events the twin held durably before the link came up, which no client waits for.
+   *
+   * `inLog`: another connection already appended exactly these envelopes
+   * (EventStore.appendContinuation, announced with appendingElsewhere): they are checked
+   * and folded, not stored again.
    */
-  applyRemote(envelopes: readonly Envelope[], { catchingUp = false, fieldsChecked = false, waitForDisk = true } = {}): Envelope[] {
+  applyRemote(envelopes: readonly Envelope[], { catchingUp = false, fieldsChecked = false, waitForDisk = true, inLog = false } = {}): Envelope[] {
     this.flush(); // a re-fold reads the log, so local events must be in it first
     const fresh: Envelope[] = [];
     /** The domain event of each fresh envelope (same index), its data parsed once. */
@@ -252,7 +263,8 @@ export class Ledger extends EventEmitter {
       events.push(checked);
     }
     if (fresh.length === 0) return fresh;
-    this.store.append(fresh, { waitForDisk });
+    if (inLog) this.store.appendedElsewhere(fresh.length);
+    else this.store.append(fresh, { waitForDisk });
     this.noteDurable(fresh);
     // A catch-up streams in fold order: then fresh needs no sort.
     const order = inFoldOrder ? undefined : fresh.map((_, i) => i).sort((a, b) => compareOrder(fresh[a]!, fresh[b]!));
@@ -287,11 +299,57 @@ export class Ledger extends EventEmitter {
     this.refoldFrom(this.unfoldedFrom);
   }
 
+  /**
+   * Another connection is about to append remote events to the log that this ledger
+   * will apply with `inLog` (EventInbox, frame-checker.ts). Until the returned function
+   * is called (once they are applied, or known not to be stored), the log may hold
+   * events beyond the marks.
+   */
+  appendingElsewhere(): () => void {
+    this.appendsElsewhere += 1;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.appendsElsewhere -= 1;
+    };
+  }
+
+  /**
+   * Takes up what another connection appended and this ledger was not told of (their
+   * answer was lost: the link that brought the events dropped first). The caller has
+   * stopped further appends elsewhere; this waits for one in progress, then takes the
+   * log's marks and folds the events beyond its own, in one re-fold. Returns how many.
+   */
+  adoptLogTail(): number {
+    this.flush();
+    this.store.waitForOtherWriters();
+    let first: Envelope | undefined;
+    let adopted = 0;
+    for (const [origin, mark] of this.store.originMarks()) {
+      const held = this.marks.get(origin)?.seq ?? 0;
+      if (mark.seq <= held) continue;
+      const next = this.store.ofOrigin(origin, held, 1)[0]!;
+      if (!first || compareOrder(next, first) < 0) first = next;
+      adopted += mark.seq - held;
+      this.marks.set(origin, mark);
+      if (origin === this.origin) {
+        this.ownSeq = mark.seq;
+        this.ownHash = mark.hash;
+      }
+    }
+    if (!first) return 0;
+    this.hlc = observeHlc(this.hlc, this.store.maxHlc());
+    this.deferRefold(first);
+    this.foldDeferred();
+    return adopted;
+  }
+
   /** Takes a snapshot of the folded state now, if everything folded is durable. */
   snapshot(): boolean {
     this.flush();
     this.foldDeferred();
-    if (!this.lastFolded) return false;
+    if (!this.lastFolded || this.appendsElsewhere > 0) return false;
     const text = snapshotText(this.state);
     this.store.saveSnapshot(this.lastFolded, this.state.eventCount, textHash(text), text, this.clock());
     this.store.pruneSnapshots(SNAPSHOTS_KEPT);
@@ -315,7 +373,7 @@ export class Ledger extends EventEmitter {
   }
 
   private maybeSnapshot(): void {
-    if (this.sinceSnapshot < this.snapshotEvery || this.pending || this.unfoldedFrom || !this.lastFolded) return;
+    if (this.sinceSnapshot < this.snapshotEvery || this.pending || this.unfoldedFrom || this.appendsElsewhere > 0 || !this.lastFolded) return;
     if (!this.snapshotter) {
       this.snapshot();
     } else if (!this.snapshotter.busy) {
@@ -337,11 +395,15 @@ export class Ledger extends EventEmitter {
     this.snapshotter = undefined;
   }
 
-  /** Rebuilds the state from the newest snapshot that sorts before `from`. */
+  /**
+   * Rebuilds the state from the newest snapshot that sorts before `from`, with the
+   * events within the marks (not those another connection appended and this ledger has
+   * not applied yet: appendingElsewhere).
+   */
   private refoldFrom(from: Position): void {
     this.dropSnapshotsFrom(from);
     this.unfoldedFrom = undefined;
-    this.foldFrom(this.store.latestSnapshot(from));
+    this.foldFrom(this.store.latestSnapshot(from), this.marks);
     this.emit('refold', from);
   }
 
@@ -361,9 +423,9 @@ export class Ledger extends EventEmitter {
     this.store.dropSnapshotsFrom(from);
   }
 
-  /** Resets to a snapshot (or the empty state) and folds every event after it. */
-  private foldFrom(snapshot: ReturnType<EventStore['latestSnapshot']>): number {
-    const { state, last } = foldFromSnapshot(this.store, snapshot);
+  /** Resets to a snapshot (or the empty state) and folds every event after it (within `marks`, if given). */
+  private foldFrom(snapshot: ReturnType<EventStore['latestSnapshot']>, marks?: ReadonlyMap<number, { readonly seq: number }>): number {
+    const { state, last } = foldFromSnapshot(this.store, snapshot, { within: marks });
     this.state = state;
     this.lastFolded = last;
     // The replayed tail counts toward the next snapshot, so the tail never exceeds snapshotEvery.
