@@ -339,7 +339,9 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     if (peer.wasUp) this.peerMarks = new Map(peer.peerMarks);
     this.releaseWaiters();
     if (!this.stopped) {
-      if (peer.wasUp && this.announcedUp) this.log.warn({ twin: this.twinId, code, detail }, `replication link to tracker ${this.twinId} is down; retrying in the background`);
+      // Announced up, now down: also when a connection that took the link over (a
+      // duplicate link) drops before the twin's marks came on it.
+      if (this.announcedUp) this.log.warn({ twin: this.twinId, code, detail }, `replication link to tracker ${this.twinId} is down; retrying in the background`);
       this.announcedUp = false;
       this.scheduleDial(DIAL_BACKOFF_MS[0]);
     }
