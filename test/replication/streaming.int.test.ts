@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { generateKeyPairSync } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Envelope } from '../../src/events/envelope.js';
 import { EventStore } from '../../src/events/log/event-store.js';
@@ -22,7 +22,7 @@ import { Ledger } from '../../src/events/log/ledger.js';
 import { authTranscript, encodeEvents, type TwinAck } from '../../src/events/replication/protocol.js';
 import { linkProof, type ClusterKeys } from '../../src/tracker/cluster-keys.js';
 import { BATCH_EVENTS, MAX_SCAN_ROWS } from '../../src/tracker/log-sender.js';
-import { ReplicationPeer, type PeerHost } from '../../src/tracker/replication-peer.js';
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, ReplicationPeer, type PeerHost } from '../../src/tracker/replication-peer.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -163,6 +163,56 @@ describe('when the twin acknowledges live events (--twin-ack)', () => {
     };
     expect(hello('write').ack).toBe('write');
     expect(hello('flush')).not.toHaveProperty('ack');
+  });
+});
+
+describe('liveness of the link', () => {
+  /**
+   * An authenticated peer of tracker 2 on a FakeSocket, its timers faked and its clock
+   * (performance.now) the test's: `pass(ms)` lets time go by with the heartbeat timer
+   * firing on time; `stall(ms)` lets it go by with the event loop busy (no timer fires),
+   * then lets one tick through.
+   */
+  function linkedPeer() {
+    let now = 1_000_000;
+    vi.spyOn(performance, 'now').mockImplementation(() => now);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    cleanup.push(() => vi.useRealTimers(), () => vi.restoreAllMocks());
+    const ws = new FakeSocket();
+    new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 1', hostFor(2, ledgerWith(2))).start();
+    cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
+    const mine = (ws.sent[0] as { challenge: string }).challenge;
+    const theirs = 'c'.repeat(43);
+    ws.deliver({ t: 'hello', v: 1, tracker: 1, challenge: theirs });
+    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(1, 2, mine, theirs)) });
+    ws.deliver({ t: 'marks', marks: {} });
+    const pass = (ms: number) => {
+      for (let t = 0; t < ms; t += HEARTBEAT_INTERVAL_MS) {
+        now += HEARTBEAT_INTERVAL_MS;
+        vi.advanceTimersByTime(HEARTBEAT_INTERVAL_MS);
+      }
+    };
+    const stall = (ms: number) => {
+      now += ms;
+      pass(HEARTBEAT_INTERVAL_MS);
+    };
+    return { ws, pass, stall };
+  }
+
+  test('given a twin that stays silent past the timeout, then the link is dropped', () => {
+    const { ws, pass } = linkedPeer();
+    pass(HEARTBEAT_TIMEOUT_MS - 2 * HEARTBEAT_INTERVAL_MS);
+    expect(ws.readyState).toBe(ws.OPEN);
+    pass(3 * HEARTBEAT_INTERVAL_MS);
+    expect(ws.readyState).not.toBe(ws.OPEN);
+  });
+
+  test('given this tracker\'s own event loop busy for longer than the timeout (a long re-fold), then the twin is not blamed: the link stays', () => {
+    const { ws, stall, pass } = linkedPeer();
+    stall(2 * HEARTBEAT_TIMEOUT_MS);
+    expect(ws.readyState).toBe(ws.OPEN);
+    pass(HEARTBEAT_TIMEOUT_MS + 2 * HEARTBEAT_INTERVAL_MS); // and a twin silent from then on is still found out
+    expect(ws.readyState).not.toBe(ws.OPEN);
   });
 });
 
