@@ -10,18 +10,20 @@
  *   CPU-seconds each tracker spent on it, beside the cores there are. Then a partition
  *   healing: tracker 2 starts with its own origin's events of that log only, so the
  *   events it catches up on interleave with (sort before) events it has folded.
- * - per-command latency, one client of tracker 1, one command at a time: twin connected
- *   (the command waits for its ack), first with the default --twin-ack flush (the twin
- *   acks once the event is on its disk), then with tracker 1 restarted with --twin-ack
- *   write (once written to the twin's log), then twin down (local commit only); and the
- *   floor of the difference with flush, measured in the same run (bench/lib/floors.ts):
- *   a durable one-row commit plus a WebSocket round trip between two processes.
+ * - per-command latency, one client of tracker 1, one command at a time, three ways: twin
+ *   connected (the command waits for its ack) with the default --twin-ack flush (the twin
+ *   acks once the event is on its disk), with tracker 1 restarted with --twin-ack write
+ *   (once written to the twin's log), and twin down (local commit only). The three
+ *   alternate in --runs rounds, and each cost is the median over the rounds of the
+ *   difference to twin down in the same round. Beside it, the floor of the difference
+ *   with flush (bench/lib/floors.ts): a durable one-row commit plus a WebSocket round trip
+ *   between two processes.
  * - the same under load: LOAD_CLIENTS clients in a closed loop (each sends its next
- *   command when the last is acknowledged) for --seconds, each of the three ways; the
+ *   command when the last is acknowledged) for --seconds, each way in each round; the
  *   cost per command is the difference of the mean times per command (1 / commands/s).
  * Options: --seconds N per load level (default 5), --events N for catch-up (default
- * 1000000), --runs N catch-ups of the same log, the median reported (default 3),
- * --commands N for the latency runs (default 2000), --only lag|latency|catchup.
+ * 1000000), --runs N catch-ups of the same log and latency rounds, medians reported
+ * (default 3), --commands N per latency round (default 2000), --only lag|latency|catchup.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -61,7 +63,7 @@ export default async function run(args: string[]): Promise<void> {
     lag.map((l) => [l.offered, Math.round(l.achieved), l.commandP50.toFixed(2), l.commandP99.toFixed(2), l.lagP50, l.lagP99, l.lagMax, l.lagSamples]),
   );
 
-  const latency = wanted('latency') ? await measureLatency(commands, seconds) : undefined;
+  const latency = wanted('latency') ? await measureLatency(commands, seconds, runs) : undefined;
   if (latency) printLatency(latency, seconds);
 
   const catchUp = wanted('catchup') ? await measureCatchUp(events, runs) : { events: 0, dataMB: 0, runs: [], caughtUpMs: NaN, spawnToSyncMs: NaN, cpuSeconds: undefined, healing: undefined };
@@ -169,7 +171,15 @@ async function offer(clients: TrackerConnection[], rate: number, seconds: number
   return { acked: latencies.length, failed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-async function measureLatency(commands: number, seconds: number) {
+/** The three ways a command of tracker 1 is acknowledged, in the order each round measures them. */
+const WAYS = [
+  { key: 'flush', twin: 'connected, --twin-ack flush' },
+  { key: 'write', twin: 'connected, --twin-ack write' },
+  { key: 'alone', twin: 'down' },
+] as const;
+type Way = (typeof WAYS)[number]['key'];
+
+async function measureLatency(commands: number, seconds: number, rounds: number) {
   const cluster = await Cluster.create(2);
   const clients: TrackerConnection[] = [];
   try {
@@ -194,34 +204,64 @@ async function measureLatency(commands: number, seconds: number) {
       return { commands, mean, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
     };
     /** The sequential run (after a warm-up of JIT and page cache), then the loaded one. */
-    const both = async (twin: string, tag: string) => {
+    const both = async (tag: string) => {
       const { solo, loaders } = await connect(tag);
       await sequential(solo, `warm-${tag}-`);
-      return { one: { twin, ...(await sequential(solo, `${tag}-`)) }, loaded: { twin, ...(await closedLoop(loaders, seconds, `${tag}-load-`)) } };
+      return { one: await sequential(solo, `${tag}-`), loaded: await closedLoop(loaders, seconds, `${tag}-load-`) };
+    };
+    /** Puts the cluster in the state `way` needs: tracker 1 with its --twin-ack, tracker 2 up and in sync, or down. */
+    const arrange = async (way: Way) => {
+      if (way === 'alone') {
+        await cluster.kill(2, 'SIGKILL');
+        await waitFor('tracker 1 to see the link down', async () => ((await health(cluster, 1)).replication.link !== 'up' ? true : undefined));
+        return;
+      }
+      const twin = cluster.trackers[1]!.proc;
+      if (twin?.exitCode !== null || twin.signalCode !== null) await cluster.start(2);
+      await cluster.kill(1, 'SIGTERM');
+      await cluster.start(1, way === 'write' ? ['--twin-ack', 'write'] : []);
+      await inSync(cluster);
     };
 
-    const flush = await both('connected, --twin-ack flush', 'flush');
-    const floor = { commit: measureDurableCommit(), roundTrip: await pingTracker(cluster, 1) };
+    // The three ways alternate, round after round, so that a slow minute of this VM
+    // weighs on all of them; each figure is the median over the rounds.
+    const measured: Record<Way, Awaited<ReturnType<typeof both>>[]> = { flush: [], write: [], alone: [] };
+    const floors: { commit: Awaited<ReturnType<typeof measureDurableCommit>>; roundTrip: Awaited<ReturnType<typeof pingTracker>> }[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      for (const { key } of WAYS) {
+        await arrange(key);
+        measured[key].push(await both(`${key}${round}`));
+        if (key === 'flush') floors.push({ commit: measureDurableCommit(), roundTrip: await pingTracker(cluster, 1) });
+      }
+    }
 
-    await cluster.kill(1, 'SIGTERM');
-    await cluster.start(1, ['--twin-ack', 'write']);
-    await inSync(cluster);
-    const write = await both('connected, --twin-ack write', 'write');
-
-    await cluster.kill(2, 'SIGKILL');
-    await waitFor('tracker 1 to see the link down', async () => ((await health(cluster, 1)).replication.link !== 'up' ? true : undefined));
-    const alone = await both('down', 'alone');
-
-    const cost = (connected: { mean: number; p50: number }, loaded: { perSecond: number }) => ({
-      deltaMeanMs: connected.mean - alone.one.mean,
-      deltaP50Ms: connected.p50 - alone.one.p50,
-      loadedCostMs: 1000 / loaded.perSecond - 1000 / alone.loaded.perSecond,
-    });
+    const mid = (way: Way) => {
+      const runs = measured[way];
+      return {
+        one: { commands, mean: median(runs.map((r) => r.one.mean)), p50: median(runs.map((r) => r.one.p50)), p99: median(runs.map((r) => r.one.p99)) },
+        loaded: { clients: LOAD_CLIENTS, perSecond: median(runs.map((r) => r.loaded.perSecond)), p50: median(runs.map((r) => r.loaded.p50)), p99: median(runs.map((r) => r.loaded.p99)) },
+      };
+    };
+    /** Per round, the way's figure less the twin-down one of the same round; the median of those. */
+    const cost = (way: Way) => {
+      const byRound = measured[way].map((r, i) => {
+        const alone = measured.alone[i]!;
+        return { deltaMeanMs: r.one.mean - alone.one.mean, deltaP50Ms: r.one.p50 - alone.one.p50, loadedCostMs: 1000 / r.loaded.perSecond - 1000 / alone.loaded.perSecond };
+      });
+      return {
+        deltaMeanMs: median(byRound.map((c) => c.deltaMeanMs)),
+        deltaP50Ms: median(byRound.map((c) => c.deltaP50Ms)),
+        loadedCostMs: median(byRound.map((c) => c.loadedCostMs)),
+        byRound,
+      };
+    };
+    const floor = { commit: { p50: median(floors.map((f) => f.commit.p50)) }, roundTrip: { p50: median(floors.map((f) => f.roundTrip.p50)) } };
     return {
-      runs: [flush.one, write.one, alone.one],
-      loaded: [flush.loaded, write.loaded, alone.loaded],
-      flush: cost(flush.one, flush.loaded),
-      write: cost(write.one, write.loaded),
+      rounds,
+      runs: WAYS.map(({ key, twin }) => ({ twin, ...mid(key).one })),
+      loaded: WAYS.map(({ key, twin }) => ({ twin, ...mid(key).loaded })),
+      flush: cost('flush'),
+      write: cost('write'),
       floor,
       floorP50Ms: floor.commit.p50 + floor.roundTrip.p50,
     };
@@ -232,18 +272,19 @@ async function measureLatency(commands: number, seconds: number) {
 }
 
 function printLatency(latency: Awaited<ReturnType<typeof measureLatency>>, seconds: number): void {
-  console.log('\nper-command latency, one client of tracker 1, sequential create_group');
+  console.log(`\nper-command latency, one client of tracker 1, sequential create_group; the three ways alternate, medians of ${latency.rounds} rounds`);
   printTable(
-    ['twin', 'commands', 'mean ms', 'p50 ms', 'p99 ms'],
+    ['twin', 'commands per round', 'mean ms', 'p50 ms', 'p99 ms'],
     latency.runs.map((r) => [r.twin, r.commands, r.mean.toFixed(3), r.p50.toFixed(3), r.p99.toFixed(3)]),
   );
   for (const ack of ['flush', 'write'] as const) {
     const c = latency[ack];
-    console.log(`cost of semi-synchronous replication, --twin-ack ${ack}: +${c.deltaMeanMs.toFixed(3)} ms mean, +${c.deltaP50Ms.toFixed(3)} ms p50 per command`);
+    const rounds = c.byRound.map((r) => `+${r.deltaP50Ms.toFixed(3)}`).join(' / ');
+    console.log(`cost of semi-synchronous replication, --twin-ack ${ack}: +${c.deltaMeanMs.toFixed(3)} ms mean, +${c.deltaP50Ms.toFixed(3)} ms p50 per command (p50 per round: ${rounds})`);
   }
   const { commit, roundTrip } = latency.floor;
   console.log(`floor of the cost with flush on this machine now: the twin's durable write (one-row commit, p50 ${commit.p50.toFixed(3)} ms) + one WebSocket round trip between two processes (p50 ${roundTrip.p50.toFixed(3)} ms) = ${latency.floorP50Ms.toFixed(3)} ms`);
-  console.log(`\nunder load: ${LOAD_CLIENTS} clients of tracker 1, closed loop, create_group, ${seconds} s each`);
+  console.log(`\nunder load: ${LOAD_CLIENTS} clients of tracker 1, closed loop, create_group, ${seconds} s each way per round`);
   printTable(
     ['twin', 'commands/s', 'ms per command (1 / commands/s)', 'p50 ms', 'p99 ms'],
     latency.loaded.map((r) => [r.twin, Math.round(r.perSecond), (1000 / r.perSecond).toFixed(4), r.p50.toFixed(3), r.p99.toFixed(3)]),
