@@ -512,6 +512,19 @@ describe('events another connection appends (the frame checker storing a catch-u
   });
 });
 
+describe('after close', () => {
+  test('given a closed ledger and log (a tracker stopping), when its link\'s last close asks it to fold or adopt, then it does nothing', async () => {
+    const one = openLedger('one.db', 1, { clock: { ms: 1_700_000_010_000 } });
+    await exec(one.ledger, cmd.createUser('mine'));
+    one.ledger.applyRemote(chain(2, 10, { hlc: (i) => 1_700_000_001_000_000 + i }), { catchingUp: true }); // stored, its fold deferred
+    await one.ledger.close();
+    await one.store.close();
+
+    expect(() => one.ledger.foldDeferred()).not.toThrow();
+    expect(one.ledger.adoptLogTail()).toBe(0);
+  });
+});
+
 describe('convergence of two trackers', () => {
   test('given both accepted conflicting commands during a partition, when they exchange in different orders and batches, then equal hashes and the same conflicts', async () => {
     const c1 = { ms: 1_700_000_001_000 };

@@ -99,6 +99,29 @@ describe('catch-up', () => {
     for (const t of cluster.trackers) expect(t.output).not.toMatch(/LOCAL_ERROR|CHAIN_BROKEN/);
   }, 90_000);
 
+  test('a tracker stopped (SIGTERM) in the middle of a big catch-up stops cleanly, and after a restart goes on to converge', async () => {
+    const count = 300_000;
+    cluster = await Cluster.create(2);
+    await writeSyntheticLog(cluster.trackers[0]!.dataDir, { origin: 1, count });
+    await cluster.start(1);
+    await cluster.start(2);
+    await waitFor('tracker 2 part of the way', async () => {
+      const held = (await health(cluster!, 2)).originMarks['1'] ?? 0;
+      return held > 0 && held < count ? true : undefined;
+    }, 60_000, 2);
+
+    expect(await cluster.kill(2, 'SIGTERM')).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // its last lines may come after its exit
+    const stopped = cluster.trackers[1]!.output;
+    expect(stopped).toContain('tracker 2 stopped');
+    expect(stopped).not.toMatch(/uncaught|unclean stop|not open/i);
+
+    await cluster.start(2);
+    const [one, two] = await waitConverged(cluster, 60_000);
+    expect(two.stateHash).toBe(one.stateHash);
+    expect(two.originMarks).toEqual({ '1': count });
+  }, 90_000);
+
   test('a tracker that lost its log catches up its own origin before it commits again', async () => {
     // tracker 2 holds 20,000 events of origin 1 that tracker 1 lost with its disk
     cluster = await Cluster.create(2);

@@ -68,6 +68,10 @@ export class Checkpointer {
   /** Runs a last checkpoint and ends the worker. */
   stop(): Promise<void> {
     clearInterval(this.timer);
+    // Referenced again until it exits: with nothing else left to wait for (a tracker
+    // stopping), the process would otherwise end in the middle of the last checkpoint
+    // (hundreds of megabytes after a catch-up), and the stop would never finish.
+    this.worker.ref();
     return new Promise((resolve) => {
       this.worker.once('exit', () => resolve());
       this.worker.postMessage('stop');

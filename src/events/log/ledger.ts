@@ -82,6 +82,7 @@ export class Ledger extends EventEmitter {
    * taken (it would be of a position the log holds events before that the state lacks).
    */
   private appendsElsewhere = 0;
+  private closed = false;
 
   constructor(
     readonly store: EventStore,
@@ -294,7 +295,7 @@ export class Ledger extends EventEmitter {
    * (its link dropped) calls it itself. A no-op when nothing waits.
    */
   foldDeferred(): void {
-    if (!this.unfoldedFrom) return;
+    if (!this.unfoldedFrom || this.closed) return;
     this.flush(); // the re-fold reads the log: local events must be in it
     this.refoldFrom(this.unfoldedFrom);
   }
@@ -322,6 +323,7 @@ export class Ledger extends EventEmitter {
    * log's marks and folds the events beyond its own, in one re-fold. Returns how many.
    */
   adoptLogTail(): number {
+    if (this.closed) return 0;
     this.flush();
     this.store.waitForOtherWriters();
     let first: Envelope | undefined;
@@ -389,8 +391,12 @@ export class Ledger extends EventEmitter {
     this.emit('snapshot', result.upTo, result.eventCount);
   }
 
-  /** Stops the snapshot worker (an unfinished background snapshot is dropped). */
+  /**
+   * Stops the snapshot worker (an unfinished background snapshot is dropped). From now
+   * on nothing is re-folded or adopted: the log holds it all, and the next open folds it.
+   */
   async close(): Promise<void> {
+    this.closed = true;
     await this.snapshotter?.stop();
     this.snapshotter = undefined;
   }
