@@ -121,14 +121,14 @@ export class EventInbox {
    */
   push(events: Envelope[], at: number | undefined, text?: string): void {
     for (const e of events) if (e.seq > (this.arrived.get(e.origin) ?? 0)) this.arrived.set(e.origin, e.seq);
-    const checker = text === undefined ? undefined : this.checker;
-    const frame: Frame = { events, at, verdict: checker ? 'pending' : 'inline' };
+    const checking = text !== undefined && this.checker !== undefined;
+    const frame: Frame = { events, at, verdict: checking ? 'pending' : 'inline' };
     this.frames.push(frame);
-    if (checker) {
+    if (checking) {
       // Catch-up frames need no fsync (heldBeforeLink), so the checker's thread may store them.
       const store = this.heldBeforeLink(events);
       if (store) frame.settled = this.settlement();
-      checker.check(text!, store).then(
+      this.checker.check(text, store).then(
         ({ problem, stored }) => this.decided(frame, problem !== undefined ? { problem } : stored ? 'stored' : 'passed'),
         () => this.decided(frame, 'inline'), // the checker is gone: check while applying
       );
