@@ -165,8 +165,9 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.keys = options.keys;
     this.log = options.log;
     this.twinAck = options.twinAck ?? DEFAULT_TWIN_ACK;
-    const log = options.ledger.store.db;
-    this.checker = FrameChecker.create(log.memory ? undefined : log.name);
+    // The checker's thread stores catch-up frames into the log file (not an in-memory log).
+    const { db } = options.ledger.store;
+    this.checker = FrameChecker.create(db.memory ? undefined : db.name);
     this.address = `${options.twin.host}:${options.twin.port}`;
     this.url = `ws://${this.address}/replicate`;
     this.ledger.on('durable', (envelopes: Envelope[]) => this.link?.onDurable(envelopes));
