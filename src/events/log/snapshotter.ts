@@ -2,8 +2,9 @@
  * Background snapshots. The ledger asks for a snapshot at a durable position; the
  * snapshot worker (snapshot-worker.ts) folds the log up to there on its own thread and
  * sends back the canonical text and its hash; the ledger stores it. One job at a time.
- * A late event that sorts at or before a job's position makes the job stale: its result
- * is dropped and the worker starts over from a snapshot before that event.
+ * A late event that sorts at or before a job's position makes the job stale: its result,
+ * or the error of a fold that met the late event (a count that does not match), is
+ * dropped, and the worker starts over from a snapshot before that event.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -66,8 +67,9 @@ export class Snapshotter {
   private finished(m: SnapshotResult | { error: string }): void {
     const job = this.job;
     this.job = undefined;
+    if (job?.stale) return; // a late event: its count or its text is off, as expected
     if ('error' in m) this.onError(m.error);
-    else if (job && !job.stale) this.onResult(m);
+    else if (job) this.onResult(m);
   }
 }
 
