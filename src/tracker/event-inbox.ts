@@ -130,7 +130,7 @@ export class EventInbox {
       if (store) frame.settled = this.settlement();
       this.checker.check(text, store).then(
         ({ problem, stored }) => this.decided(frame, problem !== undefined ? { problem } : stored ? 'stored' : 'passed'),
-        () => this.decided(frame, 'inline'), // the checker is gone: check while applying
+        () => this.checkerGone(frame),
       );
     }
     this.scheduleApply();
@@ -152,6 +152,24 @@ export class EventInbox {
     frame.verdict = verdict;
     if (verdict !== 'stored') frame.settled?.();
     this.scheduleApply();
+  }
+
+  /**
+   * The checker's thread is gone without an answer: the frame is checked while applying.
+   * Had it been asked to store the frame, it may have done so before it went, and
+   * nothing else writes for it now: the log's tail is taken up first, so that applying
+   * the frame skips what is already there.
+   */
+  private checkerGone(frame: Frame): void {
+    if (!this.stopped && frame.settled) {
+      try {
+        this.ledger.adoptLogTail();
+      } catch (error) {
+        // Left unsettled: stop() takes the tail up once the link is down.
+        return this.link.failed('LOCAL_ERROR', `could not take up what the checker stored: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    this.decided(frame, 'inline');
   }
 
   /**

@@ -182,6 +182,23 @@ describe('catch-up frames the checker stores', () => {
     expect(ledger.snapshot()).toBe(true); // every store settled: snapshots are allowed again
   });
 
+  test('given the checker\'s thread gone after it stored a frame and before it answered, then the frame is applied without storing it twice', async () => {
+    const { box, ledger, store, told, asked } = storingInbox();
+    box.start(new Map([[1, 30]]));
+    for (const f of frames) box.push(f, undefined, 'frame');
+    store(frames[0]!);
+    for (const a of asked) a.gone();
+    await new Promise((resolve) => setTimeout(resolve, COALESCE_WAIT_MS + 50));
+
+    expect(told.failed).toBeUndefined();
+    expect(stored(ledger)).toBe(30);
+    expect(told.acked).toBe(3);
+    expect(ledger.current.users.size).toBe(30);
+    const replayed = new Ledger(ledger.store, LEDGER_OPTIONS);
+    replayed.open();
+    expect(ledger.hash()).toBe(replayed.hash());
+  });
+
   test('given the link drops while the checker has stored frames the inbox has not applied, then stores are withdrawn and those events are taken up from the log', async () => {
     const { box, ledger, store, asked, withdrawn } = storingInbox();
     box.start(new Map([[1, 30]]));
