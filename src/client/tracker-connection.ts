@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { MUTATING_OPS, type ArgsOf, type ErrorBody, type Op, type Response } from '../wire/client-protocol.js';
 import { idempotencyKey } from '../wire/idempotency-key.js';
+import { Silence } from '../wire/silence.js';
 import type { TrackerAddress } from '../wire/tracker-info.js';
 
 export const HEARTBEAT_INTERVAL_MS = 250;
@@ -56,7 +57,7 @@ export class TrackerConnection extends EventEmitter {
   private nextId = 1;
   private readonly inFlight = new Map<number, InFlight>();
   private heartbeat: NodeJS.Timeout | undefined;
-  private lastPong = 0;
+  private silence: Silence | undefined;
   private closing = false;
   private reconnecting: Promise<void> | undefined;
   private hello: Hello | undefined;
@@ -142,7 +143,7 @@ export class TrackerConnection extends EventEmitter {
     this.ws = ws;
     this.current = index;
     ws.on('message', (data) => this.receive(data.toString()));
-    ws.on('pong', () => (this.lastPong = Date.now()));
+    ws.on('pong', () => this.silence?.heard());
     ws.on('close', () => this.lost(ws));
     ws.on('error', () => ws.terminate());
     this.startHeartbeat(ws);
@@ -210,15 +211,10 @@ export class TrackerConnection extends EventEmitter {
 
   private startHeartbeat(ws: WebSocket): void {
     this.stopHeartbeat();
-    this.lastPong = Date.now();
-    let lastBeat = this.lastPong;
+    const silence = new Silence(HEARTBEAT_INTERVAL_MS, Date.now);
+    this.silence = silence;
     this.heartbeat = setInterval(() => {
-      const now = Date.now();
-      // This timer ran late: our own event loop was stuck, and pongs that came meanwhile
-      // are still unread. That says nothing about the tracker: give it a fresh window.
-      if (now - lastBeat > 2 * HEARTBEAT_INTERVAL_MS) this.lastPong = now;
-      lastBeat = now;
-      if (now - this.lastPong > HEARTBEAT_TIMEOUT_MS) {
+      if (silence.beat() > HEARTBEAT_TIMEOUT_MS) {
         ws.terminate(); // silent tracker: treat as dead
         return;
       }

@@ -29,6 +29,7 @@ import {
   DEFAULT_TWIN_ACK,
   type TwinAck,
 } from '../events/replication/protocol.js';
+import { Silence } from '../wire/silence.js';
 import { linkProof, type ClusterKeys } from './cluster-keys.js';
 import { EventInbox, type FrameLag } from './event-inbox.js';
 import { OFF_THREAD_MIN_EVENTS, type FrameChecker } from './frame-checker.js';
@@ -89,8 +90,7 @@ export class ReplicationPeer {
   private ending = false;
   private readonly sender: LogSender;
   private readonly inbox: EventInbox;
-  private lastHeard = performance.now();
-  private lastBeat = performance.now();
+  private readonly silence = new Silence(HEARTBEAT_INTERVAL_MS, () => performance.now());
   private readonly timers: NodeJS.Timeout[] = [];
   private why: { code: string; detail: string } | undefined;
 
@@ -117,7 +117,7 @@ export class ReplicationPeer {
 
   start(): void {
     this.ws.on('message', (data, isBinary) => this.receive(data, isBinary));
-    this.ws.on('pong', () => (this.lastHeard = performance.now()));
+    this.ws.on('pong', () => this.silence.heard());
     this.ws.on('error', () => undefined); // followed by 'close'
     this.ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
     const auth = setTimeout(() => this.verified || this.fail('AUTH_TIMEOUT', `no valid proof within ${AUTH_TIMEOUT_MS} ms`), AUTH_TIMEOUT_MS);
@@ -156,7 +156,7 @@ export class ReplicationPeer {
 
   private receive(data: RawData, isBinary: boolean): void {
     if (this.closed || this.ending) return;
-    this.lastHeard = performance.now();
+    this.silence.heard();
     if (isBinary) return this.fail('BAD_FRAME', 'binary frame');
     const text = data.toString();
     const parsed = parseMessage(text);
@@ -238,12 +238,7 @@ export class ReplicationPeer {
 
   private heartbeat(): void {
     if (this.closed) return;
-    const now = performance.now();
-    // This timer ran late: our own event loop was busy, and what the twin sent meanwhile
-    // is still unread. That says nothing about the twin: give it a fresh window.
-    if (now - this.lastBeat > 2 * HEARTBEAT_INTERVAL_MS) this.lastHeard = now;
-    this.lastBeat = now;
-    if (now - this.lastHeard > HEARTBEAT_TIMEOUT_MS) {
+    if (this.silence.beat() > HEARTBEAT_TIMEOUT_MS) {
       this.why ??= { code: 'HEARTBEAT_TIMEOUT', detail: `nothing heard for ${HEARTBEAT_TIMEOUT_MS} ms` };
       this.ws.terminate();
       return;

@@ -99,11 +99,7 @@ export class Ledger extends EventEmitter {
   open(): OpenStats {
     const started = performance.now();
     const snapshotEvents = this.foldFrom(this.store.latestSnapshot());
-    for (const [origin, mark] of this.store.originMarks()) this.marks.set(origin, mark);
-    const own = this.marks.get(this.origin);
-    this.ownSeq = own?.seq ?? 0;
-    this.ownHash = own?.hash ?? GENESIS_PREV;
-    this.hlc = this.store.maxHlc();
+    this.takeMarks(this.store.originMarks());
     if (this.backgroundSnapshots) {
       this.snapshotter = Snapshotter.create(
         this.store.db.name,
@@ -326,25 +322,30 @@ export class Ledger extends EventEmitter {
     if (this.closed) return 0;
     this.flush();
     this.store.waitForOtherWriters();
+    const inLog = this.store.originMarks();
     let first: Envelope | undefined;
     let adopted = 0;
-    for (const [origin, mark] of this.store.originMarks()) {
+    for (const [origin, mark] of inLog) {
       const held = this.marks.get(origin)?.seq ?? 0;
       if (mark.seq <= held) continue;
       const next = this.store.ofOrigin(origin, held, 1)[0]!;
       if (!first || compareOrder(next, first) < 0) first = next;
       adopted += mark.seq - held;
-      this.marks.set(origin, mark);
-      if (origin === this.origin) {
-        this.ownSeq = mark.seq;
-        this.ownHash = mark.hash;
-      }
     }
     if (!first) return 0;
-    this.hlc = observeHlc(this.hlc, this.store.maxHlc());
+    this.takeMarks(inLog);
     this.deferRefold(first);
     this.foldDeferred();
     return adopted;
+  }
+
+  /** The log's marks become the ledger's: its own chain's tip and the clock follow them. */
+  private takeMarks(inLog: ReadonlyMap<number, OriginMark>): void {
+    for (const [origin, mark] of inLog) this.marks.set(origin, mark);
+    const own = this.marks.get(this.origin);
+    this.ownSeq = own?.seq ?? 0;
+    this.ownHash = own?.hash ?? GENESIS_PREV;
+    this.hlc = observeHlc(this.hlc, this.store.maxHlc());
   }
 
   /** Takes a snapshot of the folded state now, if everything folded is durable. */
