@@ -9,7 +9,9 @@
  *   spawn to both in sync, and as tracker 2 reports it (link up to caught up); and the
  *   CPU-seconds each tracker spent on it, beside the cores there are. Then a partition
  *   healing: tracker 2 starts with its own origin's events of that log only, so the
- *   events it catches up on interleave with (sort before) events it has folded.
+ *   events it catches up on interleave with (sort before) events it has folded; meanwhile
+ *   /health is asked one request after another, and the longest wait for an answer is
+ *   reported (how long tracker 2's event loop was held at most).
  * - per-command latency, one client of tracker 1, one command at a time, three ways: twin
  *   connected (the command waits for its ack) with the default --twin-ack flush (the twin
  *   acks once the event is on its disk), with tracker 1 restarted with --twin-ack write
@@ -75,6 +77,7 @@ export default async function run(args: string[]): Promise<void> {
   if (catchUp.healing) {
     const h = catchUp.healing;
     console.log(`after a partition (tracker 2 holds its own origin's events, which interleave with tracker 1's): ${h.events.toLocaleString()} events caught up in ${h.caughtUpMs} ms, median of ${h.runs.length} (${h.runs.map((r) => r.caughtUpMs).join(' / ')})`);
+    console.log(`  tracker 2's longest /health answer during it (its event loop held): ${h.longestHealthMs} ms, median of ${h.runs.length} (${h.runs.map((r) => r.longestHealthMs).join(' / ')})`);
   }
   if (catchUp.cpuSeconds) {
     const cpu = catchUp.cpuSeconds;
@@ -384,7 +387,7 @@ async function measureCatchUp(events: number, runs: number) {
  * in the fold order, so they sort before events it has already folded.
  */
 async function measureHealing(cluster: Cluster, runs: number) {
-  const each: { events: number; caughtUpMs: number }[] = [];
+  const each: { events: number; caughtUpMs: number; longestHealthMs: number }[] = [];
   for (let run = 1; run <= runs; run++) {
     await cluster.kill(2, 'SIGTERM');
     const dataDir = cluster.trackers[1]!.dataDir;
@@ -404,10 +407,28 @@ async function measureHealing(cluster: Cluster, runs: number) {
       await own.close();
     }
     const t2 = await cluster.start(2);
-    await waitFor('tracker 2 to catch up', () => (t2.output.includes('caught up with tracker 1') ? true : undefined), 600_000, 10);
+    const caughtUp = () => t2.output.includes('caught up with tracker 1');
+    const probe = probeHealth(cluster, 2, caughtUp);
+    await waitFor('tracker 2 to catch up', () => (caughtUp() ? true : undefined), 600_000, 10);
+    const longestHealthMs = await probe;
     const [, two] = await inSync(cluster, 60_000);
-    each.push({ events: two.replication.caughtUp?.events ?? NaN, caughtUpMs: two.replication.caughtUp?.ms ?? NaN });
-    console.log(`[catch-up after a partition, run ${run}] ${each[run - 1]!.events} events, link up -> caught up ${each[run - 1]!.caughtUpMs} ms`);
+    each.push({ events: two.replication.caughtUp?.events ?? NaN, caughtUpMs: two.replication.caughtUp?.ms ?? NaN, longestHealthMs });
+    console.log(`[catch-up after a partition, run ${run}] ${each[run - 1]!.events} events, link up -> caught up ${each[run - 1]!.caughtUpMs} ms; longest /health answer meanwhile ${longestHealthMs} ms`);
   }
-  return { events: median(each.map((r) => r.events)), caughtUpMs: median(each.map((r) => r.caughtUpMs)), runs: each };
+  return { events: median(each.map((r) => r.events)), caughtUpMs: median(each.map((r) => r.caughtUpMs)), longestHealthMs: median(each.map((r) => r.longestHealthMs)), runs: each };
+}
+
+/**
+ * Asks tracker `id` for /health one request after the other until `done`: the longest
+ * wait for an answer (ms) is how long its event loop was held at most, as a client sees it.
+ */
+async function probeHealth(cluster: Cluster, id: number, done: () => boolean): Promise<number> {
+  let longest = 0;
+  while (!done()) {
+    const t0 = performance.now();
+    await health(cluster, id).catch(() => undefined);
+    longest = Math.max(longest, performance.now() - t0);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return Math.round(longest);
 }

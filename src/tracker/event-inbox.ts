@@ -101,6 +101,8 @@ export class EventInbox {
   /** Stores asked of the checker and not settled yet (stored and applied, or not stored). */
   private readonly unsettled = new Set<() => void>();
   private stopped = false;
+  /** Caught up but for a background re-fold: waiting for its end. */
+  private awaitingRefold = false;
 
   constructor(
     private readonly ledger: Ledger,
@@ -307,10 +309,21 @@ export class EventInbox {
     return true;
   }
 
+  /** Caught up: every event of the target is here, and folded (a background re-fold has ended). */
   private checkCaughtUp(): void {
-    if (!this.target) return;
+    if (!this.target || this.stopped) return;
     const local = this.ledger.originMarks();
     for (const [origin, seq] of this.target) if ((local.get(origin)?.seq ?? 0) < seq) return;
+    if (this.ledger.refolding) {
+      if (!this.awaitingRefold) {
+        this.awaitingRefold = true;
+        this.ledger.once('refold', () => {
+          this.awaitingRefold = false;
+          this.checkCaughtUp();
+        });
+      }
+      return;
+    }
     this.target = undefined;
     this.link.caughtUp(this.received, Math.round(performance.now() - this.syncStarted));
   }

@@ -229,7 +229,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       link,
       peer: { id: this.twinId, address: this.address },
       twinAck: this.twinAck,
-      inSync: link === 'up' && lagEvents === 0,
+      inSync: link === 'up' && lagEvents === 0 && !this.ledger.refolding,
       lagEvents,
       localMarks: Object.fromEntries(local),
       peerMarks: Object.fromEntries(peer),

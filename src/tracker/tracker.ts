@@ -90,6 +90,17 @@ export class Tracker {
       for (const [origin, types] of counts) for (const [type, n] of types) this.metrics.eventsAppended.inc({ type, origin: String(origin) }, n);
     });
     ledger.on('snapshot', (_at, events: number) => log.info({ events }, 'snapshot taken'));
+    let refoldStarted: number | undefined;
+    ledger.on('refold-start', (_from, events: number) => {
+      refoldStarted ??= performance.now();
+      log.info({ events }, `re-folding ${events} events in the background (events arrived that sort before folded ones); commands are served meanwhile`);
+    });
+    ledger.on('refold', () => {
+      if (refoldStarted === undefined) return;
+      const ms = Math.round(performance.now() - refoldStarted);
+      refoldStarted = undefined;
+      log.info({ ms }, `re-fold done in ${ms} ms`);
+    });
     ledger.on('snapshot-failed', (message: string) => log.warn({ reason: message }, 'background snapshot failed; the next one will retry'));
     ledger.on('fatal', (error: unknown) => {
       log.fatal({ err: error }, 'the event log cannot be written; stopping to keep memory and disk in step');

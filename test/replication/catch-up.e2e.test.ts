@@ -72,6 +72,32 @@ describe('catch-up', () => {
     for (const t of cluster.trackers) expect(t.output).not.toContain('is down'); // no link dropped on the way
   });
 
+  test('after a big partition, the re-fold that ends the catch-up goes on in the background: the tracker answers its clients meanwhile, and reports in sync only after it', async () => {
+    const start = Date.now() * 1000 - 600_000_000;
+    cluster = await Cluster.create(2);
+    await writeSyntheticLog(cluster.trackers[0]!.dataDir, { origin: 1, count: 200_000, startHlc: start });
+    await writeSyntheticLog(cluster.trackers[1]!.dataDir, { origin: 2, count: 20_000, startHlc: start + 1000 });
+    await cluster.start(2);
+    const bob = await clientOf(cluster, [2]);
+    clients.push(bob);
+    await cluster.start(1);
+
+    const two = cluster.trackers[1]!;
+    await waitFor('tracker 2 to re-fold in the background', () => (two.output.includes('re-folding') ? true : undefined), 60_000, 5);
+    await bob.request('create_user', { user: 'bob', password: 'pw' });
+    const during = await health(cluster, 2);
+    const doneYet = two.output.includes('re-fold done');
+
+    expect(doneYet).toBe(false); // answered while the re-fold went on
+    expect(during.replication.inSync).toBe(false);
+    expect(bob.tracker?.id).toBe(2); // no failover
+    const [one, after] = await waitConverged(cluster, 60_000);
+    expect(after.stateHash).toBe(one.stateHash);
+    expect(two.output).toMatch(/re-folding \d+ events in the background/);
+    expect(two.output).toMatch(/re-fold done in \d+ ms/);
+    expect(stateOf(cluster, 1).users.has('bob')).toBe(true);
+  }, 90_000);
+
   test('a link cut in the middle of a big catch-up: the next link goes on from what tracker 2 stored, and both converge', async () => {
     // Tracker 2 stores catch-up frames on its frame checker's thread; the cut comes while
     // some are stored and not yet folded. Folded twice, its state would list conflicts

@@ -9,6 +9,7 @@
  * is safe because `evolve` keeps neither (it copies origin and seq into a conflict, and
  * keeps only values from the parsed data).
  */
+import type Database from 'better-sqlite3';
 import type { DomainEvent } from '../domain-events.js';
 import { decodeState, type EncodedState } from '../state-codec.js';
 import { evolve, initialState, type State } from '../state.js';
@@ -78,6 +79,63 @@ export class Fold {
   /** Position of the last event folded, if any. */
   get last(): Position | undefined {
     return this.folded > 0 ? { hlc: this.at.hlc, origin: this.at.origin, seq: this.at.seq } : undefined;
+  }
+}
+
+/** Sorts before every event: where a fold from the empty state starts. */
+const BEFORE_ALL: Position = { hlc: -1, origin: -1, seq: -1 };
+
+/**
+ * A fold that goes a page at a time, so that whoever runs it can do other work between
+ * pages (the ledger's re-fold in the background). Each page is a query of its own for
+ * the events after the last one read, in fold order: nothing stays open on the
+ * connection between pages, and the log may grow meanwhile. Events the log gains after
+ * the cursor are folded when the fold gets there; one it gains at or before the cursor
+ * is missed, and the caller must start over (see `cursor`).
+ */
+export class PagedFold {
+  private readonly fold: Fold;
+  private readonly page: Database.Statement;
+  private at: Position;
+
+  /** A fold from a snapshot (or the empty state) of every event after it. */
+  static fromSnapshot(store: EventStore, snapshot: SnapshotAt | undefined): PagedFold {
+    return new PagedFold(store, snapshot ? decodeState(snapshot.state) : initialState(), snapshot && { hlc: snapshot.hlc, origin: snapshot.origin, seq: snapshot.seq });
+  }
+
+  /** Folds into `state` (changed in place) the events after `start` (all, if undefined). */
+  constructor(
+    store: EventStore,
+    readonly state: State,
+    private readonly start: Position | undefined,
+  ) {
+    this.fold = new Fold(state);
+    this.at = start ?? BEFORE_ALL;
+    this.page = store.db.prepare('SELECT hlc, origin, seq, type, data FROM events WHERE (hlc, origin, seq) > (?, ?, ?) ORDER BY hlc, origin, seq LIMIT ?').raw(true);
+  }
+
+  /**
+   * Reads the next `limit` events and folds those at or below their origin's seq in
+   * `within` (others are passed over). True when the log held no more.
+   */
+  step(limit: number, within: ReadonlyMap<number, { readonly seq: number }>): boolean {
+    const rows = this.page.all(this.at.hlc, this.at.origin, this.at.seq, limit) as Row[];
+    for (const [hlc, origin, seq, type, data] of rows) {
+      if (seq <= (within.get(origin)?.seq ?? 0)) this.fold.add(hlc, origin, seq, type, JSON.parse(data));
+    }
+    const lastRow = rows[rows.length - 1];
+    if (lastRow) this.at = { hlc: lastRow[0], origin: lastRow[1], seq: lastRow[2] };
+    return rows.length < limit;
+  }
+
+  /** The last event read, folded or passed over: an event that sorts at or before it is not in the fold. */
+  get cursor(): Position | undefined {
+    return this.at === BEFORE_ALL ? undefined : this.at;
+  }
+
+  /** Position of the newest event in the state (the start, before any was folded). */
+  get last(): Position | undefined {
+    return this.fold.last ?? this.start;
   }
 }
 

@@ -15,6 +15,8 @@
  *
  * 'durable' is emitted with each batch of envelopes once it is on disk, in commit order
  * (a catch-up the twin holds durably: once it is in the log, see applyRemote's waitForDisk).
+ * 'refold' (from) when a re-fold has replaced the state; one in the background
+ * (BACKGROUND_REFOLD_MIN_EVENTS) is announced by 'refold-start' (from, events to fold).
  */
 import { EventEmitter } from 'node:events';
 import type { DomainEvent } from '../domain-events.js';
@@ -23,13 +25,21 @@ import { nextHlc, observeHlc } from '../hlc.js';
 import { snapshotText, stateHash, textHash } from '../state-codec.js';
 import { evolve, initialState, type State } from '../state.js';
 import type { EventStore, OriginMark, Position } from './event-store.js';
-import { foldFromSnapshot } from './fold.js';
+import { foldFromSnapshot, PagedFold } from './fold.js';
 import { Snapshotter, type SnapshotResult } from './snapshotter.js';
 
 /** Events between snapshots. Cheap with background snapshots; bounds the tail a restart replays. */
 export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 /** Snapshots kept; older ones are pruned (a late event may need one before it). */
 export const SNAPSHOTS_KEPT = 3;
+/**
+ * A re-fold of at least this many events goes on in the background, a slice of the event
+ * loop at a time (see Refold): a million events take about 4 s to fold.
+ */
+export const BACKGROUND_REFOLD_MIN_EVENTS = 20_000;
+/** What one slice of a background re-fold may take of the event loop, and its page of events. */
+export const REFOLD_SLICE_MS = 10;
+export const REFOLD_PAGE_EVENTS = 1000;
 /** recentHash() recomputes a stale state hash once this many times its last cost has passed, */
 export const HASH_COOLDOWN = 10;
 /** but only a hash that cost at least this much is ever reused: a small state's is always current. */
@@ -42,12 +52,29 @@ export interface LedgerOptions {
   readonly backgroundSnapshots?: boolean;
   /** Wall clock in ms; the only source of time. */
   readonly clock?: () => number;
+  /** Re-folds of at least this many events go on in the background (default BACKGROUND_REFOLD_MIN_EVENTS). */
+  readonly backgroundRefoldMin?: number;
 }
 
 export interface OpenStats {
   readonly snapshotEvents: number;
   readonly replayed: number;
   readonly ms: number;
+}
+
+/**
+ * A re-fold going on in the background: a new state is folded from a snapshot a slice
+ * at a time, while the old one goes on serving (commands decide on it, and events that
+ * sort after everything it holds are still folded into it). When the fold reaches the
+ * log's end the new state replaces the old. Events stored meanwhile that sort after the
+ * fold's cursor are folded when it gets there; one that sorts at or before it makes the
+ * re-fold start over (see applyRemote).
+ */
+interface Refold {
+  readonly from: Position;
+  readonly fold: PagedFold;
+  readonly snapshotEvents: number;
+  next: NodeJS.Immediate | undefined;
 }
 
 interface Batch {
@@ -82,6 +109,8 @@ export class Ledger extends EventEmitter {
    * taken (it would be of a position the log holds events before that the state lacks).
    */
   private appendsElsewhere = 0;
+  private refold: Refold | undefined;
+  private readonly backgroundRefoldMin: number;
   private closed = false;
 
   constructor(
@@ -93,6 +122,7 @@ export class Ledger extends EventEmitter {
     this.snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     this.backgroundSnapshots = options.backgroundSnapshots ?? false;
     this.clock = options.clock ?? Date.now;
+    this.backgroundRefoldMin = options.backgroundRefoldMin ?? BACKGROUND_REFOLD_MIN_EVENTS;
   }
 
   /** Loads the newest snapshot and replays the log after it. */
@@ -110,9 +140,14 @@ export class Ledger extends EventEmitter {
     return { snapshotEvents, replayed: this.state.eventCount - snapshotEvents, ms: performance.now() - started };
   }
 
-  /** The folded state. Read it; never change it. */
+  /** The folded state. Read it; never change it. During a background re-fold, the state before it. */
   get current(): State {
     return this.state;
+  }
+
+  /** A re-fold is going on in the background: `current` lacks events that sort before some it holds. */
+  get refolding(): boolean {
+    return this.refold !== undefined;
   }
 
   /**
@@ -266,8 +301,17 @@ export class Ledger extends EventEmitter {
     // A catch-up streams in fold order: then fresh needs no sort.
     const order = inFoldOrder ? undefined : fresh.map((_, i) => i).sort((a, b) => compareOrder(fresh[a]!, fresh[b]!));
     const first = fresh[order ? order[0]! : 0]!;
+    const cursor = this.refold?.fold.cursor;
+    if (cursor && compareOrder(first, cursor) <= 0) {
+      // The background re-fold read past where these go: it starts over, with them.
+      const { from } = this.refold!;
+      this.cancelRefold();
+      this.deferRefold(compareOrder(from, first) < 0 ? from : first);
+    }
     const late = this.unfoldedFrom !== undefined || (this.lastFolded !== undefined && compareOrder(first, this.lastFolded) < 0);
-    if (late) {
+    if (late && this.refold) {
+      // After the background re-fold's cursor: it folds them; the old state goes without.
+    } else if (late) {
       this.deferRefold(first);
       if (!catchingUp) this.foldDeferred();
     } else if (order) {
@@ -352,6 +396,7 @@ export class Ledger extends EventEmitter {
   snapshot(): boolean {
     this.flush();
     this.foldDeferred();
+    this.finishRefold();
     if (!this.lastFolded || this.appendsElsewhere > 0) return false;
     const text = snapshotText(this.state);
     this.store.saveSnapshot(this.lastFolded, this.state.eventCount, textHash(text), text, this.clock());
@@ -376,7 +421,7 @@ export class Ledger extends EventEmitter {
   }
 
   private maybeSnapshot(): void {
-    if (this.sinceSnapshot < this.snapshotEvery || this.pending || this.unfoldedFrom || this.appendsElsewhere > 0 || !this.lastFolded) return;
+    if (this.sinceSnapshot < this.snapshotEvery || this.pending || this.unfoldedFrom || this.refold || this.appendsElsewhere > 0 || !this.lastFolded) return;
     if (!this.snapshotter) {
       this.snapshot();
     } else if (!this.snapshotter.busy) {
@@ -398,6 +443,7 @@ export class Ledger extends EventEmitter {
    */
   async close(): Promise<void> {
     this.closed = true;
+    this.cancelRefold();
     await this.snapshotter?.stop();
     this.snapshotter = undefined;
   }
@@ -408,10 +454,72 @@ export class Ledger extends EventEmitter {
    * not applied yet: appendingElsewhere).
    */
   private refoldFrom(from: Position): void {
+    const running = this.refold;
+    if (running) {
+      this.cancelRefold();
+      if (compareOrder(running.from, from) < 0) from = running.from;
+    }
     this.dropSnapshotsFrom(from);
     this.unfoldedFrom = undefined;
-    this.foldFrom(this.store.latestSnapshot(from), this.marks);
-    this.emit('refold', from);
+    const snapshot = this.store.latestSnapshot(from);
+    const snapshotEvents = snapshot?.eventCount ?? 0;
+    if (this.eventsWithinMarks() - snapshotEvents < this.backgroundRefoldMin) {
+      this.foldFrom(snapshot, this.marks);
+      this.emit('refold', from);
+      return;
+    }
+    this.refold = { from, fold: PagedFold.fromSnapshot(this.store, snapshot), snapshotEvents, next: setImmediate(() => this.refoldSlice(REFOLD_SLICE_MS)) };
+    this.emit('refold-start', from, this.eventsWithinMarks() - snapshotEvents);
+  }
+
+  /**
+   * Folds for `budgetMs` (a slice of the event loop; Infinity: to the end). At the log's
+   * end (local commits written first, so none is left out) the new state replaces the old.
+   */
+  private refoldSlice(budgetMs: number): void {
+    const job = this.refold;
+    if (!job) return;
+    job.next = undefined;
+    const until = performance.now() + budgetMs;
+    for (;;) {
+      const atEnd = job.fold.step(REFOLD_PAGE_EVENTS, this.marks);
+      if (atEnd && this.pending) {
+        this.flush();
+        continue;
+      }
+      if (atEnd) break;
+      if (performance.now() >= until) {
+        job.next = setImmediate(() => this.refoldSlice(REFOLD_SLICE_MS));
+        return;
+      }
+    }
+    this.refold = undefined;
+    this.state = job.fold.state;
+    this.lastFolded = job.fold.last;
+    this.sinceSnapshot = this.state.eventCount - job.snapshotEvents;
+    this.hashed = undefined;
+    this.emit('refold', job.from);
+    this.maybeSnapshot();
+  }
+
+  /** Ends a background re-fold now, on this turn of the event loop. */
+  finishRefold(): void {
+    if (!this.refold) return;
+    clearImmediate(this.refold.next);
+    this.refoldSlice(Infinity);
+  }
+
+  private cancelRefold(): void {
+    if (!this.refold) return;
+    clearImmediate(this.refold.next);
+    this.refold = undefined;
+  }
+
+  /** How many events the log holds within the marks (each origin's seqs run from 1). */
+  private eventsWithinMarks(): number {
+    let n = 0;
+    for (const mark of this.marks.values()) n += mark.seq;
+    return n;
   }
 
   /**
