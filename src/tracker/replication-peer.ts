@@ -185,13 +185,13 @@ export class ReplicationPeer {
     if (m.tracker !== this.host.twinId) return this.fail('UNEXPECTED_PEER', `this is tracker ${this.host.id}, which replicates with tracker ${this.host.twinId}, not ${m.tracker}`);
     this.peerChallenge = m.challenge;
     this.ackWhen = m.ack ?? DEFAULT_TWIN_ACK;
-    const proof = linkProof(this.host.keys, authTranscript(this.host.id, this.host.twinId, m.challenge, this.challenge));
+    const proof = linkProof(this.host.keys, authTranscript(this.host.id, this.host.twinId, m.challenge, this.challenge, this.host.twinAck));
     this.send({ t: 'auth', proof });
   }
 
   private onAuth(proof: string): void {
     if (this.peerChallenge === undefined || this.verified) return this.fail('BAD_FRAME', 'auth out of turn');
-    const expected = Buffer.from(linkProof(this.host.keys, authTranscript(this.host.twinId, this.host.id, this.challenge, this.peerChallenge)));
+    const expected = Buffer.from(linkProof(this.host.keys, authTranscript(this.host.twinId, this.host.id, this.challenge, this.peerChallenge, this.ackWhen)));
     const given = Buffer.from(proof);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return this.fail('AUTH_FAILED', 'the proof does not match this cluster\'s secret');
     this.verified = true;

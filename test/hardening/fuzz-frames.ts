@@ -5,6 +5,7 @@
  * truncation, flipped bytes, invalid UTF-8, deeply nested JSON, huge strings and length
  * prefixes, out-of-range piece indexes, payloads of the wrong size.
  */
+import { PROTOCOL_VERSION } from '../../src/events/replication/protocol.js';
 import { MUTATING_OPS, parseRequest, type Op } from '../../src/wire/client-protocol.js';
 import { encodeCancel, encodeHandshake, encodeReject, encodeRequest, KEEP_ALIVE_FRAME, MAX_FRAME, MessageId } from '../../src/wire/peer-frames.js';
 
@@ -189,8 +190,8 @@ function classify(text: string, loggedIn: boolean, existingUser: string): Client
 export function replicationFrame(g: Gen, twinId: number): { data: string | Buffer; binary: boolean } {
   const challenge = 'A'.repeat(43);
   const frames: unknown[] = [
-    { t: 'hello', v: 1, tracker: twinId, challenge },
-    { t: 'hello', v: g.pick([0, 2, 1.5, '1']), tracker: g.pick([0, 1, 2, 3, 99, -1]), challenge: g.pick([challenge, '', 'x'.repeat(44), g.string()]) },
+    { t: 'hello', v: PROTOCOL_VERSION, tracker: twinId, challenge },
+    { t: 'hello', v: g.pick([0, PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1, 1.5, String(PROTOCOL_VERSION)]), tracker: g.pick([0, 1, 2, 3, 99, -1]), challenge: g.pick([challenge, '', 'x'.repeat(44), g.string()]) },
     { t: 'auth', proof: g.pick(['', 'x'.repeat(43), 'y'.repeat(500), g.string()]) },
     { t: 'marks', marks: g.pick([{ 1: 5 }, { '-1': 2 }, { 1: -5 }, Object.fromEntries(Array.from({ length: 100 }, (_, i) => [i + 1, i]))]) },
     { t: 'events', events: [[1, 1, 1, 'user_created', '{"user":"evil","passwordHash":"x"}', '', 'h', null]] },

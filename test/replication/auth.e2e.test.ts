@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { GENESIS_PREV, seal } from '../../src/events/envelope.js';
-import { encodeMessage } from '../../src/events/replication/protocol.js';
+import { encodeMessage, PROTOCOL_VERSION } from '../../src/events/replication/protocol.js';
 import type { TrackerConnection } from '../../src/client/tracker-connection.js';
 import { Cluster, waitFor } from '../helpers/cluster.js';
 import { clientOf, health } from '../helpers/replication.js';
@@ -57,7 +57,7 @@ describe('link authentication', () => {
     await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     const e = seal({ origin: 2, seq: 1, hlc: Date.now() * 1000, type: 'user_created', data: JSON.stringify({ user: 'eve', passwordHash: 'x' }), prev: GENESIS_PREV, idem: null });
-    ws.send(JSON.stringify({ t: 'hello', v: 1, tracker: 2, challenge: 'c'.repeat(43) }));
+    ws.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, tracker: 2, challenge: 'c'.repeat(43) }));
     ws.send(encodeMessage({ t: 'events', events: [e] }));
     expect(await closed).toBe(4000);
     expect(frames.map((f) => JSON.parse(f).t)).toEqual(['hello', 'auth', 'refused']);

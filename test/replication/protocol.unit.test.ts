@@ -60,11 +60,12 @@ describe('replication protocol', () => {
     expect(parseMessage(JSON.stringify({ t: 'marks', marks }))).toMatchObject({ ok: false });
   });
 
-  test('a proof covers the direction and both challenges, so it cannot be replayed or reflected', () => {
+  test("a proof covers the direction, both challenges and the prover's ack mode, so it cannot be replayed, reflected or bent", () => {
     const [a, b] = ['A'.repeat(43), 'B'.repeat(43)];
-    const oneToTwo = authTranscript(1, 2, a, b);
-    expect(authTranscript(2, 1, a, b)).not.toBe(oneToTwo);
-    expect(authTranscript(1, 2, b, a)).not.toBe(oneToTwo);
-    expect(authTranscript(1, 2, 'C'.repeat(43), b)).not.toBe(oneToTwo);
+    const oneToTwo = authTranscript(1, 2, a, b, 'flush');
+    expect(authTranscript(2, 1, a, b, 'flush')).not.toBe(oneToTwo);
+    expect(authTranscript(1, 2, b, a, 'flush')).not.toBe(oneToTwo);
+    expect(authTranscript(1, 2, 'C'.repeat(43), b, 'flush')).not.toBe(oneToTwo);
+    expect(authTranscript(1, 2, a, b, 'write')).not.toBe(oneToTwo); // nor its hello's ack changed on the way
   });
 });

@@ -19,7 +19,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import type { Envelope } from '../../src/events/envelope.js';
 import { EventStore } from '../../src/events/log/event-store.js';
 import { Ledger } from '../../src/events/log/ledger.js';
-import { authTranscript, encodeEvents, type TwinAck } from '../../src/events/replication/protocol.js';
+import { authTranscript, encodeEvents, PROTOCOL_VERSION, type TwinAck } from '../../src/events/replication/protocol.js';
 import { linkProof, type ClusterKeys } from '../../src/tracker/cluster-keys.js';
 import { BATCH_EVENTS, MAX_SCAN_ROWS } from '../../src/tracker/log-sender.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, ReplicationPeer, type PeerHost } from '../../src/tracker/replication-peer.js';
@@ -100,8 +100,8 @@ describe('catch-up stream', () => {
     peer.start();
     const mine = (ws.sent[0] as { challenge: string }).challenge;
     const theirs = 'c'.repeat(43);
-    ws.deliver({ t: 'hello', v: 1, tracker: 2, challenge: theirs });
-    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(2, 1, mine, theirs)) });
+    ws.deliver({ t: 'hello', v: PROTOCOL_VERSION, tracker: 2, challenge: theirs });
+    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(2, 1, mine, theirs, 'flush')) });
     ws.deliver({ t: 'marks', marks: { '1': held.length } });
 
     // in this turn: the first frame only (origin 2 seq 1); then one read of MAX_SCAN_ROWS rows per turn,
@@ -136,8 +136,8 @@ describe('when the twin acknowledges live events (--twin-ack)', () => {
     cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
     const mine = (ws.sent[0] as { challenge: string }).challenge;
     const theirs = 'c'.repeat(43);
-    ws.deliver({ t: 'hello', v: 1, tracker: 1, challenge: theirs, ...(ack && { ack }) });
-    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(1, 2, mine, theirs)) });
+    ws.deliver({ t: 'hello', v: PROTOCOL_VERSION, tracker: 1, challenge: theirs, ...(ack && { ack }) });
+    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(1, 2, mine, theirs, ack ?? 'flush')) });
     ws.deliver({ t: 'marks', marks: {} });
     ws.emit('message', Buffer.from(encodeEvents(chain(1, 3), Date.now())), false);
     for (let turn = 0; turn < 5 && waited.length === 0; turn++) await new Promise((resolve) => setImmediate(resolve));
@@ -152,6 +152,21 @@ describe('when the twin acknowledges live events (--twin-ack)', () => {
   test('given a twin whose hello asks for nothing (flush, the default), when its live events arrive, then their commit waits for the disk', async () => {
     expect(await liveCommitWaited(undefined)).toEqual({ waited: [true], acks: [{ t: 'ack', marks: { '1': 3 } }], stored: 3 });
     expect((await liveCommitWaited('flush')).waited).toEqual([true]);
+  });
+
+  test('given a hello whose ack was changed on the way (its tracker asked for flush), then the proof does not match and the link is refused', () => {
+    const closed: string[] = [];
+    const ws = new FakeSocket();
+    new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 1', hostFor(2, ledgerWith(2), { closed: (_peer, code) => closed.push(code) })).start();
+    cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
+    const mine = (ws.sent[0] as { challenge: string }).challenge;
+    const theirs = 'c'.repeat(43);
+    ws.deliver({ t: 'hello', v: PROTOCOL_VERSION, tracker: 1, challenge: theirs, ack: 'write' });
+    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(1, 2, mine, theirs, 'flush')) });
+
+    expect(ws.sent.at(-1)).toMatchObject({ t: 'refused', code: 'AUTH_FAILED' });
+    ws.emit('close', 4000, Buffer.from('AUTH_FAILED'));
+    expect(closed).toEqual(['AUTH_FAILED']);
   });
 
   test('given a tracker started with --twin-ack write, then its hello asks for it; with the default, its hello names no ack', () => {
@@ -183,8 +198,8 @@ describe('liveness of the link', () => {
     cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
     const mine = (ws.sent[0] as { challenge: string }).challenge;
     const theirs = 'c'.repeat(43);
-    ws.deliver({ t: 'hello', v: 1, tracker: 1, challenge: theirs });
-    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(1, 2, mine, theirs)) });
+    ws.deliver({ t: 'hello', v: PROTOCOL_VERSION, tracker: 1, challenge: theirs });
+    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(1, 2, mine, theirs, 'flush')) });
     ws.deliver({ t: 'marks', marks: {} });
     const pass = (ms: number) => {
       for (let t = 0; t < ms; t += HEARTBEAT_INTERVAL_MS) {

@@ -6,7 +6,7 @@
  *   hello   { t: 'hello', v, tracker, challenge, ack? }
  *                                                  first frame from each side; challenge is fresh and random;
  *                                                  ack: when the sender wants its live events acked (TwinAck, default flush)
- *   auth    { t: 'auth', proof }                   HMAC(link key, authTranscript(me, peer, theirs, mine))
+ *   auth    { t: 'auth', proof }                   HMAC(link key, authTranscript(me, peer, theirs, mine, my ack))
  *   marks   { t: 'marks', marks }                  after the peer's proof checked out: per-origin high-water seq
  *   events  { t: 'events', events, at? }          a batch of envelopes, each origin's in seq order, no gaps;
  *                                                  at: the sender's wall clock (ms) when the first became durable there
@@ -21,7 +21,8 @@
 import type { EventType } from '../domain-events.js';
 import type { Envelope } from '../envelope.js';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: the proof covers the prover's ack mode (1 left it out, so it could be changed on the way). */
+export const PROTOCOL_VERSION = 2;
 /** Largest frame either side accepts (ws maxPayload). One event's data may be 1 MiB. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 /** Most envelopes in one `events` frame. */
@@ -74,11 +75,12 @@ export type ParsedMessage = { readonly ok: true; readonly message: LinkMessage }
 
 /**
  * What each side's proof covers: who proves to whom, the verifier's fresh challenge (so
- * an old proof cannot be replayed) and the prover's own (so the verifier's proof cannot
- * be reflected back at it).
+ * an old proof cannot be replayed), the prover's own (so the verifier's proof cannot be
+ * reflected back at it), and what the prover's hello asked for (so nobody on the way
+ * can make a tracker ack on write what its twin wants on disk).
  */
-export function authTranscript(prover: number, verifier: number, verifierChallenge: string, proverChallenge: string): string {
-  return `p2p-groups/replicate/v${PROTOCOL_VERSION}|prover=${prover}|verifier=${verifier}|${verifierChallenge}|${proverChallenge}`;
+export function authTranscript(prover: number, verifier: number, verifierChallenge: string, proverChallenge: string, proverAck: TwinAck): string {
+  return `p2p-groups/replicate/v${PROTOCOL_VERSION}|prover=${prover}|verifier=${verifier}|ack=${proverAck}|${verifierChallenge}|${proverChallenge}`;
 }
 
 export function encodeMessage(m: LinkMessage): string {
