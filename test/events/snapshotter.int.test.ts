@@ -2,7 +2,9 @@
  * The background Snapshotter, as the compiled tracker runs it (dist/: its worker is a
  * .js file next to it): a job whose fold does not match the count it was given reports
  * an error, unless a late event made the job stale first, which is what such a mismatch
- * then means (the late event is in the log, not yet in the ledger's count).
+ * then means (the late event is in the log, not yet in the ledger's count). So does a
+ * job under way when another connection begins to store events the ledger has not folded
+ * (the frame checker's thread during a catch-up).
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -60,5 +62,33 @@ describe('background snapshots', () => {
     await idle();
     expect(told.results).toEqual([]);
     expect(told.errors).toEqual([]);
+  });
+});
+
+describe('background snapshots while another connection stores events', () => {
+  test('given a job under way when stores elsewhere begin, then the events they store before its position are no failure', async () => {
+    const ledgerUrl = pathToFileURL(join(import.meta.dirname, '../../dist/src/events/log/ledger.js')).href;
+    const storeUrl = pathToFileURL(join(import.meta.dirname, '../../dist/src/events/log/event-store.js')).href;
+    const { Ledger } = (await import(ledgerUrl)) as typeof import('../../src/events/log/ledger.js');
+    const { EventStore: CompiledStore } = (await import(storeUrl)) as typeof import('../../src/events/log/event-store.js');
+    const dir = tempDir();
+    const store = CompiledStore.open(dir.file('events.db'));
+    const ledger = new Ledger(store, { origin: 1, snapshotEvery: 10, backgroundSnapshots: true });
+    ledger.open(); // its snapshot worker starts now, and takes a while to be ready
+    cleanup.push(() => dir.remove(), () => store.close(), () => ledger.close());
+    const told = { snapshots: 0, failures: [] as string[] };
+    ledger.on('snapshot', () => (told.snapshots += 1));
+    ledger.on('snapshot-failed', (message: string) => told.failures.push(message));
+
+    ledger.applyRemote(chain(2, 10, { hlc: (i) => 1_000_000 + i })); // the 10th event asks for a snapshot
+    ledger.appendingElsewhere();
+    const other = CompiledStore.open(dir.file('events.db'));
+    cleanup.push(() => other.close());
+    other.append(chain(3, 5, { hlc: (i) => 1 + i })); // sorts before the job's position; the ledger has not folded it
+
+    const snapshotter = (ledger as unknown as { snapshotter: SnapshotterType }).snapshotter;
+    for (let i = 0; i < 500 && snapshotter.busy; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(snapshotter.busy).toBe(false);
+    expect(told).toEqual({ snapshots: 0, failures: [] });
   });
 });

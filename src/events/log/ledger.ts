@@ -348,6 +348,7 @@ export class Ledger extends EventEmitter {
    */
   appendingElsewhere(): () => void {
     this.appendsElsewhere += 1;
+    this.snapshotter?.abandonJob();
     let done = false;
     return () => {
       if (done) return;

@@ -56,6 +56,15 @@ export class Snapshotter {
     this.worker.postMessage({ reset: true });
   }
 
+  /**
+   * Another connection is about to store events this ledger has not folded: a job under
+   * way may meet them (they may sort before its position), so it is dropped, whatever it
+   * reports. The next request starts over; those events reset the worker once folded.
+   */
+  abandonJob(): void {
+    if (this.job) this.job.stale = true;
+  }
+
   async stop(): Promise<void> {
     this.worker.postMessage({ stop: true });
     await new Promise<void>((resolve) => {
