@@ -25,6 +25,7 @@ import { nextHlc, observeHlc } from '../hlc.js';
 import { snapshotText, stateHash, textHash } from '../state-codec.js';
 import { evolve, initialState, type State } from '../state.js';
 import type { EventStore, OriginMark, Position } from './event-store.js';
+import { BackgroundRefold } from './background-refold.js';
 import { foldFromSnapshot, PagedFold } from './fold.js';
 import { Snapshotter, type SnapshotResult } from './snapshotter.js';
 
@@ -34,12 +35,9 @@ export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 export const SNAPSHOTS_KEPT = 3;
 /**
  * A re-fold of at least this many events goes on in the background, a slice of the event
- * loop at a time (see Refold): a million events take about 4 s to fold.
+ * loop at a time (BackgroundRefold): a million events take about 4 s to fold.
  */
 export const BACKGROUND_REFOLD_MIN_EVENTS = 20_000;
-/** What one slice of a background re-fold may take of the event loop, and its page of events. */
-export const REFOLD_SLICE_MS = 10;
-export const REFOLD_PAGE_EVENTS = 1000;
 /** recentHash() recomputes a stale state hash once this many times its last cost has passed, */
 export const HASH_COOLDOWN = 10;
 /** but only a hash that cost at least this much is ever reused: a small state's is always current. */
@@ -60,21 +58,6 @@ export interface OpenStats {
   readonly snapshotEvents: number;
   readonly replayed: number;
   readonly ms: number;
-}
-
-/**
- * A re-fold going on in the background: a new state is folded from a snapshot a slice
- * at a time, while the old one goes on serving (commands decide on it, and events that
- * sort after everything it holds are still folded into it). When the fold reaches the
- * log's end the new state replaces the old. Events stored meanwhile that sort after the
- * fold's cursor are folded when it gets there; one that sorts at or before it makes the
- * re-fold start over (see applyRemote).
- */
-interface Refold {
-  readonly from: Position;
-  readonly fold: PagedFold;
-  readonly snapshotEvents: number;
-  next: NodeJS.Immediate | undefined;
 }
 
 interface Batch {
@@ -109,7 +92,11 @@ export class Ledger extends EventEmitter {
    * taken (it would be of a position the log holds events before that the state lacks).
    */
   private appendsElsewhere = 0;
-  private refold: Refold | undefined;
+  /**
+   * A re-fold going on in the background. The state it will replace goes on serving:
+   * commands decide on it, and events that sort after all it holds are folded into it.
+   */
+  private refold: BackgroundRefold | undefined;
   private readonly backgroundRefoldMin: number;
   private closed = false;
 
@@ -301,7 +288,7 @@ export class Ledger extends EventEmitter {
     // A catch-up streams in fold order: then fresh needs no sort.
     const order = inFoldOrder ? undefined : fresh.map((_, i) => i).sort((a, b) => compareOrder(fresh[a]!, fresh[b]!));
     const first = fresh[order ? order[0]! : 0]!;
-    const cursor = this.refold?.fold.cursor;
+    const cursor = this.refold?.cursor;
     if (cursor && compareOrder(first, cursor) <= 0) {
       // The background re-fold read past where these go: it starts over, with them.
       const { from } = this.refold!;
@@ -469,50 +456,34 @@ export class Ledger extends EventEmitter {
       this.emit('refold', from);
       return;
     }
-    this.refold = { from, fold: PagedFold.fromSnapshot(this.store, snapshot), snapshotEvents, next: setImmediate(() => this.refoldSlice(REFOLD_SLICE_MS)) };
-    this.emit('refold-start', from, this.eventsWithinMarks() - snapshotEvents);
-  }
-
-  /**
-   * Folds for `budgetMs` (a slice of the event loop; Infinity: to the end). At the log's
-   * end (local commits written first, so none is left out) the new state replaces the old.
-   */
-  private refoldSlice(budgetMs: number): void {
-    const job = this.refold;
-    if (!job) return;
-    job.next = undefined;
-    const until = performance.now() + budgetMs;
-    for (;;) {
-      const atEnd = job.fold.step(REFOLD_PAGE_EVENTS, this.marks);
-      if (atEnd && this.pending) {
+    const job: BackgroundRefold = new BackgroundRefold(from, PagedFold.fromSnapshot(this.store, snapshot), snapshotEvents, {
+      marks: this.marks,
+      writePending: () => {
+        if (!this.pending) return false;
         this.flush();
-        continue;
-      }
-      if (atEnd) break;
-      if (performance.now() >= until) {
-        job.next = setImmediate(() => this.refoldSlice(REFOLD_SLICE_MS));
-        return;
-      }
-    }
-    this.refold = undefined;
-    this.state = job.fold.state;
-    this.lastFolded = job.fold.last;
-    this.sinceSnapshot = this.state.eventCount - job.snapshotEvents;
-    this.hashed = undefined;
-    this.emit('refold', job.from);
-    this.maybeSnapshot();
+        return true;
+      },
+      replace: (state, last) => {
+        this.refold = undefined;
+        this.state = state;
+        this.lastFolded = last;
+        this.sinceSnapshot = state.eventCount - job.snapshotEvents;
+        this.hashed = undefined;
+        this.emit('refold', job.from);
+        this.maybeSnapshot();
+      },
+    });
+    this.refold = job;
+    this.emit('refold-start', from, this.eventsWithinMarks() - snapshotEvents);
   }
 
   /** Ends a background re-fold now, on this turn of the event loop. */
   finishRefold(): void {
-    if (!this.refold) return;
-    clearImmediate(this.refold.next);
-    this.refoldSlice(Infinity);
+    this.refold?.finish();
   }
 
   private cancelRefold(): void {
-    if (!this.refold) return;
-    clearImmediate(this.refold.next);
+    this.refold?.cancel();
     this.refold = undefined;
   }
 
