@@ -102,6 +102,8 @@ export interface ReplicationStatus {
   readonly lagging: boolean;
   /** Local commits are held (catching up on this tracker's own origin, or at start). */
   readonly holdingCommits: boolean;
+  /** A re-fold goes on in the background (Ledger.refolding): not in sync until it is done. */
+  readonly refolding: boolean;
   /** Over the last LAG_SAMPLES live events from the twin: ms from durable there to applied here. */
   readonly applyLagMs: { readonly p50: number; readonly p99: number; readonly max: number; readonly events: number } | null;
 }
@@ -236,6 +238,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       caughtUp: this.lastCatchUp ?? null,
       lagging: this.lagging,
       holdingCommits: !this.commitsAllowed(),
+      refolding: this.ledger.refolding,
       applyLagMs: this.lagSummary(),
     };
   }

@@ -89,7 +89,7 @@ describe('catch-up', () => {
     const doneYet = two.output.includes('re-fold done');
 
     expect(doneYet).toBe(false); // answered while the re-fold went on
-    expect(during.replication.inSync).toBe(false);
+    expect(during.replication).toMatchObject({ inSync: false, refolding: true });
     expect(bob.tracker?.id).toBe(2); // no failover
     const [one, after] = await waitConverged(cluster, 60_000);
     expect(after.stateHash).toBe(one.stateHash);

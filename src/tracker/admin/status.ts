@@ -27,6 +27,7 @@ interface Health {
     readonly caughtUp?: { events: number; ms: number } | null;
     readonly lagging?: boolean;
     readonly holdingCommits?: boolean;
+    readonly refolding?: boolean;
   } | null;
 }
 
@@ -80,7 +81,8 @@ export function formatStatus(h: Health, where: string): string {
   }
   const peer = `tracker ${r.peer?.id ?? '?'} (${r.peer?.address ?? '?'})`;
   const sync = r.inSync ? 'in sync' : `lag ${r.lagEvents ?? '?'} events`;
-  lines.push(`replication: link ${r.link ?? '?'} to ${peer}, ${sync}${r.lagging ? ', lagging (acks on local commit)' : ''}${r.holdingCommits ? ', holding commits while catching up' : ''}`);
+  const notes = [r.lagging && 'lagging (acks on local commit)', r.holdingCommits && 'holding commits while catching up', r.refolding && 're-folding in the background (events arrived that sort before folded ones; in sync once done)'];
+  lines.push(`replication: link ${r.link ?? '?'} to ${peer}, ${[sync, ...notes.filter(Boolean)].join(', ')}`);
   if (r.twinAck) lines.push(`  commands are acknowledged once the twin has ${r.twinAck === 'write' ? 'written their events to its log (--twin-ack write)' : 'their events on its disk (--twin-ack flush)'}`);
   const local = r.localMarks ?? {};
   const remote = r.peerMarks ?? {};
