@@ -9,7 +9,9 @@
  *   folds them in the total order (hlc, origin, seq). One that sorts before events
  *   already folded triggers a re-fold from the newest snapshot before it, so trackers
  *   holding the same events hold the same state whatever the arrival order. During a
- *   catch-up that re-fold waits for the backlog's end (see applyRemote).
+ *   catch-up that re-fold waits for the backlog's end (see applyRemote). A re-fold of
+ *   BACKGROUND_REFOLD_MIN_EVENTS or more goes on in the background (`refolding`), and
+ *   the state before it serves until it is done.
  * - Snapshots every `snapshotEvery` events, taken only when everything folded is
  *   durable, so `open` loads the newest snapshot and replays only the tail.
  *
