@@ -193,7 +193,7 @@ export class ReplicationPeer {
     if (this.peerChallenge === undefined || this.verified) return this.fail('BAD_FRAME', 'auth out of turn');
     const expected = Buffer.from(linkProof(this.host.keys, authTranscript(this.host.twinId, this.host.id, this.challenge, this.peerChallenge, this.ackWhen)));
     const given = Buffer.from(proof);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return this.fail('AUTH_FAILED', 'the proof does not match this cluster\'s secret');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return this.fail('AUTH_FAILED', 'the proof does not match this cluster\'s secret (or its hello was changed on the way)');
     this.verified = true;
     if (!this.host.authenticated(this)) return;
     this.send({ t: 'marks', marks: this.localMarks() });
