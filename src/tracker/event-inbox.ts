@@ -100,6 +100,7 @@ export class EventInbox {
   private received = 0;
   /** Stores asked of the checker and not settled yet (stored and applied, or not stored). */
   private readonly unsettled = new Set<() => void>();
+  private started = false;
   private stopped = false;
   /** Caught up but for a background re-fold: waiting for its end. */
   private awaitingRefold = false;
@@ -112,6 +113,7 @@ export class EventInbox {
 
   /** The link is up and the twin holds `target`: the catch-up starts (and may already be done). */
   start(target: Marks): void {
+    this.started = true;
     this.target = target;
     this.syncStarted = performance.now();
     this.checkCaughtUp();
@@ -175,11 +177,13 @@ export class EventInbox {
   }
 
   /**
-   * The connection closed: no more waiting for frames. Stores still asked of the checker
-   * are withdrawn and what it stored is taken up from the log, and what a catch-up
-   * stored without folding is folded now.
+   * The link is being dropped or closed: no more waiting for frames. Stores still asked
+   * of the checker are withdrawn and what it stored is taken up from the log, and what
+   * a catch-up stored without folding is folded now. Once; an inbox whose link never
+   * came up leaves the ledger alone (another link's catch-up may be under way).
    */
   stop(): void {
+    if (this.stopped) return;
     this.stopped = true;
     this.cancelWait();
     this.frames = [];
@@ -188,7 +192,7 @@ export class EventInbox {
       this.ledger.adoptLogTail();
       for (const settle of [...this.unsettled]) settle();
     }
-    this.ledger.foldDeferred();
+    if (this.started) this.ledger.foldDeferred();
   }
 
   private cancelWait(): void {

@@ -127,12 +127,18 @@ export class ReplicationPeer {
     this.send({ t: 'hello', v: PROTOCOL_VERSION, tracker: this.host.id, challenge: this.challenge, ...(this.host.twinAck !== DEFAULT_TWIN_ACK && { ack: this.host.twinAck }) });
   }
 
-  /** Refuses or drops the link: tells the twin why, then closes. */
+  /**
+   * Refuses or drops the link: tells the twin why, then closes. The inbox stops at once,
+   * not when the close is done: what the checker's thread stored is taken up before a
+   * link that takes over (DUPLICATE_LINK) sends this tracker's marks, or that link would
+   * be sent those events again and store them twice.
+   */
   fail(code: LinkErrorCode, detail: string): void {
     if (this.closed || this.ending) return;
     this.ending = true;
     this.up = false;
     this.why ??= { code, detail };
+    this.inbox.stop();
     this.send({ t: 'refused', code, message: detail });
     this.ws.close(LINK_CLOSE_CODE, code);
     const force = setTimeout(() => this.ws.terminate(), 1000);
@@ -144,6 +150,7 @@ export class ReplicationPeer {
     if (this.closed || this.ending) return;
     this.ending = true;
     this.up = false;
+    this.inbox.stop();
     this.why ??= { code: 'SHUTDOWN', detail: 'tracker shutting down' };
     this.ws.close(1001, 'shutting down');
     setTimeout(() => this.ws.terminate(), 500).unref();

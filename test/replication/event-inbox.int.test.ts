@@ -302,4 +302,28 @@ describe('a catch-up cut short', () => {
     replayed.open();
     expect(ledger.hash()).toBe(replayed.hash());
   });
+
+  test('given a connection whose link never came up (refused, say), when it stops, then the catch-up under way on the link in use is left to finish its backlog', async () => {
+    const { box, ledger, told } = inbox();
+    ledger.applyRemote(chain(3, 5, { hlc: (i) => 10_000_000 + i }));
+    const backlog = chain(1, 30);
+    box.start(new Map([[1, 30]]));
+    box.push(backlog.slice(0, 10), undefined);
+    box.push(backlog.slice(10, 20), undefined);
+    await new Promise((resolve) => setTimeout(resolve, COALESCE_WAIT_MS + 50));
+    expect(stored(ledger)).toBe(20);
+    let refolds = 0;
+    ledger.on('refold', () => (refolds += 1));
+
+    const refused = new EventInbox(ledger, { receiving: () => false, liveWaitsForDisk: () => true, applied: () => undefined, caughtUp: () => undefined, progressed: () => undefined, failed: () => undefined });
+    refused.stop();
+    expect(refolds).toBe(0);
+    expect(ledger.current.users.size).toBe(5); // the backlog so far: stored, to be folded at its end
+
+    box.push(backlog.slice(20), undefined);
+    await new Promise((resolve) => setTimeout(resolve, COALESCE_WAIT_MS + 50));
+    expect(told.failed).toBeUndefined();
+    expect(refolds).toBe(1);
+    expect(ledger.current.users.size).toBe(35);
+  });
 });

@@ -21,6 +21,7 @@ import { EventStore } from '../../src/events/log/event-store.js';
 import { Ledger } from '../../src/events/log/ledger.js';
 import { authTranscript, encodeEvents, PROTOCOL_VERSION, type TwinAck } from '../../src/events/replication/protocol.js';
 import { linkProof, type ClusterKeys } from '../../src/tracker/cluster-keys.js';
+import { OFF_THREAD_MIN_EVENTS, type FrameChecker } from '../../src/tracker/frame-checker.js';
 import { BATCH_EVENTS, MAX_SCAN_ROWS } from '../../src/tracker/log-sender.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, ReplicationPeer, type PeerHost } from '../../src/tracker/replication-peer.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
@@ -178,6 +179,39 @@ describe('when the twin acknowledges live events (--twin-ack)', () => {
     };
     expect(hello('write').ack).toBe('write');
     expect(hello('flush')).not.toHaveProperty('ack');
+  });
+});
+
+describe('a link dropped in the middle of a catch-up', () => {
+  test('given frames the checker stored and has not answered for, when the link is dropped (a duplicate takes over), then those events are taken up at once, before any close', async () => {
+    const two = ledgerWith(2);
+    let withdrawn = 0;
+    const checker = {
+      check: () => new Promise<never>(() => undefined), // stores, as the test does below; never answers
+      withdrawStores: () => void (withdrawn += 1),
+    } as unknown as FrameChecker;
+    const ws = new FakeSocket();
+    const peer = new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 1', hostFor(2, two, { checker }));
+    peer.start();
+    cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
+    const mine = (ws.sent[0] as { challenge: string }).challenge;
+    const theirs = 'c'.repeat(43);
+    ws.deliver({ t: 'hello', v: PROTOCOL_VERSION, tracker: 1, challenge: theirs });
+    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(1, 2, mine, theirs, 'flush')) });
+    const events = chain(1, 2 * OFF_THREAD_MIN_EVENTS);
+    ws.deliver({ t: 'marks', marks: { '1': events.length } });
+    const first = events.slice(0, OFF_THREAD_MIN_EVENTS);
+    ws.emit('message', Buffer.from(encodeEvents(first)), false);
+    ws.emit('message', Buffer.from(encodeEvents(events.slice(OFF_THREAD_MIN_EVENTS))), false);
+    await new Promise((resolve) => setImmediate(resolve));
+    two.store.appendContinuation(first, () => true); // what the checker's thread did with the first frame
+    expect(two.originMarks().get(1)).toBeUndefined();
+
+    peer.fail('DUPLICATE_LINK', 'keeping the link dialled by tracker 1');
+
+    expect(withdrawn).toBe(1);
+    expect(two.originMarks().get(1)?.seq).toBe(OFF_THREAD_MIN_EVENTS);
+    expect(two.current.eventCount).toBe(OFF_THREAD_MIN_EVENTS);
   });
 });
 
