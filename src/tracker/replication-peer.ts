@@ -138,11 +138,11 @@ export class ReplicationPeer {
     this.ending = true;
     this.up = false;
     this.why ??= { code, detail };
-    this.inbox.stop();
     this.send({ t: 'refused', code, message: detail });
     this.ws.close(LINK_CLOSE_CODE, code);
     const force = setTimeout(() => this.ws.terminate(), 1000);
     force.unref();
+    this.inbox.stop();
   }
 
   /** Closes without blame (shutdown). */
@@ -150,10 +150,10 @@ export class ReplicationPeer {
     if (this.closed || this.ending) return;
     this.ending = true;
     this.up = false;
-    this.inbox.stop();
     this.why ??= { code: 'SHUTDOWN', detail: 'tracker shutting down' };
     this.ws.close(1001, 'shutting down');
     setTimeout(() => this.ws.terminate(), 500).unref();
+    this.inbox.stop();
   }
 
   /** Live path: events just made durable here go to the twin. */
