@@ -4,7 +4,7 @@
  * process id, and cleanup of everything it started. Every wait is bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,14 +14,38 @@ export const ROOT = resolve(import.meta.dirname, import.meta.dirname.includes('/
 export const TRACKER_BIN = join(ROOT, 'dist/bin/tracker.js');
 export const CLIENT_BIN = join(ROOT, 'dist/bin/client.js');
 
+/**
+ * Ports are picked below the kernel's ephemeral range, from which it draws the local port
+ * of every outgoing connection and of every `listen(0)`: a port from that range, free
+ * when checked, could be taken by a connection (of any process) before the tracker or
+ * client started on it binds it, or before it binds it again after a restart
+ * (EADDRINUSE, seen once in a full test run).
+ */
+export function listeningPortRange(): { readonly from: number; readonly to: number } {
+  let ephemeralFrom = 32_768; // Linux's default
+  try {
+    ephemeralFrom = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralFrom;
+  } catch {
+    // not Linux: keep the default
+  }
+  return { from: Math.max(1024, ephemeralFrom - 12_000), to: ephemeralFrom - 1 };
+}
+
+/** A port on 127.0.0.1 that nothing listens on now, chosen at random from listeningPortRange. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+  const { from, to } = listeningPortRange();
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = from + Math.floor(Math.random() * (to - from + 1));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port found in ${from}-${to}`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
+    server.once('error', () => resolveFree(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolveFree(true)));
   });
 }
 
