@@ -159,7 +159,7 @@ export class Tracker {
       events: this.ledger.current.eventCount,
       originMarks: marks,
       stateHash: hashed.hash,
-      // the state hash is of this many events: fewer than `events` when it was reused (see Ledger.recentHash)
+      // the state hash is of this many events: fewer than `events` when it was reused (see StateHasher.recent)
       stateHashEvents: hashed.eventCount,
       clients: this.clients.clients.size,
       replication: this.replication?.status() ?? null,

@@ -1,6 +1,6 @@
 /**
  * `tracker status` says when the state hash /health reported is of an earlier state
- * (Ledger.recentHash reuses a costly hash while events arrive), and says nothing extra
+ * (StateHasher.recent reuses a costly hash while events arrive), and says nothing extra
  * otherwise, or when talking to a tracker that does not report it. Its replication line
  * says why a tracker with no lag is not in sync (a re-fold in the background).
  */

@@ -16,7 +16,8 @@ import {
   type Envelope,
 } from '../../src/events/index.js';
 import { EventStore, type Position } from '../../src/events/log/event-store.js';
-import { ChainError, HASH_COOLDOWN, Ledger, SNAPSHOTS_KEPT } from '../../src/events/log/ledger.js';
+import { ChainError, Ledger, SNAPSHOTS_KEPT } from '../../src/events/log/ledger.js';
+import { HASH_COOLDOWN } from '../../src/events/log/state-hasher.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
 import { cmd } from '../helpers/fixtures.js';
 

@@ -24,12 +24,13 @@ import { EventEmitter } from 'node:events';
 import type { DomainEvent } from '../domain-events.js';
 import { compareOrder, GENESIS_PREV, parseEnvelope, parseEventData, seal, type Envelope } from '../envelope.js';
 import { nextHlc, observeHlc } from '../hlc.js';
-import { snapshotText, stateHash, textHash } from '../state-codec.js';
+import { snapshotText, textHash } from '../state-codec.js';
 import { evolve, initialState, type State } from '../state.js';
 import type { EventStore, OriginMark, Position } from './event-store.js';
 import { BackgroundRefold } from './background-refold.js';
 import { foldFromSnapshot, PagedFold } from './fold.js';
 import { Snapshotter, type SnapshotResult } from './snapshotter.js';
+import { StateHasher, type StateHashReading } from './state-hasher.js';
 
 /** Events between snapshots. Cheap with background snapshots; bounds the tail a restart replays. */
 export const DEFAULT_SNAPSHOT_EVERY = 10_000;
@@ -40,10 +41,6 @@ export const SNAPSHOTS_KEPT = 3;
  * loop at a time (BackgroundRefold): a million events take about 4 s to fold.
  */
 export const BACKGROUND_REFOLD_MIN_EVENTS = 20_000;
-/** recentHash() recomputes a stale state hash once this many times its last cost has passed, */
-export const HASH_COOLDOWN = 10;
-/** but only a hash that cost at least this much is ever reused: a small state's is always current. */
-export const HASH_REUSE_MIN_COST_MS = 5;
 
 export interface LedgerOptions {
   readonly origin: number;
@@ -81,7 +78,7 @@ export class Ledger extends EventEmitter {
   private snapshotter: Snapshotter | undefined;
   private readonly clock: () => number;
   private readonly backgroundSnapshots: boolean;
-  private hashed: StateHashReading | undefined;
+  private readonly hasher = new StateHasher(() => this.state);
   /**
    * Set while remote events are stored but not folded yet (a catch-up's re-fold waits
    * for its end): the earliest of them. The state then lacks them; no snapshot is taken.
@@ -139,36 +136,14 @@ export class Ledger extends EventEmitter {
     return this.refold !== undefined;
   }
 
-  /**
-   * The state hash, recomputed only when events were folded since the last call (about
-   * 100 ms for a million events' state; /health asks recentHash). Events are only ever
-   * added, so an unchanged event count is an unchanged state, re-folds included.
-   */
+  /** The state hash, recomputed only when events were folded since it was last asked for (StateHasher). */
   hash(): string {
-    const eventCount = this.state.eventCount;
-    if (this.hashed?.eventCount !== eventCount) {
-      const t0 = performance.now();
-      const hash = stateHash(this.state);
-      const at = performance.now();
-      this.hashed = { eventCount, hash, at, costMs: at - t0 };
-    }
-    return this.hashed.hash;
+    return this.hasher.hash();
   }
 
-  /**
-   * The state hash for a monitor that may poll it in a tight loop (/health): hash(),
-   * except that while events keep arriving the last one is handed out again until
-   * HASH_COOLDOWN times what it cost has passed, so polling spends at most about
-   * 1/HASH_COOLDOWN of the event loop on it. `eventCount` says which state it is of.
-   * A state that hashes in under HASH_REUSE_MIN_COST_MS always gets its current hash; a
-   * million events' (about 100 ms) is at most about a second old.
-   */
+  /** The state hash for a monitor that may poll it in a tight loop (/health; StateHasher.recent). */
   recentHash(): StateHashReading {
-    const last = this.hashed;
-    const reusable = last !== undefined && last.costMs >= HASH_REUSE_MIN_COST_MS && performance.now() - last.at < HASH_COOLDOWN * last.costMs;
-    if (reusable && last.eventCount !== this.state.eventCount) return last;
-    this.hash();
-    return this.hashed!;
+    return this.hasher.recent();
   }
 
   /** Durable high-water mark per origin. */
@@ -470,7 +445,7 @@ export class Ledger extends EventEmitter {
         this.state = state;
         this.lastFolded = last;
         this.sinceSnapshot = state.eventCount - job.snapshotEvents;
-        this.hashed = undefined;
+        this.hasher.forget();
         this.emit('refold', job.from);
         this.maybeSnapshot();
       },
@@ -521,14 +496,6 @@ export class Ledger extends EventEmitter {
     this.sinceSnapshot = state.eventCount - (snapshot?.eventCount ?? 0);
     return snapshot?.eventCount ?? 0;
   }
-}
-
-/** A state hash, the event count of the state it is of, when it was taken and what it cost. */
-export interface StateHashReading {
-  readonly eventCount: number;
-  readonly hash: string;
-  readonly at: number;
-  readonly costMs: number;
 }
 
 /** Remote events that do not continue an origin's chain: the sender is out of step. */
