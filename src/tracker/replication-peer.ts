@@ -39,12 +39,13 @@ import { LogSender } from './log-sender.js';
 export const AUTH_TIMEOUT_MS = 2000;
 export const HEARTBEAT_INTERVAL_MS = 500;
 /**
- * No frame and no pong for this long: the twin is gone (a silent partition). Longer than
- * the longest time a tracker's event loop is busy in one go, during which it answers no
- * ping: the re-fold that ends the catch-up after a long partition folds the whole log
- * since the partition began: 4.0 and 4.7 s for a million events on this project's 2-core
- * test machine. With 5 s, one of 6 such catch-ups in a benchmark run had its link come up
- * again right after it caught up.
+ * No frame and no pong for this long: the twin is gone (a silent partition). Well longer
+ * than a tracker's event loop is ever busy in one go, during which it answers no ping.
+ * The longest was the re-fold that ends the catch-up after a long partition (4.0 and
+ * 4.7 s for a million events on this project's 2-core test machine; with 5 s, one of 6
+ * such catch-ups in a benchmark run had its link come up again right after it). A big
+ * re-fold now goes on in the background (BackgroundRefold); the margin stays for a slow
+ * host.
  */
 export const HEARTBEAT_TIMEOUT_MS = 15_000;
 /** Close code for every protocol-level close; the reason is a LinkErrorCode. */
