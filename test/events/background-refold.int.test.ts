@@ -4,10 +4,10 @@
  * and at the end the state is the fold of the log whatever arrived in between.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { decide, evolve, initialState, openEnvelope, stateHash, type Command, type Envelope } from '../../src/events/index.js';
 import { EventStore } from '../../src/events/log/event-store.js';
 import { Ledger } from '../../src/events/log/ledger.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
+import { exec, replayHash } from '../helpers/ledger.js';
 import { cmd } from '../helpers/fixtures.js';
 
 /** Enough events that folding them takes several slices of the event loop on any host. */
@@ -31,19 +31,6 @@ function openLedger(snapshotEvery = 1_000_000) {
   const ledger = new Ledger(store, { origin: 1, snapshotEvery, backgroundRefoldMin: 1000, clock: () => T0 });
   ledger.open();
   return ledger;
-}
-
-function exec(ledger: Ledger, command: Command): Promise<Envelope[]> {
-  const decision = decide(ledger.current, command);
-  if (!decision.ok) throw new Error(`${command.type} refused: ${decision.rejection.message}`);
-  return ledger.commit(decision.events, null);
-}
-
-/** The hash of folding the whole log from the empty state. */
-function replayHash(store: EventStore): string {
-  const state = initialState();
-  for (const e of store.inFoldOrder()) evolve(state, openEnvelope(e), e);
-  return stateHash(state);
 }
 
 const refolded = (ledger: Ledger) => new Promise<void>((resolve) => ledger.once('refold', () => resolve()));

@@ -7,18 +7,15 @@ import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import {
   checkEnvelope,
   decide,
-  evolve,
-  initialState,
-  openEnvelope,
   seal,
   stateHash,
-  type Command,
   type Envelope,
 } from '../../src/events/index.js';
 import { EventStore, type Position } from '../../src/events/log/event-store.js';
 import { ChainError, Ledger, SNAPSHOTS_KEPT } from '../../src/events/log/ledger.js';
 import { HASH_COOLDOWN } from '../../src/events/log/state-hasher.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
+import { exec, replayHash } from '../helpers/ledger.js';
 import { cmd } from '../helpers/fixtures.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -51,22 +48,8 @@ function reader(file: string): EventStore {
   return store;
 }
 
-/** decide against the ledger's state, then commit; throws if refused. */
-function exec(ledger: Ledger, command: Command, idem: string | null = null): Promise<Envelope[]> {
-  const decision = decide(ledger.current, command);
-  if (!decision.ok) throw new Error(`${command.type} refused: ${decision.rejection.message}`);
-  return ledger.commit(decision.events, idem);
-}
-
 const own = (ledger: Ledger): Envelope[] => ledger.store.ofOrigin(ledger.origin, 0, 1_000_000);
 const everything = (store: EventStore): Envelope[] => [...store.inFoldOrder()];
-
-/** The hash of folding the whole log from the empty state: what a snapshot-free restart would get. */
-function replayHash(store: EventStore): string {
-  const state = initialState();
-  for (const e of store.inFoldOrder()) evolve(state, openEnvelope(e), e);
-  return stateHash(state);
-}
 
 function snapshotOfLedger(ledger: Ledger) {
   return { count: ledger.store.count(), hash: ledger.hash(), marks: new Map(ledger.originMarks()) };
