@@ -22,13 +22,13 @@
  *   the events, on its disk or only written to its log as `twinAck` asks (TwinAck in
  *   protocol.ts); at once while no link is up; and after ACK_WAIT_MS (1000 ms)
  *   without an ack, after which the link counts as lagging and the local commit
- *   suffices until the twin has acked everything of this origin again.
+ *   suffices until the twin has acked everything of this origin again (TwinAcks,
+ *   twin-acks.ts).
  * - Catch-up before ready: until the first attempt to reach the twin has settled (a link
  *   up, or a failed dial), and whenever the twin is known to hold events of THIS
- *   tracker's origin beyond its own log (its data dir was lost or restored from an old
- *   backup), local commits are held: a new event would reuse a seq and fork the chain.
- *   A held command waits up to COMMIT_HOLD_MS, then is refused with TRACKER_CATCHING_UP
- *   (safe to retry). Catching up on the twin's origin never blocks commits.
+ *   tracker's origin beyond its own log, local commits are held (CommitGate,
+ *   commit-gate.ts): a new event would reuse a seq and fork the chain. Catching up on
+ *   the twin's origin never blocks commits.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -38,27 +38,22 @@ import type { Ledger } from '../events/log/ledger.js';
 import { DEFAULT_TWIN_ACK, MAX_FRAME_BYTES, type TwinAck } from '../events/replication/protocol.js';
 import type { ClusterKeys } from './cluster-keys.js';
 import type { ReplicationBarrier } from './executor.js';
+import { ApplyLag, type LagSummary } from './apply-lag.js';
+import { CommitGate } from './commit-gate.js';
 import { FrameChecker } from './frame-checker.js';
 import type { Logger } from './logger.js';
 import { BATCH_EVENTS } from './log-sender.js';
 import { ReplicationPeer, type PeerHost } from './replication-peer.js';
 import type { UpgradeHandler } from './tracker.js';
+import { TwinAcks } from './twin-acks.js';
 
-/** How long a command waits for the twin's ack before the link counts as lagging. */
-export const ACK_WAIT_MS = 1000;
-/** How long a command is held while this tracker catches up on its own origin. */
-export const COMMIT_HOLD_MS = 3000;
 /** Waits between dial attempts while the twin is unreachable (the last one repeats). */
 export const DIAL_BACKOFF_MS = [100, 200, 400, 800, 1000, 2000] as const;
 export const DIAL_TIMEOUT_MS = 1000;
-/** Local commits wait at most this long after start for the first contact with the twin. */
-export const STARTUP_SETTLE_MAX_MS = 5000;
 /** Connections still in their handshake, beyond which new ones are turned away. */
 export const MAX_PENDING_PEERS = 4;
 /** At most one log line per this interval about refused links and repeated failures. */
 export const REFUSAL_LOG_INTERVAL_MS = 60_000;
-/** Live events whose replication lag (durable there to applied here) /health summarises. */
-export const LAG_SAMPLES = 20_000;
 
 /**
  * The masking key of the frames the dialling tracker sends: all zero, which ws skips on
@@ -105,24 +100,7 @@ export interface ReplicationStatus {
   /** A re-fold goes on in the background (Ledger.refolding): not in sync until it is done. */
   readonly refolding: boolean;
   /** Over the last LAG_SAMPLES live events from the twin: ms from durable there to applied here. */
-  readonly applyLagMs: { readonly p50: number; readonly p99: number; readonly max: number; readonly events: number } | null;
-}
-
-/** Thrown to a held command when the hold ran out. */
-export class CatchingUpError extends Error {
-  readonly code = 'TRACKER_CATCHING_UP';
-}
-
-interface Waiter {
-  readonly seq: number;
-  readonly deadline: number;
-  readonly resolve: () => void;
-}
-
-interface Holder {
-  readonly resolve: () => void;
-  readonly reject: (error: CatchingUpError) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly applyLagMs: LagSummary | null;
 }
 
 export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost {
@@ -145,20 +123,15 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   /** The twin's marks as last known: they outlive the link (the gate needs them). */
   private peerMarks: ReadonlyMap<number, number> = new Map();
   private lastCatchUp: { events: number; ms: number } | undefined;
-  private waiters: Waiter[] = [];
-  private waitTimer: NodeJS.Timeout | undefined;
-  private lagging = false;
-  private settled = false;
-  private readonly settleTimer: NodeJS.Timeout;
-  private holders: Holder[] = [];
+  private readonly acks: TwinAcks;
+  private readonly gate: CommitGate;
   private everUp = false;
   private announcedUnreachable = false;
   /** The link is announced up: a duplicate link taking over is no news; a drop resets it. */
   private announcedUp = false;
   private stopped = false;
   private readonly quiet = new Map<string, { at: number; suppressed: number }>();
-  private readonly lagRing = new Float64Array(LAG_SAMPLES);
-  private lagCount = 0;
+  private readonly applyLag = new ApplyLag();
 
   constructor(options: ReplicatorOptions) {
     this.id = options.id;
@@ -173,8 +146,14 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.address = `${options.twin.host}:${options.twin.port}`;
     this.url = `ws://${this.address}/replicate`;
     this.ledger.on('durable', (envelopes: Envelope[]) => this.link?.onDurable(envelopes));
-    this.settleTimer = setTimeout(() => this.settle(), STARTUP_SETTLE_MAX_MS);
-    this.settleTimer.unref();
+    this.acks = new TwinAcks({
+      lagging: (ms) => this.quietly('warn', 'lagging', { twin: this.twinId, waitedMs: ms }, `tracker ${this.twinId} did not acknowledge within ${ms} ms: the link is lagging, acknowledging on the local commit until it catches up`),
+      lagOver: () => this.quietly('info', 'lag-over', { twin: this.twinId }, `tracker ${this.twinId} has caught up: commands wait for its ack again`),
+    });
+    this.gate = new CommitGate({
+      behind: () => this.twinHoldsOwn() > this.ownMark(),
+      refusal: `tracker ${this.id} is catching up with tracker ${this.twinId}; try again in a moment`,
+    });
   }
 
   /** Starts dialling the twin. */
@@ -195,29 +174,15 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
 
   awaitReplicated(envelopes: readonly Envelope[]): Promise<void> {
     const link = this.link;
-    if (!link?.up || this.lagging || this.stopped) return Promise.resolve();
+    if (!link?.up || this.acks.lagging || this.stopped) return Promise.resolve();
     let seq = 0;
     for (const e of envelopes) if (e.origin === this.id && e.seq > seq) seq = e.seq;
     if ((link.peerMarks.get(this.id) ?? 0) >= seq) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiters.push({ seq, deadline: performance.now() + ACK_WAIT_MS, resolve });
-      if (!this.waitTimer) this.armWaitTimer();
-    });
+    return this.acks.wait(seq);
   }
 
   holdCommits(): Promise<void> | undefined {
-    if (this.commitsAllowed()) return undefined;
-    return new Promise((resolve, reject) => {
-      const holder: Holder = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.holders = this.holders.filter((h) => h !== holder);
-          reject(new CatchingUpError(`tracker ${this.id} is catching up with tracker ${this.twinId}; try again in a moment`));
-        }, COMMIT_HOLD_MS),
-      };
-      this.holders.push(holder);
-    });
+    return this.gate.hold();
   }
 
   status(): ReplicationStatus {
@@ -226,7 +191,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     const peer = this.link?.up ? this.link.peerMarks : this.peerMarks;
     let lagEvents = 0;
     for (const origin of new Set([...local.keys(), ...peer.keys()])) lagEvents += Math.abs((local.get(origin) ?? 0) - (peer.get(origin) ?? 0));
-    const link = this.link?.up ? 'up' : this.link || this.dialing || this.pending.size > 0 || !this.settled ? 'connecting' : 'down';
+    const link = this.link?.up ? 'up' : this.link || this.dialing || this.pending.size > 0 || !this.gate.settled ? 'connecting' : 'down';
     return {
       link,
       peer: { id: this.twinId, address: this.address },
@@ -236,31 +201,21 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       localMarks: Object.fromEntries(local),
       peerMarks: Object.fromEntries(peer),
       caughtUp: this.lastCatchUp ?? null,
-      lagging: this.lagging,
-      holdingCommits: !this.commitsAllowed(),
+      lagging: this.acks.lagging,
+      holdingCommits: !this.gate.open,
       refolding: this.ledger.refolding,
-      applyLagMs: this.lagSummary(),
+      applyLagMs: this.applyLag.summary(),
     };
-  }
-
-  private lagSummary(): ReplicationStatus['applyLagMs'] {
-    const n = Math.min(this.lagCount, LAG_SAMPLES);
-    if (n === 0) return null;
-    const sorted = this.lagRing.slice(0, n).sort();
-    const at = (q: number) => Math.round(sorted[Math.min(n - 1, Math.floor(q * n))]! * 100) / 100;
-    return { p50: at(0.5), p99: at(0.99), max: at(1), events: n };
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.dialTimer);
-    clearTimeout(this.waitTimer);
-    clearTimeout(this.settleTimer);
     this.dialing?.terminate();
     for (const peer of [...this.pending, ...(this.link ? [this.link] : [])]) peer.shutdown();
-    this.releaseWaiters();
-    this.releaseHolders();
+    this.acks.releaseAll();
+    this.gate.stop();
     this.server.close();
     await this.checker?.close();
   }
@@ -282,7 +237,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       }
       this.link = peer; // set first, so closing `current` is not taken for the link dropping
       current.fail('DUPLICATE_LINK', `keeping the link dialled by tracker ${peer.dialledBy}`);
-      this.releaseWaiters();
+      this.acks.releaseAll();
     }
     this.link = peer;
     return true;
@@ -303,31 +258,25 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     if (theirs > own) {
       this.log.warn({ twin: this.twinId, ownSeq: own, twinHolds: theirs }, `tracker ${this.twinId} holds events of this tracker's origin up to seq ${theirs} but the local log ends at ${own}: catching up before accepting commands`);
     }
-    // A twin far behind on our origin would make every command wait ACK_WAIT_MS.
-    this.lagging = own - theirs > BATCH_EVENTS;
+    this.acks.linked(theirs, own, BATCH_EVENTS);
     this.settle();
   }
 
   progress(peer: ReplicationPeer): void {
     if (peer !== this.link) return;
-    const acked = peer.peerMarks.get(this.id) ?? 0;
-    while (this.waiters.length > 0 && this.waiters[0]!.seq <= acked) this.waiters.shift()!.resolve();
-    if (this.lagging && acked >= this.ownMark()) {
-      this.lagging = false;
-      this.quietly('info', 'lag-over', { twin: this.twinId }, `tracker ${this.twinId} has caught up: commands wait for its ack again`);
-    }
-    if (this.holders.length > 0 && this.commitsAllowed()) this.releaseHolders();
+    this.acks.acked(peer.peerMarks.get(this.id) ?? 0, this.ownMark());
+    this.gate.recheck();
   }
 
   caughtUp(peer: ReplicationPeer, events: number, ms: number): void {
     if (peer !== this.link) return;
     this.lastCatchUp = { events, ms };
     this.log.info({ twin: this.twinId, events, ms }, `caught up with tracker ${this.twinId}: ${events} events in ${ms} ms`);
-    if (this.commitsAllowed()) this.releaseHolders();
+    this.gate.recheck();
   }
 
   lag(ms: number, events: number): void {
-    for (let i = 0; i < Math.min(events, LAG_SAMPLES); i++) this.lagRing[this.lagCount++ % LAG_SAMPLES] = ms;
+    this.applyLag.add(ms, events);
   }
 
   closed(peer: ReplicationPeer, code: string, detail: string): void {
@@ -341,7 +290,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     if (peer !== this.link) return;
     this.link = undefined;
     if (peer.wasUp) this.peerMarks = new Map(peer.peerMarks);
-    this.releaseWaiters();
+    this.acks.releaseAll();
     if (!this.stopped) {
       // Announced up, now down: also when a connection that took the link over (a
       // duplicate link) drops before the twin's marks came on it.
@@ -394,52 +343,15 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     return this.ledger.originMarks().get(this.id)?.seq ?? 0;
   }
 
-  private commitsAllowed(): boolean {
-    if (this.stopped) return true;
-    if (!this.settled) return false;
+  /** How far the twin holds this tracker's origin, as last known (the marks outlive the link). */
+  private twinHoldsOwn(): number {
     const known = this.link?.up ? this.link.peerMarks : this.peerMarks;
-    return (known.get(this.id) ?? 0) <= this.ownMark();
+    return known.get(this.id) ?? 0;
   }
 
+  /** The first attempt to reach the twin has settled: a link up, or a failed dial. */
   private settle(): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.settleTimer);
-    if (this.commitsAllowed()) this.releaseHolders();
-  }
-
-  private armWaitTimer(): void {
-    const head = this.waiters[0];
-    this.waitTimer = undefined;
-    if (!head) return;
-    this.waitTimer = setTimeout(() => {
-      this.waitTimer = undefined;
-      const now = performance.now();
-      if (this.waiters.length > 0 && this.waiters[0]!.deadline <= now) {
-        this.lagging = true;
-        this.quietly('warn', 'lagging', { twin: this.twinId, waitedMs: ACK_WAIT_MS }, `tracker ${this.twinId} did not acknowledge within ${ACK_WAIT_MS} ms: the link is lagging, acknowledging on the local commit until it catches up`);
-        this.releaseWaiters();
-      } else {
-        this.armWaitTimer();
-      }
-    }, Math.max(0, head.deadline - performance.now()) + 1);
-  }
-
-  private releaseWaiters(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    clearTimeout(this.waitTimer);
-    this.waitTimer = undefined;
-    for (const w of waiters) w.resolve();
-  }
-
-  private releaseHolders(): void {
-    const holders = this.holders;
-    this.holders = [];
-    for (const h of holders) {
-      clearTimeout(h.timer);
-      h.resolve();
-    }
+    this.gate.settle();
   }
 
   /** Logs a line at most once per REFUSAL_LOG_INTERVAL_MS per key, counting the rest. */

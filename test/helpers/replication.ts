@@ -19,6 +19,7 @@ export interface ReplicationHealth {
   readonly peerMarks: Record<string, number>;
   readonly caughtUp: { events: number; ms: number } | null;
   readonly holdingCommits: boolean;
+  readonly lagging: boolean;
   readonly refolding: boolean;
   readonly twinAck: 'flush' | 'write';
 }

@@ -1,15 +1,18 @@
 /**
  * The link between two real tracker processes: a command on one is visible on the
  * other, acknowledgement is semi-synchronous (the twin holds the event before the
- * client hears "ok"), and `tracker status` reports the link.
+ * client hears "ok"), a twin that stops answering delays commands by ACK_WAIT_MS at
+ * most (the link lags until it has acked everything again), and `tracker status`
+ * reports the link.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TrackerConnection } from '../../src/client/tracker-connection.js';
-import { Cluster, TRACKER_BIN } from '../helpers/cluster.js';
+import { Cluster, TRACKER_BIN, waitFor } from '../helpers/cluster.js';
 import { clientOf, health, waitConverged } from '../helpers/replication.js';
 import { trackerCli } from '../admin/admin-cli.js';
+import { ACK_WAIT_MS } from '../../src/tracker/twin-acks.js';
 
 /** 20 commands through tracker 1: the moment each is acknowledged, tracker 2 holds it. */
 async function expectTwinHoldsEachAck(cluster: Cluster, client: TrackerConnection, prefix: string): Promise<void> {
@@ -118,5 +121,50 @@ describe('acks on write (--twin-ack write)', () => {
     expect(bad.stderr).toContain("option '--twin-ack <when>' argument 'never' is invalid. Allowed choices are flush, write.");
     const help = await trackerCli(['start', '--help']);
     expect(help.stdout.replace(/\s+/g, ' ')).toContain("--twin-ack <when> while the twin is linked, a command is acknowledged once its events are on the twin's disk ('flush') or written to the twin's log before its fsync ('write'");
+  });
+});
+
+describe('a twin that stops answering', () => {
+  let cluster: Cluster;
+  let client: TrackerConnection | undefined;
+
+  afterAll(async () => {
+    client?.close();
+    await cluster?.destroy(); // SIGKILL ends a stopped process too
+  });
+
+  test(`given tracker 2 frozen (SIGSTOP), then a command waits at most ACK_WAIT_MS (${ACK_WAIT_MS} ms) for it, the next ones not at all; once it wakes and acks everything, commands wait for it again`, async () => {
+    cluster = await Cluster.create(2);
+    await Promise.all([cluster.start(1), cluster.start(2)]);
+    await waitConverged(cluster);
+    client = await clientOf(cluster, [1]);
+    await client.request('create_user', { user: 'erin', password: 'pw' });
+    await client.request('login', { user: 'erin', password: 'pw', peer: '127.0.0.1:7105' });
+
+    const twin = cluster.trackers[1]!.proc!;
+    twin.kill('SIGSTOP');
+    try {
+      let t0 = performance.now();
+      await client.request('create_group', { group: 'waited' });
+      const first = performance.now() - t0;
+      expect(first).toBeGreaterThanOrEqual(ACK_WAIT_MS - 50);
+      expect(first).toBeLessThan(ACK_WAIT_MS + 4000);
+      expect((await health(cluster, 1)).replication).toMatchObject({ link: 'up', lagging: true });
+
+      t0 = performance.now();
+      for (let i = 0; i < 10; i++) await client.request('create_group', { group: `unwaited-${i}` });
+      expect(performance.now() - t0).toBeLessThan(5 * ACK_WAIT_MS); // ten waits would take 10 s
+    } finally {
+      twin.kill('SIGCONT');
+    }
+
+    // The link stayed up (silent for less than HEARTBEAT_TIMEOUT_MS): the twin acks the backlog, and the lag ends.
+    await waitFor('tracker 1 no longer lagging', async () => ((await health(cluster, 1)).replication.lagging ? undefined : true));
+    await waitConverged(cluster);
+    await expectTwinHoldsEachAck(cluster, client, 'after-');
+    const out = cluster.trackers[0]!.output;
+    expect(out).toContain(`tracker 2 did not acknowledge within ${ACK_WAIT_MS} ms: the link is lagging, acknowledging on the local commit until it catches up`);
+    expect(out).toContain('tracker 2 has caught up: commands wait for its ack again');
+    expect(out).not.toContain('replication link to tracker 2 is down');
   });
 });
