@@ -7,8 +7,8 @@
  * are listed identically on both. Even seeds run both trackers with --twin-ack write (the
  * twin acks live events before its fsync): a kill -9 must not lose what they acked either.
  *
- * FAULT_SEEDS=20 runs seeds 1..20 (CI: 3); FAULT_SEED=7 runs only seed 7;
- * FAULT_STEPS sets the steps per seed (default 60).
+ * FAULT_SEEDS=20 runs seeds 1..20 (CI: 3), FAULT_FIRST_SEED=21 with it seeds 21..40;
+ * FAULT_SEED=7 runs only seed 7; FAULT_STEPS sets the steps per seed (default 60).
  */
 import { afterEach, describe, expect, test } from 'vitest';
 import { TrackerConnection, TrackerError } from '../../src/client/tracker-connection.js';
@@ -17,7 +17,8 @@ import { Cluster } from '../helpers/cluster.js';
 import { clientOf, partitionable, stateOf, waitConverged, type Partitionable } from '../helpers/replication.js';
 import { mulberry32 as prng } from '../helpers/random.js';
 
-const SEEDS = process.env.FAULT_SEED ? [Number(process.env.FAULT_SEED)] : Array.from({ length: Number(process.env.FAULT_SEEDS ?? 3) }, (_, i) => i + 1);
+const FIRST_SEED = Number(process.env.FAULT_FIRST_SEED ?? 1);
+const SEEDS = process.env.FAULT_SEED ? [Number(process.env.FAULT_SEED)] : Array.from({ length: Number(process.env.FAULT_SEEDS ?? 3) }, (_, i) => FIRST_SEED + i);
 const STEPS = Number(process.env.FAULT_STEPS ?? 60);
 const CLIENTS = 4;
 /** Names drawn from these small pools collide across trackers: that is where conflicts come from. */
