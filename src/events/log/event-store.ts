@@ -62,6 +62,7 @@ export class EventStore {
   private readonly rowValues: unknown[] = new Array<unknown>(ROWS_PER_INSERT * ROW_PARAM_COUNT);
   private readonly insertIgnore: Database.Statement;
   private readonly selectByIdem: Database.Statement;
+  private readonly selectTip: Database.Statement;
   private checkpointer: Checkpointer | undefined;
   /** Until then, appends are a burst (see checkpointDue). */
   private bulkUntil = 0;
@@ -79,6 +80,7 @@ export class EventStore {
     this.insertRows = db.prepare(`INSERT INTO events (${ENVELOPE_COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill(ROW_PARAMS).join(', ')}`);
     this.insertIgnore = db.prepare(`INSERT OR IGNORE INTO events ${values}`);
     this.selectByIdem = db.prepare(`SELECT ${ENVELOPE_COLUMNS} FROM events WHERE idem = ? ORDER BY origin, seq LIMIT 1`);
+    this.selectTip = db.prepare('SELECT seq, hash FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1');
   }
 
   /** Opens (creating and migrating if needed) the log at `path`. */
@@ -225,7 +227,6 @@ export class EventStore {
    * Otherwise it stores nothing. Returns whether it stored them.
    */
   appendContinuation(events: readonly Envelope[], stillWanted: () => boolean): boolean {
-    const tip = this.db.prepare('SELECT seq, hash FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1');
     this.db.pragma('synchronous = NORMAL');
     try {
       return this.db
@@ -233,7 +234,7 @@ export class EventStore {
           if (!stillWanted()) return false;
           const tips = new Map<number, { seq: number; hash: string }>();
           for (const e of events) {
-            const last = tips.get(e.origin) ?? (tip.get(e.origin) as { seq: number; hash: string } | undefined) ?? { seq: 0, hash: GENESIS_PREV };
+            const last = tips.get(e.origin) ?? (this.selectTip.get(e.origin) as { seq: number; hash: string } | undefined) ?? { seq: 0, hash: GENESIS_PREV };
             if (e.seq !== last.seq + 1 || e.prev !== last.hash) return false;
             tips.set(e.origin, { seq: e.seq, hash: e.hash });
           }
