@@ -19,7 +19,8 @@
  *   alternate in --runs rounds, and each cost is the median over the rounds of the
  *   difference to twin down in the same round. Beside it, the floor of the difference
  *   with flush (bench/lib/floors.ts): a durable one-row commit plus a WebSocket round trip
- *   between two processes.
+ *   between two processes, each paced FLOOR_PACE_MS apart like the commands the twin
+ *   sees one at a time (the commit back to back too, for comparison).
  * - the same under load: LOAD_CLIENTS clients in a closed loop (each sends its next
  *   command when the last is acknowledged) for --seconds, each way in each round; the
  *   cost per command is the difference of the mean times per command (1 / commands/s).
@@ -39,12 +40,19 @@ import { foldEvents } from '../src/events/log/fold.js';
 import { DB_FILE } from '../src/tracker/tracker.js';
 import type { ReplicationStatus } from '../src/tracker/replication-link.js';
 import { cpuSeconds } from './lib/files.js';
-import { measureDurableCommit, measureWsRoundTrip } from './lib/floors.js';
+import { measureDurableCommit, measureWsRoundTrip, type Floor } from './lib/floors.js';
 import { median, numberOption, percentile, printTable, writeResults } from './lib/stats.js';
 import { writeSyntheticLog } from './lib/synthetic-log.js';
 
 /** Enough connections that none nears the tracker's limit of requests in flight. */
 const LOAD_CLIENTS = 32;
+/**
+ * The floor's commits and round trips are this far apart: about the pace of the commands
+ * one client sends one at a time (a millisecond each), which is what the twin sees.
+ */
+const FLOOR_PACE_MS = 1;
+/** Paced samples per floor measure (about 1.2 s each). */
+const FLOOR_SAMPLES = 1000;
 const RATES = [1000, 10_000];
 
 type Health = Awaited<ReturnType<Cluster['health']>> & { originMarks: Record<string, number>; replication: ReplicationStatus };
@@ -229,12 +237,12 @@ async function measureLatency(commands: number, seconds: number, rounds: number)
     // The three ways alternate, round after round, so that a slow minute of this VM
     // weighs on all of them; each figure is the median over the rounds.
     const measured: Record<Way, Awaited<ReturnType<typeof both>>[]> = { flush: [], write: [], alone: [] };
-    const floors: { commit: Awaited<ReturnType<typeof measureDurableCommit>>; roundTrip: Awaited<ReturnType<typeof pingTracker>> }[] = [];
+    const floors: { commit: Floor; commitBackToBack: Floor; roundTrip: Floor }[] = [];
     for (let round = 1; round <= rounds; round++) {
       for (const { key } of WAYS) {
         await arrange(key);
         measured[key].push(await both(`${key}${round}`));
-        if (key === 'flush') floors.push({ commit: measureDurableCommit(), roundTrip: await pingTracker(cluster, 1) });
+        if (key === 'flush') floors.push({ commit: await measureDurableCommit(FLOOR_SAMPLES, FLOOR_PACE_MS), commitBackToBack: await measureDurableCommit(), roundTrip: await pingTracker(cluster, 1) });
       }
     }
 
@@ -258,7 +266,12 @@ async function measureLatency(commands: number, seconds: number, rounds: number)
         byRound,
       };
     };
-    const floor = { commit: { p50: median(floors.map((f) => f.commit.p50)) }, roundTrip: { p50: median(floors.map((f) => f.roundTrip.p50)) } };
+    const floor = {
+      paceMs: FLOOR_PACE_MS,
+      commit: { p50: median(floors.map((f) => f.commit.p50)) },
+      commitBackToBack: { p50: median(floors.map((f) => f.commitBackToBack.p50)) },
+      roundTrip: { p50: median(floors.map((f) => f.roundTrip.p50)) },
+    };
     return {
       rounds,
       runs: WAYS.map(({ key, twin }) => ({ twin, ...mid(key).one })),
@@ -285,8 +298,8 @@ function printLatency(latency: Awaited<ReturnType<typeof measureLatency>>, secon
     const rounds = c.byRound.map((r) => `+${r.deltaP50Ms.toFixed(3)}`).join(' / ');
     console.log(`cost of semi-synchronous replication, --twin-ack ${ack}: +${c.deltaMeanMs.toFixed(3)} ms mean, +${c.deltaP50Ms.toFixed(3)} ms p50 per command (p50 per round: ${rounds})`);
   }
-  const { commit, roundTrip } = latency.floor;
-  console.log(`floor of the cost with flush on this machine now: the twin's durable write (one-row commit, p50 ${commit.p50.toFixed(3)} ms) + one WebSocket round trip between two processes (p50 ${roundTrip.p50.toFixed(3)} ms) = ${latency.floorP50Ms.toFixed(3)} ms`);
+  const { commit, commitBackToBack, roundTrip, paceMs } = latency.floor;
+  console.log(`floor of the cost with flush on this machine now: the twin's durable write (one-row commit, p50 ${commit.p50.toFixed(3)} ms ${paceMs} ms after the last; ${commitBackToBack.p50.toFixed(3)} ms right after it) + one WebSocket round trip between two processes (p50 ${roundTrip.p50.toFixed(3)} ms) = ${latency.floorP50Ms.toFixed(3)} ms`);
   console.log(`\nunder load: ${LOAD_CLIENTS} clients of tracker 1, closed loop, create_group, ${seconds} s each way per round`);
   printTable(
     ['twin', 'commands/s', 'ms per command (1 / commands/s)', 'p50 ms', 'p99 ms'],
@@ -320,7 +333,7 @@ async function pingTracker(cluster: Cluster, id: number) {
   const ws = new WebSocket(`ws://127.0.0.1:${cluster.trackers[id - 1]!.port}/client`, { perMessageDeflate: false });
   try {
     await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
-    return await measureWsRoundTrip(ws);
+    return await measureWsRoundTrip(ws, FLOOR_SAMPLES, FLOOR_PACE_MS);
   } finally {
     ws.terminate();
   }

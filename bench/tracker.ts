@@ -38,7 +38,7 @@ export default async function run(args: string[]): Promise<void> {
     const floors = [];
     const byClients = new Map<number, Throughput[]>(CLIENT_COUNTS.map((c) => [c, []]));
     for (let r = 0; r < runs; r++) {
-      floors.push(measureDurableCommit());
+      floors.push(await measureDurableCommit());
       for (const clients of CLIENT_COUNTS) byClients.get(clients)!.push(await measureThroughput(clients, seconds));
     }
     disk = medians(floors);
