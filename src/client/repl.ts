@@ -33,6 +33,8 @@ export class Repl {
   private readonly seen = new Set<string>();
   /** True while a command runs: the prompt is not redrawn under its output. */
   private busy = false;
+  /** "no tracker reachable" was said: the next tracker that answers is announced as back. */
+  private trackerDown = false;
 
   constructor(
     private readonly node: ClientNode,
@@ -45,10 +47,19 @@ export class Repl {
       this.failures += 1;
       this.notice(`download failed: [${e.group}] ${e.name}: ${e.error}`, { event: 'download_failed', group: e.group, name: e.name, error: e.error });
     });
-    node.tracker.on('switched', (from: { port: number; host: string }, to: { port: number; host: string }) =>
-      this.notice(`tracker ${from.host}:${from.port} is gone; switched to ${to.host}:${to.port} (session kept)`, { event: 'tracker_switched', to: `${to.host}:${to.port}` }),
-    );
-    node.tracker.on('down', () => this.notice('no tracker reachable; retrying in the background', { event: 'tracker_down' }));
+    node.tracker.on('switched', (from: { port: number; host: string }, to: { port: number; host: string }) => {
+      if (this.trackerDown) return; // 'up' follows, and says it is back
+      this.notice(`tracker ${from.host}:${from.port} is gone; switched to ${to.host}:${to.port}${this.sessionKept()}`, { event: 'tracker_switched', to: `${to.host}:${to.port}` });
+    });
+    node.tracker.on('down', () => {
+      this.trackerDown = true;
+      this.notice('no tracker reachable; retrying in the background', { event: 'tracker_down' });
+    });
+    node.tracker.on('up', (at: { port: number; host: string }) => {
+      if (!this.trackerDown) return;
+      this.trackerDown = false;
+      this.notice(`tracker ${at.host}:${at.port} is reachable again; using it${this.sessionKept()}`, { event: 'tracker_back', to: `${at.host}:${at.port}` });
+    });
   }
 
   /** Runs these commands (from --exec) and returns the exit code. */
@@ -133,6 +144,11 @@ export class Repl {
   private print(command: string, result: Result): void {
     if (this.options.json) this.write(`${JSON.stringify({ ok: true, command, data: result.data })}\n`);
     else this.write(`${result.text}\n`);
+  }
+
+  /** After a change of tracker: whether the session came along (a session that ended says so itself). */
+  private sessionKept(): string {
+    return this.node.loggedInAs ? ` (session kept: still logged in as ${this.node.loggedInAs})` : '';
   }
 
   /** A line from the background, above the prompt, keeping what the user is typing. */
