@@ -20,10 +20,21 @@ import { median, numberOption, printTable, writeResults } from './lib/stats.js';
 const TEST_FILE = 'test/replication/faults.e2e.test.ts';
 const MS_PER_SEED_LIMIT = 60_000;
 
+/** What the test records of each seed (its `task.meta.faultRun`). */
+interface FaultRun {
+  readonly twinAck: string;
+  readonly faults: number;
+  readonly kills: number;
+  readonly cuts: number;
+  readonly acknowledged: { readonly users: number; readonly groups: number; readonly joins: number };
+  readonly conflicts: number;
+  readonly events: number;
+}
+
 /** The part of vitest's JSON report read here. */
 interface VitestReport {
   readonly testResults: readonly {
-    readonly assertionResults: readonly { readonly title: string; readonly status: string; readonly duration?: number; readonly failureMessages: readonly string[] }[];
+    readonly assertionResults: readonly { readonly title: string; readonly status: string; readonly duration?: number; readonly failureMessages: readonly string[]; readonly meta?: { readonly faultRun?: FaultRun } }[];
   }[];
 }
 
@@ -31,6 +42,7 @@ interface SeedResult {
   readonly seed: number;
   readonly passed: boolean;
   readonly seconds: number;
+  readonly run?: FaultRun;
   readonly failure?: string;
 }
 
@@ -47,12 +59,14 @@ export default async function run(args: string[]): Promise<void> {
     const results = seedResults(JSON.parse(readFileSync(reportFile, 'utf8')) as VitestReport);
     const minutes = Math.round((performance.now() - started) / 6000) / 10;
     printTable(
-      ['seed', 'result', 's'],
-      results.map((r) => [r.seed, r.passed ? 'passed' : `FAILED: ${r.failure}`, r.seconds]),
+      ['seed', '--twin-ack', 'kills', 'link cuts', 'acked users/groups/joins', 'conflicts', 'events', 's', 'result'],
+      results.map((r) => [r.seed, r.run?.twinAck ?? '', r.run?.kills ?? '', r.run?.cuts ?? '', r.run ? `${r.run.acknowledged.users}/${r.run.acknowledged.groups}/${r.run.acknowledged.joins}` : '', r.run?.conflicts ?? '', r.run?.events ?? '', r.seconds, r.passed ? 'passed' : `FAILED: ${r.failure}`]),
     );
     const failed = results.filter((r) => !r.passed);
-    const summary = { seeds: results.length, firstSeed, steps, passed: results.length - failed.length, failed: failed.map((r) => r.seed), medianSeconds: median(results.map((r) => r.seconds)), minutes, results };
-    console.log(`${summary.passed} of ${summary.seeds} seeds passed in ${minutes} min (median ${summary.medianSeconds} s per seed)`);
+    const total = (f: (run: FaultRun) => number) => results.reduce((sum, r) => sum + (r.run ? f(r.run) : 0), 0);
+    const totals = { kills: total((r) => r.kills), cuts: total((r) => r.cuts), conflicts: total((r) => r.conflicts), events: total((r) => r.events) };
+    const summary = { seeds: results.length, firstSeed, steps, passed: results.length - failed.length, failed: failed.map((r) => r.seed), medianSeconds: median(results.map((r) => r.seconds)), minutes, totals, results };
+    console.log(`${summary.passed} of ${summary.seeds} seeds passed in ${minutes} min (median ${summary.medianSeconds} s per seed): ${totals.kills} kills -9, ${totals.cuts} link cuts, ${totals.conflicts} conflicts listed alike on both trackers, ${totals.events} events`);
     console.log(`wrote ${writeResults('faults', summary)}`);
     if (code !== 0 || failed.length > 0 || results.length !== seeds) process.exitCode = 1;
   } finally {
@@ -66,6 +80,7 @@ function seedResults(report: VitestReport): SeedResult[] {
       seed: Number(/seed (\d+)/.exec(t.title)?.[1]),
       passed: t.status === 'passed',
       seconds: Math.round((t.duration ?? 0) / 100) / 10,
+      ...(t.meta?.faultRun && { run: t.meta.faultRun }),
       ...(t.status !== 'passed' && { failure: (t.failureMessages[0] ?? t.status).split('\n')[0]!.slice(0, 200) }),
     })),
   );

@@ -18,6 +18,22 @@ import { clientOf, partitionable, stateOf, waitConverged, type Partitionable } f
 import { mulberry32 as prng } from '../helpers/random.js';
 
 const FIRST_SEED = Number(process.env.FAULT_FIRST_SEED ?? 1);
+/** What a seed did, for the benchmark's report (bench/faults.ts reads it from vitest's JSON report). */
+interface FaultRun {
+  readonly twinAck: string;
+  readonly faults: number;
+  readonly kills: number;
+  readonly cuts: number;
+  readonly acknowledged: { readonly users: number; readonly groups: number; readonly joins: number };
+  readonly conflicts: number;
+  readonly events: number;
+}
+declare module 'vitest' {
+  interface TaskMeta {
+    faultRun?: FaultRun;
+  }
+}
+
 const SEEDS = process.env.FAULT_SEED ? [Number(process.env.FAULT_SEED)] : Array.from({ length: Number(process.env.FAULT_SEEDS ?? 3) }, (_, i) => FIRST_SEED + i);
 const STEPS = Number(process.env.FAULT_STEPS ?? 60);
 const CLIENTS = 4;
@@ -44,7 +60,7 @@ describe('randomized faults: partitions and kill -9 under load', () => {
     net = undefined;
   });
 
-  test.each(SEEDS)('seed %i', async (seed) => {
+  test.for(SEEDS)('seed %i', { timeout: 60_000 }, async (seed, { task }) => {
     const random = prng(seed);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
     const trail: string[] = []; // what happened, printed when the seed fails
@@ -146,5 +162,14 @@ describe('randomized faults: partitions and kill -9 under load', () => {
     for (const [group, times] of acked.groups) if (times > 1) expect(s1.conflicts.some((x) => x.reason === `group ${group} already exists`)).toBe(true);
     for (const t of c.trackers) expect(t.output).not.toContain('CHAIN_BROKEN');
     console.log(`seed ${seed} (--twin-ack ${twinAck}): ${trail.length} faults (${trail.join(', ')}); ${acked.users.size} users, ${acked.groups.size} groups, ${acked.joins.length} joins acknowledged; ${s1.conflicts.length} conflicts; ${s1.eventCount} events`);
-  }, 60_000);
+    task.meta.faultRun = {
+      twinAck,
+      faults: trail.length,
+      kills: trail.filter((f) => f.includes('kill -9')).length,
+      cuts: trail.filter((f) => f.endsWith(': cut')).length,
+      acknowledged: { users: acked.users.size, groups: acked.groups.size, joins: acked.joins.length },
+      conflicts: s1.conflicts.length,
+      events: s1.eventCount,
+    };
+  });
 });
