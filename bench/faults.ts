@@ -8,10 +8,10 @@
  *
  * Options: --seeds N (default 20), --first-seed S (default 1), --steps N (steps per seed,
  * default 60). Prints one line per seed and writes bench/results/faults.json; exits 1 if
- * any seed failed. About 8 s per seed here; the whole run is cut off at 60 s per seed.
+ * any seed failed. About 6 s per seed here; the whole run is cut off at 60 s per seed.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../src/demo/local-cluster.js';
@@ -55,7 +55,13 @@ export default async function run(args: string[]): Promise<void> {
   console.log(`faults: seeds ${firstSeed}..${firstSeed + seeds - 1}, ${steps} steps each (${TEST_FILE})`);
   const started = performance.now();
   try {
-    const code = await vitest(reportFile, { FAULT_SEEDS: String(seeds), FAULT_FIRST_SEED: String(firstSeed), FAULT_STEPS: String(steps) }, seeds * MS_PER_SEED_LIMIT + 60_000);
+    const limitMs = seeds * MS_PER_SEED_LIMIT + 60_000;
+    const code = await vitest(reportFile, { FAULT_SEEDS: String(seeds), FAULT_FIRST_SEED: String(firstSeed), FAULT_STEPS: String(steps) }, limitMs);
+    if (!existsSync(reportFile)) {
+      console.error(`faults: vitest ended (exit ${code ?? 'by signal'}) without its report: no results; the run's limit is ${limitMs / 1000} s`);
+      process.exitCode = 1;
+      return;
+    }
     const results = seedResults(JSON.parse(readFileSync(reportFile, 'utf8')) as VitestReport);
     const minutes = Math.round((performance.now() - started) / 6000) / 10;
     printTable(
@@ -86,16 +92,21 @@ function seedResults(report: VitestReport): SeedResult[] {
   );
 }
 
-/** Runs the fault test file under vitest (progress on this terminal, the report to `reportFile`); its exit code. */
+/**
+ * Runs the fault test file under vitest (progress on this terminal, the report to
+ * `reportFile`); its exit code. Vitest leads a process group of its own, so that a run
+ * past `limitMs` is ended with everything it started (its workers, their trackers).
+ */
 function vitest(reportFile: string, env: Record<string, string>, limitMs: number): Promise<number | null> {
   const child = spawn(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', TEST_FILE, '--reporter=verbose', '--reporter=json', `--outputFile.json=${reportFile}`], {
     cwd: ROOT,
     stdio: 'inherit',
     env: { ...process.env, ...env },
+    detached: true,
   });
   const timer = setTimeout(() => {
-    console.error(`faults: still running after ${limitMs / 1000} s; stopping it`);
-    child.kill('SIGTERM');
+    console.error(`faults: still running after ${limitMs / 1000} s; stopping it and every process it started`);
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
   }, limitMs);
   return new Promise((resolve) => {
     child.once('exit', (code) => {
