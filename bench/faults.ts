@@ -104,13 +104,22 @@ function vitest(reportFile: string, env: Record<string, string>, limitMs: number
     env: { ...process.env, ...env },
     detached: true,
   });
+  const group = (signal: NodeJS.Signals) => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(-child.pid, signal);
+  };
   const timer = setTimeout(() => {
     console.error(`faults: still running after ${limitMs / 1000} s; stopping it and every process it started`);
-    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    group('SIGKILL');
   }, limitMs);
+  // Its own group does not get the terminal's Ctrl-C: pass it on (vitest then stops its trackers).
+  const forward = (signal: NodeJS.Signals) => group(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
   return new Promise((resolve) => {
     child.once('exit', (code) => {
       clearTimeout(timer);
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
       resolve(code);
     });
   });
