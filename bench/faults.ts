@@ -15,21 +15,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../src/demo/local-cluster.js';
+import type { FaultRun } from '../test/helpers/fault-run.js';
 import { median, numberOption, printTable, writeResults } from './lib/stats.js';
 
 const TEST_FILE = 'test/replication/faults.e2e.test.ts';
 const MS_PER_SEED_LIMIT = 60_000;
-
-/** What the test records of each seed (its `task.meta.faultRun`). */
-interface FaultRun {
-  readonly twinAck: string;
-  readonly faults: number;
-  readonly kills: number;
-  readonly cuts: number;
-  readonly acknowledged: { readonly users: number; readonly groups: number; readonly joins: number };
-  readonly conflicts: number;
-  readonly events: number;
-}
 
 /** The part of vitest's JSON report read here. */
 interface VitestReport {

@@ -16,24 +16,9 @@ import type { State } from '../../src/events/state.js';
 import { Cluster } from '../helpers/cluster.js';
 import { clientOf, partitionable, stateOf, waitConverged, type Partitionable } from '../helpers/replication.js';
 import { mulberry32 as prng } from '../helpers/random.js';
+import '../helpers/fault-run.js'; // task.meta.faultRun
 
 const FIRST_SEED = Number(process.env.FAULT_FIRST_SEED ?? 1);
-/** What a seed did, for the benchmark's report (bench/faults.ts reads it from vitest's JSON report). */
-interface FaultRun {
-  readonly twinAck: string;
-  readonly faults: number;
-  readonly kills: number;
-  readonly cuts: number;
-  readonly acknowledged: { readonly users: number; readonly groups: number; readonly joins: number };
-  readonly conflicts: number;
-  readonly events: number;
-}
-declare module 'vitest' {
-  interface TaskMeta {
-    faultRun?: FaultRun;
-  }
-}
-
 const SEEDS = process.env.FAULT_SEED ? [Number(process.env.FAULT_SEED)] : Array.from({ length: Number(process.env.FAULT_SEEDS ?? 3) }, (_, i) => FIRST_SEED + i);
 const STEPS = Number(process.env.FAULT_STEPS ?? 60);
 const CLIENTS = 4;
