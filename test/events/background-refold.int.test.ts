@@ -3,31 +3,20 @@
  * of the event loop at a time: the old state serves meanwhile, commands are acknowledged,
  * and at the end the state is the fold of the log whatever arrived in between.
  */
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { EventStore } from '../../src/events/log/event-store.js';
+import { describe, expect, test } from 'vitest';
 import { Ledger } from '../../src/events/log/ledger.js';
-import { chain, tempDir } from '../helpers/envelopes.js';
-import { exec, replayHash } from '../helpers/ledger.js';
+import { chain } from '../helpers/envelopes.js';
+import { exec, logsPerTest, replayHash } from '../helpers/ledger.js';
 import { cmd } from '../helpers/fixtures.js';
 
 /** Enough events that folding them takes several slices of the event loop on any host. */
 const EACH = 10_000;
 const T0 = 1_700_000_000_000;
 
-let dir: ReturnType<typeof tempDir>;
-const stores: EventStore[] = [];
-
-beforeEach(() => {
-  dir = tempDir();
-});
-afterEach(() => {
-  for (const s of stores.splice(0)) if (s.db.open) s.close();
-  dir.remove();
-});
+const logs = logsPerTest();
 
 function openLedger(snapshotEvery = 1_000_000) {
-  const store = EventStore.open(dir.file('one.db'));
-  stores.push(store);
+  const store = logs.open('one.db');
   const ledger = new Ledger(store, { origin: 1, snapshotEvery, backgroundRefoldMin: 1000, clock: () => T0 });
   ledger.open();
   return ledger;

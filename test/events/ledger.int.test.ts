@@ -3,7 +3,7 @@
  * from snapshots, idempotent and chain-checked replication, and convergence of two
  * trackers whatever the arrival order (re-folding when a late event sorts early).
  */
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import {
   checkEnvelope,
   decide,
@@ -14,38 +14,22 @@ import {
 import { EventStore, type Position } from '../../src/events/log/event-store.js';
 import { ChainError, Ledger, SNAPSHOTS_KEPT } from '../../src/events/log/ledger.js';
 import { HASH_COOLDOWN } from '../../src/events/log/state-hasher.js';
-import { chain, tempDir } from '../helpers/envelopes.js';
-import { exec, replayHash } from '../helpers/ledger.js';
+import { chain } from '../helpers/envelopes.js';
+import { exec, logsPerTest, replayHash } from '../helpers/ledger.js';
 import { cmd } from '../helpers/fixtures.js';
 
-let dir: ReturnType<typeof tempDir>;
-const stores: EventStore[] = [];
-
-beforeEach(() => {
-  dir = tempDir();
-});
-afterEach(() => {
-  for (const s of stores.splice(0)) if (s.db.open) s.close();
-  dir.remove();
-});
+const logs = logsPerTest();
 
 interface Clock {
   ms: number;
 }
 
 function openLedger(file: string, origin: number, options: { clock?: Clock; snapshotEvery?: number } = {}) {
-  const store = EventStore.open(dir.file(file));
-  stores.push(store);
+  const store = logs.open(file);
   const clock = options.clock ?? { ms: 1_700_000_000_000 };
   const ledger = new Ledger(store, { origin, snapshotEvery: options.snapshotEvery, clock: () => clock.ms });
   const stats = ledger.open();
   return { ledger, store, stats, clock };
-}
-
-function reader(file: string): EventStore {
-  const store = EventStore.openReadOnly(dir.file(file));
-  stores.push(store);
-  return store;
 }
 
 const own = (ledger: Ledger): Envelope[] => ledger.store.ofOrigin(ledger.origin, 0, 1_000_000);
@@ -58,7 +42,7 @@ function snapshotOfLedger(ledger: Ledger) {
 describe('commit', () => {
   test('given a commit, when its promise resolves, then another connection already finds the events on disk', async () => {
     const { ledger } = openLedger('one.db', 1);
-    const other = reader('one.db');
+    const other = logs.openReadOnly('one.db');
     const { envelopes, onDisk } = await exec(ledger, cmd.createUser('alice'), 'key-1').then((envelopes) => ({
       envelopes,
       onDisk: other.ofOrigin(1, 0, 10),
@@ -427,8 +411,7 @@ describe('events another connection appends (the frame checker storing a catch-u
   /** Tracker 1's ledger, and a second connection to its log that appends 3 frames of tracker 2's 30 events. */
   function withSecondWriter() {
     const one = openLedger('one.db', 1, { snapshotEvery: 10 });
-    const other = EventStore.open(dir.file('one.db'));
-    stores.push(other);
+    const other = logs.open('one.db');
     const frames = [0, 10, 20].map((at) => chain(2, 30).slice(at, at + 10));
     const append = (frame: Envelope[]) => expect(other.appendContinuation(frame, () => true)).toBe(true);
     return { one, frames, append };
