@@ -267,10 +267,10 @@ export class Ledger extends EventEmitter {
     const first = fresh[order ? order[0]! : 0]!;
     const cursor = this.refold?.cursor;
     if (cursor && compareOrder(first, cursor) <= 0) {
-      // The background re-fold read past where these go: it starts over, with them.
+      // The background re-fold read past where these go: it starts over (deferred below, with them).
       const { from } = this.refold!;
       this.cancelRefold();
-      this.deferRefold(compareOrder(from, first) < 0 ? from : first);
+      this.deferRefold(from);
     }
     const late = this.unfoldedFrom !== undefined || (this.lastFolded !== undefined && compareOrder(first, this.lastFolded) < 0);
     if (late && this.refold) {
