@@ -39,7 +39,7 @@ import { EventStore, type Position } from '../src/events/log/event-store.js';
 import { foldEvents } from '../src/events/log/fold.js';
 import { DB_FILE } from '../src/tracker/tracker.js';
 import type { ReplicationStatus } from '../src/tracker/replication-link.js';
-import { cpuSeconds } from './lib/files.js';
+import { cpuSeconds, threadCpuSeconds } from './lib/files.js';
 import { measureDurableCommit, measureWsRoundTrip, type Floor } from './lib/floors.js';
 import { median, numberOption, percentile, printTable, writeResults } from './lib/stats.js';
 import { writeSyntheticLog } from './lib/synthetic-log.js';
@@ -372,7 +372,7 @@ async function measureCatchUp(events: number, runs: number) {
       const cpu = {
         sender: (await cpuSeconds(senderPid)).total - senderBefore.total,
         receiver: (await cpuSeconds(t2.proc?.pid)).total,
-        receiverMain: (await cpuSeconds(t2.proc?.pid, t2.proc?.pid)).total,
+        receiverMain: (await threadCpuSeconds(t2.proc?.pid, t2.proc?.pid)).total,
       };
       const [, two] = await inSync(cluster, 60_000);
       if (two.events !== events) throw new Error(`tracker 2 holds ${two.events} events, expected ${events}`);

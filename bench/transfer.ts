@@ -10,7 +10,7 @@
  *          --cap RATE (default 20M)  --profile DIR (the downloader writes a .cpuprofile there)
  */
 import { printTable, writeResults } from './lib/stats.js';
-import { parseCommonOptions, runMatrix, scaling } from './lib/matrix.js';
+import { parseCommonOptions, printCpuSeconds, runMatrix, scaling } from './lib/matrix.js';
 
 /** Issue 4's targets. */
 const TARGET_MBPS_1GIB_3_SEEDERS = 250;
@@ -27,6 +27,7 @@ export default async function run(args: string[]): Promise<void> {
     ['size MiB', 'seeders', 'cap/seeder', 'runs', 'median s', 'MB/s', 'peak RSS MB'],
     result.rows.map((r) => [r.sizeMiB, r.seeders, r.cap ? `${r.cap} (${r.capMBps} MB/s)` : 'none', r.runs, r.medianSeconds.toFixed(2), r.medianMBps.toFixed(1), r.peakRssMB.toFixed(0)]),
   );
+  printCpuSeconds(result.rows, result.limits.sha1MBps);
   const factors = scaling(result.rows);
   if (factors.length > 0) {
     console.log('\nscaling, 3 seeders vs 1 (median MB/s ratio)');

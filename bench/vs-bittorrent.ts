@@ -18,7 +18,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { printTable, writeResults } from './lib/stats.js';
-import { parseCommonOptions, runMatrix, scaling, type Row } from './lib/matrix.js';
+import { parseCommonOptions, printCpuSeconds, runMatrix, scaling, type Row } from './lib/matrix.js';
 
 /** Issue 6's targets. */
 const TARGET_RATIO_VS_ARIA2 = 2;
@@ -57,6 +57,7 @@ export default async function run(args: string[]): Promise<void> {
   console.log(`median of ${common.runs} run(s) each, systems alternating; MB = 10^6 bytes; cap 20M = 20 MiB/s = 20.97 MB/s per seeder\n`);
   printTable(['size MiB', 'seeders', 'cap/seeder', 'ours MB/s', 'BT MB/s', 'BT MB/s*', 'ours/BT', 'ours %limit', 'BT %limit', 'ours RSS MB', 'BT RSS MB'], tableRows);
   console.log('BT MB/s*: aria2c from its first tracker announce, i.e. without its ~2 s of start-up (it works in 1 s ticks)');
+  printCpuSeconds(result.rows, result.limits.sha1MBps);
   const factors = scaling(result.rows);
   if (factors.length > 0) {
     console.log('\nscaling, 3 seeders vs 1 (median MB/s ratio)');

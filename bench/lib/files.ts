@@ -73,20 +73,29 @@ export class PeakRssPoller {
 }
 
 /**
- * CPU time a live process (or one of its threads: `thread` is a thread id, the process id
- * for its main thread) has used so far, in seconds: in total and in the kernel; NaN once
- * it is gone.
+ * CPU time a live process has used so far, in seconds: in total and in the kernel; NaN
+ * once it is gone. One argument, so that `pids.map(cpuSeconds)` reads processes.
  */
-export async function cpuSeconds(pid: number | undefined, thread?: number): Promise<{ total: number; kernel: number }> {
-  if (pid === undefined) return { total: NaN, kernel: NaN };
+export function cpuSeconds(pid: number | undefined): Promise<{ total: number; kernel: number }> {
+  return pid === undefined ? Promise.resolve(GONE) : readCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** The same for one thread of a live process (`thread` is a thread id; the process id for its main thread). */
+export function threadCpuSeconds(pid: number | undefined, thread: number | undefined): Promise<{ total: number; kernel: number }> {
+  return pid === undefined || thread === undefined ? Promise.resolve(GONE) : readCpuSeconds(`/proc/${pid}/task/${thread}/stat`);
+}
+
+const GONE = { total: NaN, kernel: NaN };
+
+async function readCpuSeconds(statFile: string): Promise<{ total: number; kernel: number }> {
   try {
-    const stat = await readFile(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
+    const stat = await readFile(statFile, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100/s on Linux).
     const user = Number(fields[11]) / 100;
     const kernel = Number(fields[12]) / 100;
     return { total: user + kernel, kernel };
   } catch {
-    return { total: NaN, kernel: NaN };
+    return GONE;
   }
 }

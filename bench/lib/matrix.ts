@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseRate } from '../../src/client/rate-limiter.js';
-import { median } from './stats.js';
+import { availableParallelism } from 'node:os';
+import { median, printTable } from './stats.js';
 import { Aria2Swarm } from './aria2.js';
 import { makeRandomFile, MiB, type Payload } from './files.js';
 import { measureLimits, type Limits } from './limits.js';
@@ -55,6 +56,8 @@ export interface Row {
   readonly peakRssMB: number;
   /** aria2c only: median MB/s from its first tracker announce (without its ~2 s of start-up ticks). */
   readonly afterStartMBps?: number;
+  /** Ours only: median CPU-seconds of one download, the downloading client's (and of them in its kernel) and all seeders'. */
+  readonly cpuSeconds?: { readonly leecher: number; readonly leecherKernel: number; readonly seeders: number };
 }
 
 export interface MatrixResult {
@@ -124,6 +127,7 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
           const seconds = results.map((r) => r.seconds);
           const medianSeconds = median(seconds);
           const afterStart = results.flatMap((r) => (r.afterStartSeconds !== undefined ? [r.afterStartSeconds] : []));
+          const cpu = results.flatMap((r) => (r.leecherCpuSeconds !== undefined ? [r] : []));
           rows.push({
             system,
             sizeMiB: size,
@@ -136,6 +140,15 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
             medianMBps: round((size * MiB) / 1e6 / medianSeconds),
             peakRssMB: round(Math.max(...results.map((r) => r.peakRssMB))),
             ...(afterStart.length > 0 ? { afterStartMBps: round((size * MiB) / 1e6 / median(afterStart)) } : {}),
+            ...(cpu.length > 0
+              ? {
+                  cpuSeconds: {
+                    leecher: round(median(cpu.map((r) => r.leecherCpuSeconds!))),
+                    leecherKernel: round(median(cpu.map((r) => r.leecherKernelSeconds!))),
+                    seeders: round(median(cpu.map((r) => r.seedersCpuSeconds!))),
+                  },
+                }
+              : {}),
           });
         }
       }
@@ -157,6 +170,28 @@ export function scaling(rows: readonly Row[]): { system: SystemName; sizeMiB: nu
     if (one) out.push({ system: row.system, sizeMiB: row.sizeMiB, cap: row.cap, factor: round(row.medianMBps / one.medianMBps) });
   }
   return out;
+}
+
+/**
+ * Where our downloads' CPU time went, per row: the downloading client's (in its kernel),
+ * the seeders', their sum against what the machine's cores offer in the download's time,
+ * and the part of it that no implementation can skip: the two SHA-1 passes (per piece and
+ * whole file) over every byte at the SHA-1 rate measured in the same run.
+ */
+export function printCpuSeconds(rows: readonly Row[], sha1MBps: number): void {
+  const ours = rows.filter((r) => r.cpuSeconds !== undefined);
+  if (ours.length === 0) return;
+  const cores = availableParallelism();
+  console.log(`
+our CPU-seconds per download (medians): downloading client (kernel), seeders, all of it against ${cores} cores x the median time`);
+  printTable(
+    ['size MiB', 'seeders', 'cap/seeder', 'median s', 'leecher CPU s', 'seeders CPU s', 'all', 'of cores', 'two SHA-1 passes'],
+    ours.map((r) => {
+      const cpu = r.cpuSeconds!;
+      const all = cpu.leecher + cpu.seeders;
+      return [r.sizeMiB, r.seeders, r.cap ?? 'none', r.medianSeconds.toFixed(2), `${cpu.leecher.toFixed(2)} (${cpu.leecherKernel.toFixed(2)})`, cpu.seeders.toFixed(2), all.toFixed(2), `${((100 * all) / (cores * r.medianSeconds)).toFixed(0)}%`, ((2 * r.sizeMiB * MiB) / 1e6 / sha1MBps).toFixed(2)];
+    }),
+  );
 }
 
 export interface CommonOptions {
