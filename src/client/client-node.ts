@@ -14,7 +14,7 @@ import type { FileManifest, SwarmPeer } from '../wire/manifest.js';
 import { decodePublicKey } from '../wire/ticket.js';
 import type { TrackerAddress } from '../wire/tracker-info.js';
 import { ClientState } from './client-state.js';
-import { Download, type DownloadProgress } from './downloader.js';
+import { Download, DownloadError, type DownloadProgress } from './downloader.js';
 import { hashFile } from './file-hasher.js';
 import { PeerServer } from './peer-server.js';
 import { resolveDestination } from './piece-store.js';
@@ -173,6 +173,10 @@ export class ClientNode extends EventEmitter {
     if (this.downloads.some((d) => d.path === path && d.status === 'downloading')) {
       throw new ClientError('ALREADY_DOWNLOADING', `${path} is already being downloaded; see show_downloads`);
     }
+    if (await stat(path).catch(() => undefined)) throw new ClientError('DESTINATION_EXISTS', `${path} already exists; give another destination, or move that file away`);
+    if (info.peers.length === 0) {
+      throw new ClientError('NO_PEERS_ONLINE', `nobody who has ${name} is online now (list_files ${group} counts its seeders online); try again when one is`);
+    }
     this.state.addDownload({ user, manifest: info.manifest, destination: path });
     return this.run(info, path);
   }
@@ -231,6 +235,13 @@ export class ClientNode extends EventEmitter {
         if (entry.status !== 'downloading') return;
         entry.status = 'failed';
         entry.error = error.message;
+        // Only a download interrupted here (logout, quit) resumes at the next login. A failed
+        // one is over; what it has stays in its .part file, and download_file again resumes it.
+        if (!(error instanceof DownloadError && error.code === 'ABORTED')) {
+          this.state.removeDownload(user, path);
+          const { piecesDone, pieceCount } = download.progress();
+          if (piecesDone > 0) entry.error += `; ${piecesDone} of ${pieceCount} pieces are kept in ${path}.part, and download_file ${manifest.group} ${manifest.name} again resumes from them`;
+        }
         this.emit('download-failed', entry);
       },
     );

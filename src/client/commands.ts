@@ -3,6 +3,7 @@
  * what each does on the ClientNode. Every command returns a Result: text for people and
  * data for --json. Wrong argument counts and unknown commands say what to type instead.
  */
+import type { FileRow } from '../events/queries.js';
 import type { ClientNode, DownloadEntry } from './client-node.js';
 import { bytes, duration, painter, rate, table } from './format.js';
 
@@ -114,7 +115,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     run: async (node, [group], ui) => {
       const rows = await node.listFiles(group!);
       if (rows.length === 0) return done(`no files in ${group} yet; share one with: upload_file <path> ${group}`, rows);
-      const cells = rows.map((r) => [r.name, bytes(r.size), String(r.seeders), String(r.leechers), r.sha1.slice(0, 12)]);
+      // A seeder whose client is not connected now cannot serve: say how many can.
+      const seeders = (r: FileRow) => (r.seedersOnline === r.seeders ? String(r.seeders) : `${r.seeders} (${r.seedersOnline} online)`);
+      const cells = rows.map((r) => [r.name, bytes(r.size), seeders(r), String(r.leechers), r.sha1.slice(0, 12)]);
       return done(table(['NAME', 'SIZE', 'SEEDERS', 'LEECHERS', 'SHA1'], cells, painter(ui.color)), rows);
     },
   },

@@ -23,6 +23,8 @@ export interface FileRow {
   readonly sha1: string;
   readonly seeders: number;
   readonly leechers: number;
+  /** Of the seeders, those whose session is online now (the ones a download is handed). */
+  readonly seedersOnline: number;
 }
 
 export interface DownloadInfo {
@@ -55,8 +57,13 @@ export function listFiles(state: State, actor: string, group: string): QueryResu
   for (const file of state.files.values()) {
     if (file.group !== group) continue;
     let seeders = 0;
-    for (const m of file.swarm.values()) if (m.seeder) seeders += 1;
-    rows.push({ name: file.name, size: file.size, sha1: file.sha1, seeders, leechers: file.swarm.size - seeders });
+    let seedersOnline = 0;
+    for (const m of file.swarm.values()) {
+      if (!m.seeder) continue;
+      seeders += 1;
+      if (isOnline(state, m.user, m.peer)) seedersOnline += 1;
+    }
+    rows.push({ name: file.name, size: file.size, sha1: file.sha1, seeders, leechers: file.swarm.size - seeders, seedersOnline });
   }
   return ok(rows.sort((a, b) => a.name.localeCompare(b.name)));
 }
@@ -66,16 +73,18 @@ export function downloadInfo(state: State, actor: string, actorPeer: string, gro
   if ('code' in g) return fail(g);
   const file = state.files.get(fileKey(group, name));
   if (!file) return fail(noSuchFile(group, name));
-  const online = (user: string, peer: string) => {
-    const id = state.sessionAt.get(swarmKey(user, peer));
-    return id !== undefined && state.sessions.get(id)!.online;
-  };
   const members = [...file.swarm.values()]
-    .filter((m) => m.peer !== actorPeer && online(m.user, m.peer))
+    .filter((m) => m.peer !== actorPeer && isOnline(state, m.user, m.peer))
     .sort((a, b) => Number(b.seeder) - Number(a.seeder));
   const peers = members.map(({ user, peer }) => ({ user, ...splitPeer(peer) }));
   const { size, pieceSize, pieceHashes, sha1 } = file;
   return ok({ manifest: { group, name, size, pieceSize, pieceHashes, sha1 }, peers });
+}
+
+/** The swarm member (user at peer address) has a session that is online now. */
+function isOnline(state: State, user: string, peer: string): boolean {
+  const id = state.sessionAt.get(swarmKey(user, peer));
+  return id !== undefined && state.sessions.get(id)!.online;
 }
 
 function splitPeer(peer: string): { host: string; port: number } {

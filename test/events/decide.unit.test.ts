@@ -256,10 +256,15 @@ describe('list_files', () => {
     expect(files).toEqual({
       ok: true,
       value: [
-        { name: 'a.txt', size: fileShape('a.txt').size, sha1: fileShape('a.txt').sha1, seeders: 1, leechers: 0 },
-        { name: 'b.txt', size: fileShape('b.txt').size, sha1: fileShape('b.txt').sha1, seeders: 1, leechers: 0 },
+        { name: 'a.txt', size: fileShape('a.txt').size, sha1: fileShape('a.txt').sha1, seeders: 1, leechers: 0, seedersOnline: 0 },
+        { name: 'b.txt', size: fileShape('b.txt').size, sha1: fileShape('b.txt').sha1, seeders: 1, leechers: 0, seedersOnline: 0 },
       ],
     });
+  });
+
+  test('given two seeders, one logged in and one logged out, then both count as seeders and one as online', () => {
+    const state = foldAll([...bobInG, ev.fileShared('g', 'a.txt', 'alice'), ev.fileShared('g', 'a.txt', 'bob'), ev.sessionStarted('alice'), ev.sessionStarted('bob'), ev.sessionEnded('bob')]);
+    expect(listFiles(state, 'alice', 'g')).toMatchObject({ ok: true, value: [{ name: 'a.txt', seeders: 2, seedersOnline: 1 }] });
   });
 
   test.each(['carol', 'dave'])('given %s is not a member, when she lists the files, then NOT_MEMBER', (user) => {
