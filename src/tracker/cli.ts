@@ -56,6 +56,7 @@ interface StartOptions {
   handshakeTimeout?: number;
   idleTimeout?: number;
   twinAck: TwinAck;
+  twinLost?: boolean;
 }
 
 export function trackerProgram(): Command {
@@ -80,6 +81,7 @@ export function trackerProgram(): Command {
         .choices(TWIN_ACKS)
         .default(DEFAULT_TWIN_ACK),
     )
+    .option('--twin-lost', 'after `tracker restore`: the twin is lost for good, so accept commands without first reaching it to catch up (see docs/operations.md)')
     .option('--ticket-ttl <seconds>', `how long a download ticket lets its holder open new peer connections (default: ${seconds(TICKET_TTL_MS)})`, parseSeconds)
     .option('--session-ttl <seconds>', `how long a session lives after login; older ones must login again (default: ${seconds(SESSION_TTL_MS)}, 7 days)`, parseSeconds)
     .option('--max-connections <n>', `open connections in total (default: ${DEFAULT_LIMITS.maxConnections})`, parsePositive)
@@ -96,6 +98,7 @@ export function trackerProgram(): Command {
         snapshotEvery: opts.snapshotEvery,
         peer: opts.peer,
         twinAck: opts.twinAck,
+        twinLost: opts.twinLost,
         ticketTtlMs: opts.ticketTtl,
         sessionTtlMs: opts.sessionTtl,
         limits: {

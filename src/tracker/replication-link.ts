@@ -28,7 +28,12 @@
  *   up, or a failed dial), and whenever the twin is known to hold events of THIS
  *   tracker's origin beyond its own log, local commits are held (CommitGate,
  *   commit-gate.ts): a new event would reuse a seq and fork the chain. Catching up on
- *   the twin's origin never blocks commits.
+ *   the twin's origin never blocks commits. A log put back by `tracker restore` holds
+ *   them until the twin has been reached (restored-log.ts).
+ * - A link that fails for a reason retrying cannot cure at once (a refusal, a broken
+ *   chain) is dialled again ever more slowly (FAULT_BACKOFF_MS), its up and down lines
+ *   are logged at most once a minute, and /health names the problem until a link has
+ *   stayed up for STABLE_LINK_MS.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -41,6 +46,7 @@ import type { ReplicationBarrier } from './executor.js';
 import { ApplyLag, type LagSummary } from './apply-lag.js';
 import { CommitGate } from './commit-gate.js';
 import { FrameChecker } from './frame-checker.js';
+import { clearRestored, restoredMark, type RestoredMark } from './restored-log.js';
 import type { Logger } from './logger.js';
 import { BATCH_EVENTS } from './log-sender.js';
 import { ReplicationPeer, type PeerHost } from './replication-peer.js';
@@ -50,6 +56,12 @@ import { TwinAcks } from './twin-acks.js';
 /** Waits between dial attempts while the twin is unreachable (the last one repeats). */
 export const DIAL_BACKOFF_MS = [100, 200, 400, 800, 1000, 2000] as const;
 export const DIAL_TIMEOUT_MS = 1000;
+/** Redial delays after links that failed for a reason (LINK_FAULTS), one step per failure in a row. */
+export const FAULT_BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000] as const;
+/** A link up this long without failing ends the problem before it (and its backoff). */
+export const STABLE_LINK_MS = 10_000;
+/** Why a link ended that retrying at once cannot cure. */
+const LINK_FAULTS = new Set(['AUTH_FAILED', 'UNEXPECTED_PEER', 'VERSION_MISMATCH', 'BAD_FRAME', 'AUTH_TIMEOUT', 'CHAIN_BROKEN', 'LOCAL_ERROR']);
 /** Connections still in their handshake, beyond which new ones are turned away. */
 export const MAX_PENDING_PEERS = 4;
 /** At most one log line per this interval about refused links and repeated failures. */
@@ -81,6 +93,8 @@ export interface ReplicatorOptions {
   readonly log: Logger;
   /** When the twin acknowledges this tracker's live events (default 'flush'). */
   readonly twinAck?: TwinAck;
+  /** The twin is lost for good: a restored log accepts commands without reaching it (--twin-lost). */
+  readonly twinLost?: boolean;
 }
 
 export interface ReplicationStatus {
@@ -101,6 +115,19 @@ export interface ReplicationStatus {
   readonly refolding: boolean;
   /** Over the last LAG_SAMPLES live events from the twin: ms from durable there to applied here. */
   readonly applyLagMs: LagSummary | null;
+  /** Why the link last failed, if it has not caught up since (a refusal, a broken chain). */
+  readonly problem: LinkProblem | null;
+  /** The log was put back by `tracker restore` and has not reached the twin since: commands wait. */
+  readonly restoredFrom: RestoredMark | null;
+}
+
+export interface LinkProblem {
+  readonly code: string;
+  readonly detail: string;
+  /** ISO time of the latest failure. */
+  readonly at: string;
+  /** Failures in a row. */
+  readonly times: number;
 }
 
 export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost {
@@ -132,6 +159,10 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   private stopped = false;
   private readonly quiet = new Map<string, { at: number; suppressed: number }>();
   private readonly applyLag = new ApplyLag();
+  private problem: LinkProblem | undefined;
+  private stableTimer: NodeJS.Timeout | undefined;
+  /** Set while this log, put back by `tracker restore`, has not reached the twin (restored-log.ts). */
+  private restored: RestoredMark | undefined;
 
   constructor(options: ReplicatorOptions) {
     this.id = options.id;
@@ -150,14 +181,26 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       lagging: (ms) => this.quietly('warn', 'lagging', { twin: this.twinId, waitedMs: ms }, `tracker ${this.twinId} did not acknowledge within ${ms} ms: the link is lagging, acknowledging on the local commit until it catches up`),
       lagOver: () => this.quietly('info', 'lag-over', { twin: this.twinId }, `tracker ${this.twinId} has caught up: commands wait for its ack again`),
     });
+    this.restored = restoredMark(this.ledger.store);
+    if (this.restored && options.twinLost) {
+      this.log.warn({ twin: this.twinId, restoredFrom: this.restored }, `--twin-lost: this log, restored from ${this.restored.file}, accepts commands without reaching tracker ${this.twinId}; should tracker ${this.twinId} come back with newer events of this tracker, the two histories will differ`);
+      clearRestored(this.ledger.store);
+      this.restored = undefined;
+    }
     this.gate = new CommitGate({
-      behind: () => this.twinHoldsOwn() > this.ownMark(),
+      behind: () => this.restored !== undefined || this.twinHoldsOwn() > this.ownMark(),
       refusal: `tracker ${this.id} is catching up with tracker ${this.twinId}; try again in a moment`,
     });
   }
 
   /** Starts dialling the twin. */
   start(): void {
+    if (this.restored) {
+      this.log.warn(
+        { twin: this.twinId, restoredFrom: this.restored },
+        `this log was restored from ${this.restored.file}: it accepts no command until tracker ${this.twinId} is reached and the events of this tracker newer than the backup are caught up (a command before would fork this tracker's history); if tracker ${this.twinId} is lost for good, restart with --twin-lost`,
+      );
+    }
     this.dial();
   }
 
@@ -205,6 +248,8 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       holdingCommits: !this.gate.open,
       refolding: this.ledger.refolding,
       applyLagMs: this.applyLag.summary(),
+      problem: this.problem ?? null,
+      restoredFrom: this.restored ?? null,
     };
   }
 
@@ -212,6 +257,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.dialTimer);
+    clearTimeout(this.stableTimer);
     this.dialing?.terminate();
     for (const peer of [...this.pending, ...(this.link ? [this.link] : [])]) peer.shutdown();
     this.acks.releaseAll();
@@ -249,22 +295,27 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.peerMarks = peer.peerMarks;
     this.announcedUnreachable = false;
     if (!this.announcedUp) {
-      this.log.info({ twin: this.twinId, remote: peer.remote, dialledBy: peer.dialledBy }, `replication link to tracker ${this.twinId} is ${this.everUp ? 'back' : 'up'}`);
+      this.announce('info', 'up', { twin: this.twinId, remote: peer.remote, dialledBy: peer.dialledBy }, `replication link to tracker ${this.twinId} is ${this.everUp ? 'back' : 'up'}`);
       this.announcedUp = true;
     }
     this.everUp = true;
     const own = this.ownMark();
     const theirs = peer.peerMarks.get(this.id) ?? 0;
     if (theirs > own) {
-      this.log.warn({ twin: this.twinId, ownSeq: own, twinHolds: theirs }, `tracker ${this.twinId} holds events of this tracker's origin up to seq ${theirs} but the local log ends at ${own}: catching up before accepting commands`);
+      this.announce('warn', 'behind', { twin: this.twinId, ownSeq: own, twinHolds: theirs }, `tracker ${this.twinId} holds events of this tracker's origin up to seq ${theirs} but the local log ends at ${own}: catching up before accepting commands`);
     }
     this.acks.linked(theirs, own, BATCH_EVENTS);
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(() => (this.problem = undefined), STABLE_LINK_MS);
+    this.stableTimer.unref();
+    this.leaveRestored();
     this.settle();
   }
 
   progress(peer: ReplicationPeer): void {
     if (peer !== this.link) return;
     this.acks.acked(peer.peerMarks.get(this.id) ?? 0, this.ownMark());
+    this.leaveRestored();
     this.gate.recheck();
   }
 
@@ -272,6 +323,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     if (peer !== this.link) return;
     this.lastCatchUp = { events, ms };
     this.log.info({ twin: this.twinId, events, ms }, `caught up with tracker ${this.twinId}: ${events} events in ${ms} ms`);
+    this.leaveRestored();
     this.gate.recheck();
   }
 
@@ -287,16 +339,19 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     } else if (code === 'CHAIN_BROKEN' || code === 'LOCAL_ERROR') {
       this.quietly('error', `dropped:${code}`, { code, detail }, `dropping the replication link: ${code}`);
     }
+    const fault = LINK_FAULTS.has(code);
+    if (fault) this.problem = { code, detail, at: new Date().toISOString(), times: (this.problem?.times ?? 0) + 1 };
     if (peer !== this.link) return;
     this.link = undefined;
+    clearTimeout(this.stableTimer);
     if (peer.wasUp) this.peerMarks = new Map(peer.peerMarks);
     this.acks.releaseAll();
     if (!this.stopped) {
       // Announced up, now down: also when a connection that took the link over (a
       // duplicate link) drops before the twin's marks came on it.
-      if (this.announcedUp) this.log.warn({ twin: this.twinId, code, detail }, `replication link to tracker ${this.twinId} is down; retrying in the background`);
+      if (this.announcedUp) this.announce('warn', 'down', { twin: this.twinId, code, detail }, `replication link to tracker ${this.twinId} is down; retrying in the background`);
       this.announcedUp = false;
-      this.scheduleDial(DIAL_BACKOFF_MS[0]);
+      this.scheduleDial(this.redialDelay());
     }
   }
 
@@ -326,8 +381,31 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
           this.log.info({ twin: this.twinId, address: this.address }, `tracker ${this.twinId} is not reachable yet; retrying in the background`);
         }
       }
-      this.scheduleDial(DIAL_BACKOFF_MS[Math.min(this.attempt++, DIAL_BACKOFF_MS.length - 1)]!);
+      this.scheduleDial(this.problem ? this.redialDelay() : DIAL_BACKOFF_MS[Math.min(this.attempt++, DIAL_BACKOFF_MS.length - 1)]!);
     });
+  }
+
+  /** At once after a link that just dropped; ever more slowly while links keep failing for a reason. */
+  private redialDelay(): number {
+    const times = this.problem?.times ?? 0;
+    return times === 0 ? DIAL_BACKOFF_MS[0] : FAULT_BACKOFF_MS[Math.min(times - 1, FAULT_BACKOFF_MS.length - 1)]!;
+  }
+
+  /** The link's up, down and behind lines: each time while the link is healthy, at most once a minute while it keeps failing. */
+  private announce(level: 'info' | 'warn', key: string, fields: Record<string, unknown>, message: string): void {
+    if (this.problem) this.quietly(level, `link-${key}`, fields, message);
+    else this.log[level](fields, message);
+  }
+
+  /**
+   * A restored log that has reached the twin, which holds no more of this origin than
+   * the log now: its own history continues from here, and commands may go ahead.
+   */
+  private leaveRestored(): void {
+    if (!this.restored || !this.link?.up || this.twinHoldsOwn() > this.ownMark()) return;
+    clearRestored(this.ledger.store);
+    this.log.info({ twin: this.twinId, restoredFrom: this.restored }, `reached tracker ${this.twinId} and caught up the events of this tracker newer than the backup: accepting commands`);
+    this.restored = undefined;
   }
 
   private scheduleDial(ms: number): void {

@@ -41,6 +41,8 @@ export interface TrackerOptions {
   readonly limits?: Partial<TrackerLimits>;
   /** When the twin acknowledges this tracker's live events (default 'flush', flag --twin-ack). */
   readonly twinAck?: TwinAck;
+  /** The twin is lost for good: a log put back by `tracker restore` accepts commands without reaching it (--twin-lost). */
+  readonly twinLost?: boolean;
 }
 
 /** Something that serves WebSocket upgrades on a path, like the replication link. */
@@ -234,7 +236,7 @@ function replicatorFor(options: TrackerOptions, ledger: Ledger, keys: ClusterKey
   if (!twin) return undefined;
   if (others.length > 1) log.warn(`tracker_info.txt lists ${options.trackers.length} trackers; replicating with tracker ${twin.id} only`);
   const dial = options.peer ?? twin;
-  return new Replicator({ id: options.id, twin: { id: twin.id, host: dial.host, port: dial.port }, ledger, keys, log, twinAck: options.twinAck });
+  return new Replicator({ id: options.id, twin: { id: twin.id, host: dial.host, port: dial.port }, ledger, keys, log, twinAck: options.twinAck, twinLost: options.twinLost });
 }
 
 function reply(res: ServerResponse, status: number, type: string, body: string): void {

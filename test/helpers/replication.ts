@@ -22,6 +22,8 @@ export interface ReplicationHealth {
   readonly lagging: boolean;
   readonly refolding: boolean;
   readonly twinAck: 'flush' | 'write';
+  readonly problem: { code: string; detail: string; at: string; times: number } | null;
+  readonly restoredFrom: { file: string; at: string } | null;
 }
 
 export type Health = Awaited<ReturnType<Cluster['health']>> & { originMarks: Record<string, number>; replication: ReplicationHealth };

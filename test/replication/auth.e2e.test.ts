@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { GENESIS_PREV, seal } from '../../src/events/envelope.js';
 import { encodeMessage, PROTOCOL_VERSION } from '../../src/events/replication/protocol.js';
 import type { TrackerConnection } from '../../src/client/tracker-connection.js';
+import { trackerCli } from '../admin/admin-cli.js';
 import { Cluster, waitFor } from '../helpers/cluster.js';
 import { clientOf, health } from '../helpers/replication.js';
 
@@ -47,6 +48,18 @@ describe('link authentication', () => {
     expect(one.stateHash).not.toBe(two.stateHash);
     const refusals = cluster.trackers[0]!.output.split('\n').filter((l) => l.includes('refused a replication link'));
     expect(refusals.length).toBe(1);
+  });
+
+  test('tracker status names the refusal and what to do, exits 2, and the refused side dials ever more slowly', async () => {
+    const status = await trackerCli(['status', cluster!.infoFile, '2']);
+    expect(status.code).toBe(2);
+    expect(status.stdout).toContain('lag unknown (not linked since start)');
+    expect(status.stdout).toMatch(/link problem: AUTH_FAILED \(\d+ time\(s\) in a row, last at .*\)/);
+    expect(status.stdout).toContain('do not share one cluster secret');
+    // 100, 200, 400, 800 ms... a dial a second at best before; now 1, 2, 5, 10 s apart
+    const { times } = (await health(cluster!, 2)).replication.problem!;
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await health(cluster!, 2)).replication.problem!.times - times).toBeLessThanOrEqual(2);
   });
 
   test('a stranger on /replicate that skips the proof is cut off and injects nothing', async () => {

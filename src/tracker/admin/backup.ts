@@ -9,13 +9,15 @@
  * restore Refuses while a tracker runs on the data dir (its run lock) and holds that lock
  *         itself meanwhile; verifies the backup in full first; refuses to replace an
  *         existing log unless --force, and then moves the old one aside (with its -wal
- *         and -shm) as events.db.replaced-<time>, never deleting it.
+ *         and -shm) as events.db.replaced-<time>, never deleting it. The log it puts back is
+ *         marked restored: it accepts commands once it has reached its twin (restored-log.ts).
  */
 import Database from 'better-sqlite3';
 import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { Command } from 'commander';
 import { EventStore } from '../../events/log/event-store.js';
 import { stateHash } from '../../events/state-codec.js';
+import { markRestored } from '../restored-log.js';
 import { dataDirOf, EXIT_DAMAGED, logFileOf, targetOptions, type TargetOptions } from './data-dir.js';
 import { describeProblem, verifyLog } from './integrity.js';
 import { bytes, keyValues, printJson } from './output.js';
@@ -94,7 +96,14 @@ export async function restoreLog(dataDir: string, file: string, force = false): 
     } finally {
       void source.close();
     }
-    renameSync(restoring, target);
+    const copy = EventStore.open(restoring);
+    try {
+      markRestored(copy, { file, at: new Date().toISOString() });
+      copy.db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      await copy.close();
+    }
+    for (const s of SIDE_FILES) if (existsSync(restoring + s)) renameSync(restoring + s, target + s);
     return { file, dataDir, bytes: statSync(target).size, ...summary.counts, movedAside, ms: performance.now() - started };
   } finally {
     release();
@@ -150,7 +159,10 @@ export function restoreCommand(): Command {
       .argument('<file>', 'a file written by tracker backup')
       .option('--force', 'replace an existing log (it is moved aside as events.db.replaced-<time>, not deleted)'),
   )
-    .addHelpText('after', '\nRefuses while a tracker runs on the data dir. After a restore, start the tracker with its twin reachable: it catches up the events newer than the backup.')
+    .addHelpText(
+      'after',
+      '\nRefuses while a tracker runs on the data dir. The restored tracker accepts no command until it has reached its twin and caught up the events of its own that are newer than the backup (otherwise it would fork its history). If the twin is lost for good, start the tracker with --twin-lost.',
+    )
     .action(async (file: string, options: TargetOptions & { force?: boolean }) => {
       await runCopy(() => restoreLog(dataDirOf(options), file, options.force), options.json, 'restore');
     });

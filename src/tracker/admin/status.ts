@@ -8,6 +8,19 @@ import { readTrackerInfo } from '../../wire/tracker-info.js';
 
 /** How long to wait for /health before calling the tracker unreachable. */
 export const STATUS_TIMEOUT_MS = 3000;
+/** Exit code when the tracker answers but its link to the twin has a problem, or it waits for the twin after a restore. */
+export const EXIT_LINK_PROBLEM = 2;
+
+/** What an operator can do about each reason a link fails. */
+const PROBLEM_HINTS: Record<string, string> = {
+  AUTH_FAILED: 'the two trackers do not share one cluster secret: give both the same --cluster-secret-file (README, "Cluster secret")',
+  AUTH_TIMEOUT: 'the other side did not prove the cluster secret in time: is it a tracker of this cluster, and the same version?',
+  UNEXPECTED_PEER: 'the tracker that answered is not the twin tracker_info.txt names: check both tracker_info files',
+  VERSION_MISMATCH: 'the two trackers run different versions: upgrade both',
+  CHAIN_BROKEN: "the twins hold different histories of one tracker's events (a log restored or replaced while its twin was away took new commands): see docs/operations.md, \"Two histories\"",
+  LOCAL_ERROR: "this tracker could not store its twin's events: see its log",
+  BAD_FRAME: 'the other side sent something that is not the replication protocol',
+};
 
 interface Health {
   readonly tracker?: number;
@@ -28,6 +41,8 @@ interface Health {
     readonly lagging?: boolean;
     readonly holdingCommits?: boolean;
     readonly refolding?: boolean;
+    readonly problem?: { code: string; detail: string; at: string; times: number } | null;
+    readonly restoredFrom?: { file: string; at: string } | null;
   } | null;
 }
 
@@ -39,6 +54,7 @@ export function statusCommand(): Command {
     .option('--url <url>', 'the tracker\'s base URL instead, e.g. http://127.0.0.1:9901')
     .option('--port <port>', 'the tracker\'s port on 127.0.0.1 instead')
     .option('--json', 'print /health as JSON')
+    .addHelpText('after', `\nExit code: 0 when the tracker answers, 1 when it does not, ${EXIT_LINK_PROBLEM} when it answers but its link to the twin keeps failing or it waits for the twin after a restore.`)
     .action(async (info: string | undefined, n: string | undefined, opts: { url?: string; port?: string; json?: boolean }) => {
       const base = baseUrl(info, n, opts);
       let health: Health;
@@ -52,6 +68,7 @@ export function statusCommand(): Command {
         return;
       }
       console.log(opts.json ? JSON.stringify(health, null, 2) : formatStatus(health, base));
+      if (health.replication?.problem || health.replication?.restoredFrom) process.exitCode = EXIT_LINK_PROBLEM;
     });
 }
 
@@ -80,9 +97,15 @@ export function formatStatus(h: Health, where: string): string {
     return lines.join('\n');
   }
   const peer = `tracker ${r.peer?.id ?? '?'} (${r.peer?.address ?? '?'})`;
-  const sync = r.inSync ? 'in sync' : `lag ${r.lagEvents ?? '?'} events`;
+  const neverLinked = r.link !== 'up' && Object.keys(r.peerMarks ?? {}).length === 0;
+  const sync = r.inSync ? 'in sync' : neverLinked ? 'lag unknown (not linked since start)' : `lag ${r.lagEvents ?? '?'} events`;
   const notes = [r.lagging && 'lagging (acks on local commit)', r.holdingCommits && 'holding commits while catching up', r.refolding && 're-folding in the background (events arrived that sort before folded ones; in sync once done)'];
   lines.push(`replication: link ${r.link ?? '?'} to ${peer}, ${[sync, ...notes.filter(Boolean)].join(', ')}`);
+  if (r.problem) {
+    lines.push(`  link problem: ${r.problem.code} (${r.problem.times} time(s) in a row, last at ${r.problem.at}): ${r.problem.detail}`);
+    lines.push(`  ${PROBLEM_HINTS[r.problem.code] ?? 'see the tracker log'}`);
+  }
+  if (r.restoredFrom) lines.push(`  restored from ${r.restoredFrom.file} at ${r.restoredFrom.at}: accepts no command until tracker ${r.peer?.id ?? '?'} is reached (or restart with --twin-lost)`);
   if (r.twinAck) lines.push(`  commands are acknowledged once the twin has ${r.twinAck === 'write' ? 'written their events to its log (--twin-ack write)' : 'their events on its disk (--twin-ack flush)'}`);
   const local = r.localMarks ?? {};
   const remote = r.peerMarks ?? {};

@@ -1,0 +1,85 @@
+/**
+ * A log put back by `tracker restore` lacks the events of its own origin newer than the
+ * backup, which the twin holds. Accepting a command before reaching the twin would reuse
+ * one of those seqs and fork the origin's history for good (CHAIN_BROKEN on every link,
+ * state hashes that never meet again). So the restored tracker holds commands until it
+ * has reached the twin and caught up; `--twin-lost` lets it go on alone. `tracker status`
+ * says so and exits 2 meanwhile.
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TrackerConnection } from '../../src/client/tracker-connection.js';
+import { trackerCli } from '../admin/admin-cli.js';
+import { Cluster } from '../helpers/cluster.js';
+import { clientOf, health, waitConverged } from '../helpers/replication.js';
+
+let cluster: Cluster | undefined;
+const clients: TrackerConnection[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await cluster?.destroy();
+  cluster = undefined;
+});
+
+/** Tracker 2 has events of its own origin beyond a backup of its log; then both stop and 2's log is the backup again. */
+async function restoredWhileTwinDown(): Promise<Cluster> {
+  const c = await Cluster.create(2);
+  cluster = c;
+  await Promise.all([c.start(1), c.start(2)]);
+  const ann = await clientOf(c, [2]);
+  clients.push(ann);
+  await ann.request('create_user', { user: 'ann', password: 'pw-ann' });
+  await ann.request('login', { user: 'ann', password: 'pw-ann', peer: '127.0.0.1:7001' });
+  await ann.request('create_group', { group: 'before-backup' });
+  await waitConverged(c);
+  const backup = join(c.dir, 'tracker-2.backup');
+  expect((await trackerCli(['backup', backup, '--data-dir', c.trackers[1]!.dataDir])).code).toBe(0);
+  for (let i = 0; i < 5; i++) await ann.request('create_group', { group: `after-backup-${i}` });
+  await waitConverged(c);
+  ann.close();
+  await c.kill(2, 'SIGTERM');
+  await c.kill(1, 'SIGTERM');
+  const restore = await trackerCli(['restore', backup, '--data-dir', c.trackers[1]!.dataDir, '--force']);
+  expect(restore.code, restore.stderr).toBe(0);
+  return c;
+}
+
+describe('a restored log', () => {
+  it('accepts no command until it has reached its twin, then catches up and converges', async () => {
+    const c = await restoredWhileTwinDown();
+    await c.start(2); // its twin is down
+    const before = await health(c, 2);
+    expect(before.replication).toMatchObject({ holdingCommits: true, restoredFrom: { file: join(c.dir, 'tracker-2.backup') } });
+    const status = await trackerCli(['status', c.infoFile, '2']);
+    expect(status.code).toBe(2);
+    expect(status.stdout).toMatch(/restored from .*tracker-2\.backup.*accepts no command until tracker 1 is reached/);
+
+    const bob = await clientOf(c, [2]);
+    clients.push(bob);
+    let answered = false;
+    const create = bob.request('create_user', { user: 'bob', password: 'pw-bob' }).finally(() => (answered = true));
+    await new Promise((r) => setTimeout(r, 4000)); // past one hold (COMMIT_HOLD_MS): refused, retried, held again
+    expect(answered).toBe(false);
+    expect((await health(c, 2)).events).toBe(before.events);
+
+    await c.start(1);
+    await create; // applied once tracker 2 has caught up its own events from tracker 1
+    const [one, two] = await waitConverged(c);
+    expect(two.stateHash).toBe(one.stateHash);
+    expect(two.replication).toMatchObject({ restoredFrom: null, problem: null });
+    expect(c.trackers[1]!.output).toContain('this log was restored from');
+    expect(c.trackers[1]!.output).toContain('accepting commands');
+    expect(c.trackers[1]!.output).not.toContain('CHAIN_BROKEN');
+  }, 60_000);
+
+  it('with --twin-lost, accepts commands at once without its twin', async () => {
+    const c = await restoredWhileTwinDown();
+    await c.start(2, ['--twin-lost']);
+    const carol = await clientOf(c, [2]);
+    clients.push(carol);
+    await carol.request('create_user', { user: 'carol', password: 'pw-carol' });
+    expect((await health(c, 2)).replication).toMatchObject({ restoredFrom: null });
+    expect(c.trackers[1]!.output).toContain('--twin-lost');
+  }, 60_000);
+});
