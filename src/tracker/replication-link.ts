@@ -156,6 +156,8 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   private announcedUnreachable = false;
   /** The link is announced up: a duplicate link taking over is no news; a drop resets it. */
   private announcedUp = false;
+  /** Its catch-up is announced (a duplicate link that takes over catches up again, with nothing new). */
+  private announcedCaughtUp = false;
   private stopped = false;
   private readonly quiet = new Map<string, { at: number; suppressed: number }>();
   private readonly applyLag = new ApplyLag();
@@ -322,7 +324,8 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   caughtUp(peer: ReplicationPeer, events: number, ms: number): void {
     if (peer !== this.link) return;
     this.lastCatchUp = { events, ms };
-    this.log.info({ twin: this.twinId, events, ms }, `caught up with tracker ${this.twinId}: ${events} events in ${ms} ms`);
+    if (!this.announcedCaughtUp || events > 0) this.log.info({ twin: this.twinId, events, ms }, `caught up with tracker ${this.twinId}: ${events} events in ${ms} ms`);
+    this.announcedCaughtUp = true;
     this.leaveRestored();
     this.gate.recheck();
   }
@@ -351,6 +354,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       // duplicate link) drops before the twin's marks came on it.
       if (this.announcedUp) this.announce('warn', 'down', { twin: this.twinId, code, detail }, `replication link to tracker ${this.twinId} is down; retrying in the background`);
       this.announcedUp = false;
+      this.announcedCaughtUp = false;
       this.scheduleDial(this.redialDelay());
     }
   }

@@ -75,6 +75,30 @@ describe('link announcements', () => {
     expect(lines.filter((l) => /is (up|back)$/.test(l))).toEqual(['replication link to tracker 2 is up', 'replication link to tracker 2 is back']);
   });
 
+  test('given a link up and caught up, when a duplicate connection takes it over and catches up with nothing new, then the catch-up is announced once', () => {
+    const { replication, lines } = replicator();
+    const first = connection(2);
+    replication.authenticated(first.as);
+    first.peer.up = first.peer.wasUp = true;
+    replication.synced(first.as);
+    replication.caughtUp(first.as, 0, 0);
+    const second = connection(1);
+    replication.authenticated(second.as);
+    replication.closed(first.as, 'DUPLICATE_LINK', 'keeping the link dialled by tracker 1');
+    second.peer.up = second.peer.wasUp = true;
+    replication.synced(second.as);
+    replication.caughtUp(second.as, 0, 0);
+    expect(lines.filter((l) => l.startsWith('caught up'))).toEqual(['caught up with tracker 2: 0 events in 0 ms']);
+
+    replication.closed(second.as, 'CLOSED', 'connection lost'); // a new link-up is news again
+    const third = connection(1);
+    replication.authenticated(third.as);
+    third.peer.up = third.peer.wasUp = true;
+    replication.synced(third.as);
+    replication.caughtUp(third.as, 3, 1);
+    expect(lines.filter((l) => l.startsWith('caught up'))).toEqual(['caught up with tracker 2: 0 events in 0 ms', 'caught up with tracker 2: 3 events in 1 ms']);
+  });
+
   test('given no link announced, when a connection drops before the twin\'s marks came, then nothing is said about the link', () => {
     const { replication, lines } = replicator();
     const lone = connection(1);
