@@ -73,6 +73,7 @@ export class ClientNode extends EventEmitter {
     this.peers = new PeerServer({ host: options.host, port: options.port, publicKeys: () => this.keys, maxUploadRate: options.maxUploadRate, maxConnections: options.maxUploadConnections });
     this.state = new ClientState(options.stateDir);
     this.tracker.on('up', () => this.learnKeys());
+    this.peers.on('source-changed', (manifest: FileManifest, path: string) => void this.sourceChanged(manifest, path));
     this.tracker.on('session-expired', () => {
       this.user = undefined;
       this.emit('notice', 'your session has ended; login again');
@@ -153,8 +154,8 @@ export class ClientNode extends EventEmitter {
     const hashes = await hashFile(full);
     const manifest: FileManifest = { group, name: basename(full), ...hashes };
     await this.announce(manifest);
-    await this.peers.share(manifest, full);
-    this.state.addShare({ user, manifest, path: full });
+    await this.peers.share(manifest, full, info.mtimeMs);
+    this.state.addShare({ user, manifest, path: full, mtimeMs: info.mtimeMs });
     return manifest;
   }
 
@@ -226,7 +227,7 @@ export class ClientNode extends EventEmitter {
         entry.status = 'complete';
         entry.finishedAt = Date.now();
         this.state.removeDownload(user, path);
-        this.state.addShare({ user, manifest, path: finalPath });
+        this.state.addShare({ user, manifest, path: finalPath, mtimeMs: (await stat(finalPath).catch(() => undefined))?.mtimeMs });
         await this.announce(manifest).catch((e: Error) => this.emit('notice', `downloaded ${manifest.name} but could not register as its seeder: ${e.message}`));
         this.emit('download-done', entry);
       },
@@ -263,14 +264,14 @@ export class ClientNode extends EventEmitter {
     let reshared = 0;
     for (const share of this.state.shares(user)) {
       const info = await stat(share.path).catch(() => undefined);
-      if (!info || info.size !== share.manifest.size) {
-        this.emit('notice', `no longer sharing ${share.manifest.name}: ${share.path} is missing or changed`);
+      if (!info || info.size !== share.manifest.size || (share.mtimeMs !== undefined && info.mtimeMs !== share.mtimeMs)) {
+        this.emit('notice', `no longer sharing ${share.manifest.name}: ${share.path} is missing or was modified since it was shared; upload_file ${share.path} ${share.manifest.group} shares what it holds now`);
         this.state.removeShare(user, share.manifest.group, share.manifest.name);
         continue;
       }
       try {
+        await this.peers.share(share.manifest, share.path, share.mtimeMs);
         await this.announce(share.manifest);
-        await this.peers.share(share.manifest, share.path);
         reshared += 1;
       } catch (error) {
         this.emit('notice', `could not share ${share.manifest.name} again: ${(error as Error).message}`);
@@ -287,6 +288,15 @@ export class ClientNode extends EventEmitter {
       }
     }
     return { reshared, resumed };
+  }
+
+  /** A shared file was modified on disk: it is no longer served, and no longer listed with this client as its seeder. */
+  private async sourceChanged(manifest: FileManifest, path: string): Promise<void> {
+    const user = this.user;
+    if (!user || !this.state.shares(user).some((s) => s.manifest.sha1 === manifest.sha1)) return;
+    this.state.removeShare(user, manifest.group, manifest.name);
+    await this.tracker.request('stop_share', { group: manifest.group, name: manifest.name }).catch(() => undefined);
+    this.emit('notice', `stopped sharing ${manifest.name} in ${manifest.group}: ${path} was modified after it was shared; upload_file ${path} ${manifest.group} shares what it holds now`);
   }
 
   private learnKeys(): void {

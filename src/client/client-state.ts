@@ -11,6 +11,8 @@ export interface ShareRecord {
   readonly user: string;
   readonly manifest: FileManifest;
   readonly path: string;
+  /** The file's modification time when it was hashed (absent in records of older versions). */
+  readonly mtimeMs?: number;
 }
 
 export interface DownloadRecord {

@@ -7,6 +7,7 @@ export type DownloadErrorCode =
   | 'DOWNLOAD_STALLED'
   | 'NO_PEERS'
   | 'TICKET_REJECTED'
+  | 'BAD_PEERS'
   | 'FILE_HASH_MISMATCH'
   | 'BAD_MANIFEST'
   | 'UNSAFE_NAME'

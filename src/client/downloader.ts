@@ -353,6 +353,11 @@ export class Download extends EventEmitter {
     this.maybeRefresh(now, starving);
     this.fill();
 
+    if (this.peers.allBanned() && !this.refreshing) {
+      const name = this.options.manifest.name;
+      void this.fail(new DownloadError('BAD_PEERS', `every peer that offered ${name} was dropped for sending pieces that fail their SHA-1: their copies differ from the one shared (changed on their disk since?)`));
+      return;
+    }
     if (this.peers.allRefusedTicket() && !this.refreshing) {
       void this.fail(new DownloadError('TICKET_REJECTED', 'every peer refused our download ticket'));
       return;

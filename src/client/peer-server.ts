@@ -17,7 +17,7 @@ import type { KeyObject } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { FileManifest } from '../wire/manifest.js';
 import { RejectReason } from '../wire/peer-frames.js';
-import { FileSource, PeerServerError, StoreSource } from './piece-sources.js';
+import { FileSource, PeerServerError, StoreSource, type PieceSource } from './piece-sources.js';
 import { assertValidManifest, type PieceStore } from './piece-store.js';
 import { RateLimiter } from './rate-limiter.js';
 import { ServedConnection, type ServedCloseCode, type ServingHost, type SharedFile } from './served-connection.js';
@@ -64,7 +64,10 @@ export interface PeerServerStats {
   readonly files: readonly SharedFileStats[];
 }
 
-/** Events: 'peer-closed' ({ code, remote, detail }). */
+/**
+ * Events: 'peer-closed' ({ code, remote, detail }); 'source-changed' (manifest, path):
+ * a shared file was modified on disk and is no longer served (piece-sources.ts).
+ */
 export class PeerServer extends EventEmitter implements ServingHost {
   private readonly server: Server;
   private readonly files = new Map<string, SharedFile>();
@@ -97,10 +100,18 @@ export class PeerServer extends EventEmitter implements ServingHost {
     return { host: this.options.host, port: info.port };
   }
 
-  /** Starts (or switches the source of) serving `manifest`: a complete file's path, or a download's store. */
-  async share(manifest: FileManifest, source: string | PieceStore): Promise<void> {
+  /**
+   * Starts (or switches the source of) serving `manifest`: a complete file's path (with
+   * its modification time when it was hashed, if known), or a download's store.
+   */
+  async share(manifest: FileManifest, source: string | PieceStore, mtimeMs?: number): Promise<void> {
     assertValidManifest(manifest);
-    const next = typeof source === 'string' ? await FileSource.open(manifest, source) : new StoreSource(manifest, source);
+    const onChanged = (): void => {
+      if (this.files.get(manifest.sha1)?.source !== next) return;
+      this.unshare(manifest.sha1);
+      this.emit('source-changed', manifest, source);
+    };
+    const next: PieceSource = typeof source === 'string' ? await FileSource.open(manifest, source, { mtimeMs, onChanged }) : new StoreSource(manifest, source);
     const existing = this.files.get(manifest.sha1);
     if (existing) {
       const previous = existing.source;

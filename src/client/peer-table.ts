@@ -89,6 +89,11 @@ export class PeerTable {
     return this.connections().length === 0 && eligible.length > 0 && eligible.every((k) => k.refusedTicket);
   }
 
+  /** Peers are known, and every one of them is banned (bad pieces, protocol violations). */
+  allBanned(): boolean {
+    return this.peers.size > 0 && [...this.peers.values()].every((k) => k.banned);
+  }
+
   /** No connection open, and nobody left worth trying. */
   exhausted(): boolean {
     const eligible = [...this.peers.values()].filter((k) => !k.banned);

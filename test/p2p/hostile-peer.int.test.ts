@@ -71,4 +71,21 @@ describe('a peer serving corrupted pieces', () => {
     expect(dropped).toContainEqual(['mallory', 'BAD_PIECES']);
     expect(goodFrom.has('mallory')).toBe(false);
   }, 20_000);
+
+  it('alone: the download fails at once with BAD_PEERS, not after the stall timeout with a wrong reason', async () => {
+    const { manifest } = await swarm.file(8 * PIECE_SIZE);
+    const mallory = await hostilePeer(manifest);
+    hostile.push(mallory.server);
+    const download = new Download({
+      manifest,
+      peers: [mallory.peer],
+      ticket: ticketFor(manifest),
+      destination: await swarm.dir(),
+      refreshPeers: async () => [mallory.peer], // the tracker keeps listing it, as a real one does
+      stallTimeoutMs: 30_000,
+    });
+    const t0 = performance.now();
+    await expect(download.start()).rejects.toMatchObject({ code: 'BAD_PEERS', message: expect.stringContaining('fail their SHA-1') });
+    expect(performance.now() - t0).toBeLessThan(10_000);
+  }, 40_000);
 });
