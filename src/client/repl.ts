@@ -47,9 +47,10 @@ export class Repl {
       this.failures += 1;
       this.notice(`download failed: [${e.group}] ${e.name}: ${e.error}`, { event: 'download_failed', group: e.group, name: e.name, error: e.error });
     });
-    node.tracker.on('switched', (from: { port: number; host: string }, to: { port: number; host: string }) => {
+    node.tracker.on('switched', (from: { port: number; host: string }, to: { port: number; host: string }, reason: 'gone' | 'catching-up') => {
       if (this.trackerDown) return; // 'up' follows, and says it is back
-      this.notice(`tracker ${from.host}:${from.port} is gone; switched to ${to.host}:${to.port}${this.sessionKept()}`, { event: 'tracker_switched', to: `${to.host}:${to.port}` });
+      const why = reason === 'catching-up' ? 'is catching up with its twin' : 'is gone';
+      this.notice(`tracker ${from.host}:${from.port} ${why}; switched to ${to.host}:${to.port}${this.sessionKept()}`, { event: 'tracker_switched', to: `${to.host}:${to.port}`, reason });
     });
     node.tracker.on('down', () => {
       this.trackerDown = true;

@@ -9,6 +9,9 @@
  *   so a mutating request never applies twice.
  * - With no tracker reachable, requests fail at once with NO_TRACKER while it keeps
  *   retrying in the background with backoff; events 'switched', 'down', 'up' say so.
+ * - A tracker that refuses a request because it is catching up with its twin
+ *   (TRACKER_CATCHING_UP) is left for the next one, which holds the same acknowledged
+ *   state; the request is retried there ('switched' with reason 'catching-up').
  */
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
@@ -63,6 +66,8 @@ export class TrackerConnection extends EventEmitter {
   private hello: Hello | undefined;
   /** up: hello done; connecting: finding a tracker (requests wait); down: none answered (requests fail fast). */
   private link: 'connecting' | 'up' | 'down' = 'connecting';
+  /** Why the link is moving to the next tracker, if not because the current one is gone. */
+  private leaving: 'catching-up' | undefined;
   /** The session token after login; survives tracker switches, cleared by logout. */
   token: string | undefined;
 
@@ -162,7 +167,8 @@ export class TrackerConnection extends EventEmitter {
     }
     this.link = 'up';
     for (const req of this.inFlight.values()) ws.send(req.frame);
-    if (previous !== -1 && previous !== index) this.emit('switched', this.trackers[previous], t);
+    if (previous !== -1 && previous !== index) this.emit('switched', this.trackers[previous], t, this.leaving ?? 'gone');
+    this.leaving = undefined;
     this.emit('up', t);
     return true;
   }
@@ -201,6 +207,12 @@ export class TrackerConnection extends EventEmitter {
     if (!req) return;
     if (!response.ok && response.error.code === 'TRACKER_CATCHING_UP' && req.retries < CATCHING_UP_RETRIES) {
       req.retries += 1; // same frame, same idempotency key: safe to send again
+      if (this.trackers.length > 1 && this.ws) {
+        // Its twin holds the same acknowledged state: go there, where every request in flight is sent again.
+        this.leaving = 'catching-up';
+        this.ws.terminate();
+        return;
+      }
       setTimeout(() => this.inFlight.has(id) && this.link === 'up' && this.ws?.send(req.frame), CATCHING_UP_RETRY_MS).unref();
       return;
     }

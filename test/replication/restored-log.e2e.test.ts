@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TrackerConnection } from '../../src/client/tracker-connection.js';
 import { trackerCli } from '../admin/admin-cli.js';
-import { Cluster } from '../helpers/cluster.js';
+import { Cluster, waitFor } from '../helpers/cluster.js';
 import { clientOf, health, waitConverged } from '../helpers/replication.js';
 
 let cluster: Cluster | undefined;
@@ -81,5 +81,33 @@ describe('a restored log', () => {
     await carol.request('create_user', { user: 'carol', password: 'pw-carol' });
     expect((await health(c, 2)).replication).toMatchObject({ restoredFrom: null });
     expect(c.trackers[1]!.output).toContain('--twin-lost');
+  }, 60_000);
+
+  it('forked by --twin-lost while its twin held newer events: status names CHAIN_BROKEN, and clients go to the twin', async () => {
+    const c = await restoredWhileTwinDown();
+    await c.start(2, ['--twin-lost']);
+    const carol = await clientOf(c, [2]);
+    clients.push(carol);
+    await carol.request('create_user', { user: 'carol', password: 'pw-carol' }); // a seq tracker 1 holds another event under
+    carol.close();
+    await c.start(1);
+    const status = await waitFor('tracker 2 to name the broken chain', async () => {
+      const run = await trackerCli(['status', c.infoFile, '2']);
+      return run.stdout.includes('link problem: CHAIN_BROKEN') ? run : undefined;
+    }, 15_000);
+    expect(status.code).toBe(2);
+    expect(status.stdout).toContain('Two histories');
+    expect((await health(c, 2)).replication.holdingCommits).toBe(true); // tracker 1 holds more of origin 2 than its log
+
+    // A client that prefers tracker 2 is refused there (catching up, for good) and moves to tracker 1.
+    const dave = await clientOf(c, [2, 1]);
+    clients.push(dave);
+    const switched: string[] = [];
+    dave.on('switched', (_from: unknown, _to: unknown, reason: string) => switched.push(reason));
+    const t0 = performance.now();
+    await dave.request('create_user', { user: 'dave', password: 'pw-dave' });
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(switched).toEqual(['catching-up']);
+    expect(dave.tracker?.port).toBe(c.trackers[0]!.port);
   }, 60_000);
 });
