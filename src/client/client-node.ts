@@ -17,7 +17,7 @@ import { ClientState } from './client-state.js';
 import { Download, type DownloadProgress } from './downloader.js';
 import { hashFile } from './file-hasher.js';
 import { PeerServer } from './peer-server.js';
-import { resolveDestination } from './piece-store.js';
+import { assertSafeName, resolveDestination } from './piece-store.js';
 import { TrackerConnection } from './tracker-connection.js';
 
 export interface ClientOptions {
@@ -150,8 +150,10 @@ export class ClientNode extends EventEmitter {
     const full = resolve(path);
     const info = await stat(full).catch(() => undefined);
     if (!info?.isFile()) throw new ClientError('NO_SUCH_LOCAL_FILE', `no file at ${path}`);
+    const name = basename(full);
+    assertSafeName(name); // what downloaders check: whatever is shared can be downloaded
     const hashes = await hashFile(full);
-    const manifest: FileManifest = { group, name: basename(full), ...hashes };
+    const manifest: FileManifest = { group, name, ...hashes };
     await this.announce(manifest);
     await this.peers.share(manifest, full);
     this.state.addShare({ user, manifest, path: full });
