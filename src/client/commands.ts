@@ -138,8 +138,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'download_file',
     args: ['group_id', 'file_name', 'destination_path'],
-    summary: 'download a file in the background (a directory or a file path)',
-    example: 'download_file movies talk.mp4 ~/Downloads',
+    summary: 'download a file in the background to a file path, or into a directory (dir/ is created if missing; ~ is home)',
+    example: 'download_file movies talk.mp4 ~/Downloads/',
     run: async (node, [group, name, dest]) => {
       const entry = await node.downloadFile(group!, name!, dest!);
       return done(`downloading ${name} to ${entry.path}; see show_downloads`, { group, name, path: entry.path });

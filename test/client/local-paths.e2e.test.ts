@@ -60,3 +60,44 @@ describe('file names', () => {
     expect(listed.map((f) => f.name)).not.toContain('C:notes.txt');
   });
 });
+
+describe('download destinations and local paths', () => {
+  beforeAll(async () => {
+    writeFileSync(join(files, 'small.bin'), 'x'.repeat(1000));
+    await seeder.must(`upload_file ${join(files, 'small.bin')} g`);
+  });
+
+  it('a destination ending in / is a directory: created if missing, the file saved inside it', async () => {
+    const into = join(cluster.dir, 'new', 'sub');
+    const run = await asBob([`download_file g small.bin ${into}/`]);
+    expect(outcomes(run)).toEqual(['ok', 'ok', 'download_done']);
+    expect(run.results[1]!.data).toMatchObject({ path: join(into, 'small.bin') });
+    expect(readFileSync(join(into, 'small.bin'), 'utf8')).toBe('x'.repeat(1000));
+  });
+
+  it('a destination ending in / that cannot be a directory is the command\'s own error, before any download', async () => {
+    writeFileSync(join(cluster.dir, 'a-file'), 'in the way\n');
+    const run = await asBob([`download_file g small.bin ${join(cluster.dir, 'a-file')}/`, 'show_downloads']);
+    expect(outcomes(run)).toEqual(['ok', 'DESTINATION_UNUSABLE', 'ok']);
+    expect(run.results[1]!.error!.message).toBe(`cannot create the directory ${join(cluster.dir, 'a-file')}/: ${join(cluster.dir, 'a-file')} is a file`);
+    expect(run.results[2]!.data).toEqual([]);
+  });
+
+  it('~ and ~/ in paths are the home directory, for download_file and upload_file', async () => {
+    const home = join(cluster.dir, 'home-of-bob');
+    mkdirSync(join(home, 'Downloads'), { recursive: true });
+    writeFileSync(join(home, 'mine.txt'), 'from my home\n');
+    const run = await asBob(['download_file g small.bin ~/Downloads', 'download_file g notes..v2.txt ~', 'upload_file ~/mine.txt g'], { HOME: home });
+    expect(outcomes(run).filter((o) => o !== 'download_done')).toEqual(['ok', 'ok', 'ok', 'ok']);
+    expect(run.code).toBe(0);
+    expect(readFileSync(join(home, 'Downloads', 'small.bin'), 'utf8')).toBe('x'.repeat(1000));
+    expect(readFileSync(join(home, 'notes..v2.txt'), 'utf8')).toBe('second draft\n');
+    expect(run.results[3]!.data).toMatchObject({ name: 'mine.txt' });
+  });
+
+  it('upload_file of a directory says it is a directory', async () => {
+    const run = await asBob([`upload_file ${files} g`]);
+    expect(outcomes(run)).toEqual(['ok', 'IS_A_DIRECTORY']);
+    expect(run.results[1]!.error!.message).toBe(`${files} is a directory; upload_file takes a file`);
+  });
+});
