@@ -184,7 +184,7 @@ export function helpText(topic?: string): string {
   }
   const width = Math.max(...COMMANDS.map((c) => usage(c).length));
   const lines = COMMANDS.map((c) => `  ${usage(c).padEnd(width)}  ${c.summary}`);
-  return ['commands:', ...lines, `  ${'help [command]'.padEnd(width)}  this list, or one command in detail`, `  ${'quit'.padEnd(width)}  leave (downloads stop; shares stop being served)`].join('\n');
+  return ['commands:', ...lines, `  ${'help [command]'.padEnd(width)}  this list, or one command in detail`, `  ${'quit'.padEnd(width)}  leave, as does Ctrl-C twice (downloads stop until the next login; shares stop being served)`].join('\n');
 }
 
 /**
