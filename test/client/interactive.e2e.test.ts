@@ -30,15 +30,15 @@ async function untilScreen(what: string, pattern: RegExp, timeoutMs = 20_000, se
     throw new Error(`${(error as Error).message}; the screen shows:\n${screen(session)}`);
   }
 }
-/** Runs the real client in a new tmux session whose pane stays after the client exits, to read its exit code. */
+/** Runs the real client in a new tmux session, which prints its exit code when it ends and stays to be read. */
 async function startClient(session: string, args: string[] = []): Promise<void> {
   const command = [process.execPath, CLIENT_BIN, `127.0.0.1:${await freePort()}`, cluster.infoFile, '--state-dir', join(cluster.dir, `s-${session}`), ...args].join(' ');
-  tmux('new-session', '-d', '-s', session, '-x', '150', '-y', '40', '-c', cluster.dir, command, ';', 'set-option', '-t', session, 'remain-on-exit', 'on');
+  tmux('new-session', '-d', '-s', session, '-x', '150', '-y', '40', '-c', cluster.dir, `${command}; echo "client exited with $?"`, ';', 'set-option', '-t', session, 'remain-on-exit', 'on');
 }
 /** The client's exit code once it has exited, else undefined. */
 function exitCode(session: string): number | undefined {
-  const [dead, status] = tmux('display-message', '-p', '-t', session, '#{pane_dead} #{pane_dead_status}').trim().split(' ');
-  return dead === '1' && status ? Number(status) : undefined; // the status comes a moment after the pane dies
+  const code = /client exited with (\d+)/.exec(screen(session))?.[1];
+  return code === undefined ? undefined : Number(code);
 }
 
 beforeAll(async () => {
@@ -159,6 +159,9 @@ describe('Ctrl-C in the interactive client', () => {
     await untilScreen('the exit hint', /\(press Ctrl-C again or type quit to exit; 1 download running will resume at the next login\)/, 5_000, session);
     expect(exitCode(session)).toBeUndefined();
     tmux('send-keys', '-t', session, 'C-c');
-    expect(await waitFor('the client to exit', () => exitCode(session), 10_000, 100)).toBe(130);
+    const code = await waitFor('the client to exit', () => exitCode(session), 10_000, 100).catch((e: Error) => {
+      throw new Error(`${e.message}; the screen shows:\n${screen(session)}`);
+    });
+    expect(code).toBe(130);
   });
 });
