@@ -125,7 +125,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     example: 'upload_file ./talk.mp4 movies',
     run: async (node, [path, group]) => {
       const m = await node.uploadFile(path!, group!);
-      return done(`sharing ${m.name} (${bytes(m.size)}, ${m.pieceHashes.length} pieces, sha1 ${m.sha1.slice(0, 12)}) in ${group}`, m);
+      return done(`sharing ${m.name} (${bytes(m.size)}, ${m.pieceHashes.length} piece${m.pieceHashes.length === 1 ? '' : 's'}, sha1 ${m.sha1.slice(0, 12)}) in ${group}`, m);
     },
   },
   {

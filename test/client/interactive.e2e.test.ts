@@ -85,7 +85,7 @@ describe('the interactive client in a terminal', () => {
 
     type('upload_file notes.txt movies');
     enter();
-    await untilScreen('upload reply', /sharing notes\.txt \(14 B, 1 pieces/);
+    await untilScreen('upload reply', /sharing notes\.txt \(14 B, 1 piece, sha1 /);
     type('list_files movies');
     enter();
     await untilScreen('the files table', /NAME\s+SIZE\s+SEEDERS\s+LEECHERS\s+SHA1[\s\S]*movie\.bin\s+24\.0 MiB\s+1[\s\S]*notes\.txt\s+14 B\s+1/);
