@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { readTrackerInfo, parseHostPort } from '../wire/tracker-info.js';
 import { ClientNode } from './client-node.js';
 import { MAX_CONNECTIONS } from './peer-server.js';
-import { splitWords } from './commands.js';
+import { splitCommands } from './commands.js';
 import { parseRate } from './rate-limiter.js';
 import { Repl } from './repl.js';
 
@@ -27,6 +27,15 @@ function countOption(value: string): number {
   return n;
 }
 
+/** The commands of --exec; a quote left open stops the client before anything runs. */
+function execScript(text: string, command: Command): string[] {
+  try {
+    return splitCommands(text);
+  } catch (error) {
+    return command.error(`error: ${(error as Error).message}`);
+  }
+}
+
 export function clientProgram(): Command {
   return new Command('client')
     .description('A peer of the group file-sharing system: talks to the trackers, serves and downloads file pieces.')
@@ -40,7 +49,8 @@ export function clientProgram(): Command {
     .option('--max-upload-connections <n>', `peers served at once (concurrent uploads; default ${MAX_CONNECTIONS})`, countOption)
     .addHelpText('after', '\nWithout --exec, commands come from standard input: an interactive prompt on a terminal (type help),\nor one per line from a pipe, each waiting for its reply. The exit code is non-zero if any command failed.')
     .showHelpAfterError('(run with --help for usage)')
-    .action(async (address: { host: string; port: number }, info: string, opts: { exec?: string; json?: boolean; stateDir?: string; maxUploadRate?: number; maxDownloadRate?: number; maxUploadConnections?: number }) => {
+    .action(async (address: { host: string; port: number }, info: string, opts: { exec?: string; json?: boolean; stateDir?: string; maxUploadRate?: number; maxDownloadRate?: number; maxUploadConnections?: number }, command: Command) => {
+      const script = opts.exec === undefined ? undefined : execScript(opts.exec, command);
       const node = new ClientNode({
         ...address,
         trackers: readTrackerInfo(info),
@@ -49,7 +59,7 @@ export function clientProgram(): Command {
         maxDownloadRate: opts.maxDownloadRate,
         maxUploadConnections: opts.maxUploadConnections,
       });
-      const interactive = opts.exec === undefined && process.stdin.isTTY === true;
+      const interactive = script === undefined && process.stdin.isTTY === true;
       const repl = new Repl(node, {
         json: opts.json === true,
         color: process.stdout.isTTY === true && !process.env.NO_COLOR && opts.json !== true,
@@ -68,28 +78,7 @@ export function clientProgram(): Command {
       };
       process.on('SIGINT', () => void stop(130));
       process.on('SIGTERM', () => void stop(143));
-      const code = opts.exec !== undefined ? await repl.runScript(splitCommands(opts.exec)) : await repl.runInput();
+      const code = script !== undefined ? await repl.runScript(script) : await repl.runInput();
       await stop(code);
     });
-}
-
-/** "a b; c 'd;e'" -> ["a b", "c 'd;e'"]: semicolons outside quotes separate commands. */
-export function splitCommands(text: string): string[] {
-  const out: string[] = [];
-  let current = '';
-  let quote: string | undefined;
-  for (const ch of text) {
-    if (quote) {
-      if (ch === quote) quote = undefined;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-    } else if (ch === ';') {
-      out.push(current);
-      current = '';
-      continue;
-    }
-    current += ch;
-  }
-  out.push(current);
-  return out.map((s) => s.trim()).filter((s) => splitWords(s).length > 0);
 }

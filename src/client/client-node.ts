@@ -7,7 +7,6 @@
  */
 import { EventEmitter } from 'node:events';
 import { stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import type { FileRow, GroupRow } from '../events/queries.js';
 import type { FileManifest, SwarmPeer } from '../wire/manifest.js';
@@ -16,8 +15,8 @@ import type { TrackerAddress } from '../wire/tracker-info.js';
 import { ClientState } from './client-state.js';
 import { Download, DownloadError, type DownloadProgress } from './downloader.js';
 import { hashFile } from './file-hasher.js';
+import { downloadPath, fileToShare } from './local-paths.js';
 import { PeerServer } from './peer-server.js';
-import { resolveDestination } from './piece-store.js';
 import { TrackerConnection } from './tracker-connection.js';
 
 export interface ClientOptions {
@@ -148,11 +147,9 @@ export class ClientNode extends EventEmitter {
   /** Hashes the file, registers it in the group with this client as seeder, serves it. */
   async uploadFile(path: string, group: string): Promise<FileManifest> {
     const user = this.requireUser();
-    const full = resolve(path);
-    const info = await stat(full).catch(() => undefined);
-    if (!info?.isFile()) throw new ClientError('NO_SUCH_LOCAL_FILE', `no file at ${path}`);
+    const { path: full, name } = await fileToShare(path);
     const hashes = await hashFile(full);
-    const manifest: FileManifest = { group, name: basename(full), ...hashes };
+    const manifest: FileManifest = { group, name, ...hashes };
     await this.announce(manifest);
     await this.peers.share(manifest, full, info.mtimeMs);
     this.state.addShare({ user, manifest, path: full, mtimeMs: info.mtimeMs });
@@ -170,7 +167,7 @@ export class ClientNode extends EventEmitter {
   async downloadFile(group: string, name: string, destination: string): Promise<DownloadEntry> {
     const user = this.requireUser();
     const info = (await this.tracker.request('download_file', { group, name })) as DownloadInfo;
-    const path = await resolveDestination(resolve(destination), info.manifest.name);
+    const path = await downloadPath(destination, info.manifest.name);
     if (this.downloads.some((d) => d.path === path && d.status === 'downloading')) {
       throw new ClientError('ALREADY_DOWNLOADING', `${path} is already being downloaded; see show_downloads`);
     }

@@ -128,7 +128,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     example: 'upload_file ./talk.mp4 movies',
     run: async (node, [path, group]) => {
       const m = await node.uploadFile(path!, group!);
-      return done(`sharing ${m.name} (${bytes(m.size)}, ${m.pieceHashes.length} pieces, sha1 ${m.sha1.slice(0, 12)}) in ${group}`, m);
+      return done(`sharing ${m.name} (${bytes(m.size)}, ${m.pieceHashes.length} piece${m.pieceHashes.length === 1 ? '' : 's'}, sha1 ${m.sha1.slice(0, 12)}) in ${group}`, m);
     },
   },
   {
@@ -141,8 +141,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'download_file',
     args: ['group_id', 'file_name', 'destination_path'],
-    summary: 'download a file in the background (a directory or a file path)',
-    example: 'download_file movies talk.mp4 ~/Downloads',
+    summary: 'download a file in the background to a file path, or into a directory (dir/ is created if missing; ~ is home)',
+    example: 'download_file movies talk.mp4 ~/Downloads/',
     run: async (node, [group, name, dest]) => {
       const entry = await node.downloadFile(group!, name!, dest!);
       return done(`downloading ${name} to ${entry.path}; see show_downloads`, { group, name, path: entry.path });
@@ -187,15 +187,51 @@ export function helpText(topic?: string): string {
   }
   const width = Math.max(...COMMANDS.map((c) => usage(c).length));
   const lines = COMMANDS.map((c) => `  ${usage(c).padEnd(width)}  ${c.summary}`);
-  return ['commands:', ...lines, `  ${'help [command]'.padEnd(width)}  this list, or one command in detail`, `  ${'quit'.padEnd(width)}  leave (downloads stop; shares stop being served)`].join('\n');
+  return ['commands:', ...lines, `  ${'help [command]'.padEnd(width)}  this list, or one command in detail`, `  ${'quit'.padEnd(width)}  leave, as does Ctrl-C twice (downloads stop until the next login; shares stop being served)`].join('\n');
 }
 
-/** Splits a line into words; double or single quotes keep spaces inside one argument. */
+/**
+ * Splits a line into words. A word that starts with " or ' runs to the matching quote and
+ * may hold spaces and ';'; a quote inside a word is an ordinary character (don't.txt).
+ * A quote left open is a UsageError.
+ */
 export function splitWords(line: string): string[] {
+  return scan(line, 'in this command; close it, or quote the argument whole').words;
+}
+
+/** "a b; c 'd;e'" -> ["a b", "c 'd;e'"]: the commands of an --exec script, cut at ';' outside quotes. */
+export function splitCommands(script: string): string[] {
+  const { cuts } = scan(script, 'in --exec; close it, or quote the argument whole', ';');
+  const bounds = [-1, ...cuts, script.length];
+  return bounds.slice(1).map((end, i) => script.slice(bounds[i]! + 1, end).trim()).filter((command) => command !== '');
+}
+
+/** The words of `text`, and where `separator` stands outside them. */
+function scan(text: string, where: string, separator?: string): { words: string[]; cuts: number[] } {
   const words: string[] = [];
-  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
-  for (let m = re.exec(line); m; m = re.exec(line)) words.push(m[1] ?? m[2] ?? m[3]!);
-  return words;
+  const cuts: number[] = [];
+  const space = /\s/;
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i]!;
+    if (space.test(ch)) {
+      i += 1;
+    } else if (ch === separator) {
+      cuts.push(i);
+      i += 1;
+    } else if (ch === '"' || ch === "'") {
+      const end = text.indexOf(ch, i + 1);
+      if (end < 0) throw new UsageError(`unterminated ${ch} ${where}`);
+      words.push(text.slice(i + 1, end));
+      i = end + 1;
+    } else {
+      let end = i + 1;
+      while (end < text.length && !space.test(text[end]!) && text[end] !== separator) end += 1;
+      words.push(text.slice(i, end));
+      i = end;
+    }
+  }
+  return { words, cuts };
 }
 
 /** The command and its arguments, checked against the table. */

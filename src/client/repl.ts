@@ -12,6 +12,8 @@ import { painter, rate } from './format.js';
 
 /** How often the interactive prompt's download progress is refreshed. */
 export const PROMPT_REFRESH_MS = 1000;
+/** The exit code after Ctrl-C twice at the prompt: what a shell shows for SIGINT. */
+export const EXIT_INTERRUPTED = 130;
 
 export interface ReplOptions {
   readonly json: boolean;
@@ -35,6 +37,8 @@ export class Repl {
   private busy = false;
   /** "no tracker reachable" was said: the next tracker that answers is announced as back. */
   private trackerDown = false;
+  /** Ctrl-C at the prompt: 'warned' after the first on an empty line, 'quit' after the second. */
+  private interrupt: 'none' | 'warned' | 'quit' = 'none';
 
   constructor(
     private readonly node: ClientNode,
@@ -89,8 +93,10 @@ export class Repl {
       rl.setPrompt(this.prompt());
       rl.prompt();
       ticker = setInterval(() => this.refreshPrompt(), PROMPT_REFRESH_MS);
+      rl.on('SIGINT', () => this.interrupted(rl));
     }
     for await (const line of rl) {
+      this.interrupt = 'none';
       this.busy = true;
       const outcome = await this.execute(line);
       this.busy = false;
@@ -103,7 +109,31 @@ export class Repl {
     clearInterval(ticker);
     rl.close();
     this.rl = undefined;
+    if (this.interrupt === 'quit') return EXIT_INTERRUPTED;
     return this.options.interactive ? 0 : this.finish();
+  }
+
+  /**
+   * Ctrl-C at the prompt, as in other REPLs: it clears the line being typed; on an empty
+   * line it says how to leave (and what happens to running downloads); a second Ctrl-C
+   * right after ends the input, and the client stops the way quit stops it.
+   */
+  private interrupted(rl: Interface): void {
+    if (rl.line !== '') {
+      this.interrupt = 'none';
+      rl.write(null, { ctrl: true, name: 'e' });
+      rl.write(null, { ctrl: true, name: 'u' });
+      return;
+    }
+    if (this.interrupt === 'warned') {
+      this.interrupt = 'quit';
+      rl.close();
+      return;
+    }
+    this.interrupt = 'warned';
+    const running = this.node.showDownloads().filter((d) => d.status === 'downloading').length;
+    const downloads = running === 0 ? '' : `; ${running} download${running === 1 ? '' : 's'} running will resume at the next login`;
+    this.notice(`(press Ctrl-C again or type quit to exit${downloads})`, { event: 'exit_hint', running });
   }
 
   /** Runs one line; prints its result or its one-line error. */

@@ -5,11 +5,12 @@
  */
 import { hash as oneShotHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { isAbsolute, join, win32 } from 'node:path';
+import { join } from 'node:path';
+import { checkFileName, MAX_FILE_NAME_LENGTH } from '../events/names.js';
 import { pieceCount, pieceLength, PIECE_SIZE, type FileManifest } from '../wire/manifest.js';
 
 /** Longest file name accepted from a manifest. */
-export const MAX_NAME_LENGTH = 255;
+export const MAX_NAME_LENGTH = MAX_FILE_NAME_LENGTH;
 const HEX_SHA1 = /^[0-9a-f]{40}$/;
 
 export type PieceStoreErrorCode =
@@ -33,21 +34,15 @@ export class PieceStoreError extends Error {
   }
 }
 
-/** Refuses names that could escape the destination directory or mean nothing. */
+/**
+ * The one file-name rule of this client, for the names it shares and the names it saves:
+ * a single path component (the tracker's rule: not empty, '.' or '..', no '/', '\\' or
+ * control characters, at most MAX_NAME_LENGTH), and no drive prefix like "C:", which
+ * Windows reads as a path. Dots inside a name ("notes..v2.txt") are ordinary characters.
+ */
 export function assertSafeName(name: string): void {
-  const unsafe =
-    typeof name !== 'string' ||
-    name.length === 0 ||
-    name.length > MAX_NAME_LENGTH ||
-    name === '.' ||
-    name.includes('/') ||
-    name.includes('\\') ||
-    name.includes('..') ||
-    name.includes('\0') ||
-    isAbsolute(name) ||
-    win32.isAbsolute(name) ||
-    /^[a-zA-Z]:/.test(name);
-  if (unsafe) throw new PieceStoreError('UNSAFE_NAME', `refusing file name ${JSON.stringify(name)}`);
+  const problem = typeof name !== 'string' ? 'a file name is text' : (checkFileName(name) ?? (/^[a-zA-Z]:/.test(name) ? 'a file name does not start with a drive letter like C:' : undefined));
+  if (problem) throw new PieceStoreError('UNSAFE_NAME', `cannot use ${JSON.stringify(name)} as a file name: ${problem}`);
 }
 
 /**

@@ -90,9 +90,11 @@ export function trackerProgram(): Command {
     .option('--idle-timeout <seconds>', `a client connection that sends nothing for this long is closed (default: ${seconds(DEFAULT_LIMITS.clientIdleTimeoutMs)})`, parseSeconds)
     .addHelpText('after', '\nType "quit" (when run in a terminal) or send SIGINT/SIGTERM to stop it cleanly.')
     .action(async (info: string, id: number, opts: StartOptions) => {
+      const trackers = readTrackerInfo(info);
+      if (id > trackers.length) throw new Error(`tracker ${id} is not listed: ${info} has ${trackers.length} tracker${trackers.length === 1 ? '' : 's'}`);
       const tracker = await Tracker.start({
         id,
-        trackers: readTrackerInfo(info),
+        trackers,
         dataDir: opts.dataDir ?? defaultDataDir(id),
         secretFile: opts.clusterSecretFile,
         snapshotEvery: opts.snapshotEvery,

@@ -34,6 +34,8 @@ describe('the run lock', () => {
     await cluster.kill(1, 'SIGKILL');
     const s = await trackerJson<{ taken: boolean; eventCount: number }>(['snapshot', '--data-dir', dataDir]);
     expect(s).toMatchObject({ taken: true, eventCount: 1 });
+    const verified = await trackerCli(['verify', '--data-dir', dataDir]); // one of each, in words
+    expect(verified.stdout).toMatch(/^ok .*events\.db: 1 event and 1 snapshot verified in /);
     await cluster.start(1);
     expect((await cluster.health(1)).events).toBe(1);
   });

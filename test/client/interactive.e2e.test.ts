@@ -19,15 +19,26 @@ let seeder: ScriptedClient;
 function tmux(...args: string[]): string {
   return execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
 }
-const screen = () => tmux('capture-pane', '-p', '-t', SESSION);
-const type = (text: string) => tmux('send-keys', '-t', SESSION, '-l', text);
-const enter = () => tmux('send-keys', '-t', SESSION, 'Enter');
-async function untilScreen(what: string, pattern: RegExp, timeoutMs = 20_000): Promise<void> {
+const screen = (session = SESSION) => tmux('capture-pane', '-p', '-t', session);
+const type = (text: string, session = SESSION) => tmux('send-keys', '-t', session, '-l', text);
+const enter = (session = SESSION) => tmux('send-keys', '-t', session, 'Enter');
+const lastLine = (session = SESSION) => screen(session).trimEnd().split('\n').at(-1)!;
+async function untilScreen(what: string, pattern: RegExp, timeoutMs = 20_000, session = SESSION): Promise<void> {
   try {
-    await waitFor(what, () => (pattern.test(screen()) ? true : undefined), timeoutMs, 100);
+    await waitFor(what, () => (pattern.test(screen(session)) ? true : undefined), timeoutMs, 100);
   } catch (error) {
-    throw new Error(`${(error as Error).message}; the screen shows:\n${screen()}`);
+    throw new Error(`${(error as Error).message}; the screen shows:\n${screen(session)}`);
   }
+}
+/** Runs the real client in a new tmux session, which prints its exit code when it ends and stays to be read. */
+async function startClient(session: string, args: string[] = []): Promise<void> {
+  const command = [process.execPath, CLIENT_BIN, `127.0.0.1:${await freePort()}`, cluster.infoFile, '--state-dir', join(cluster.dir, `s-${session}`), ...args].join(' ');
+  tmux('new-session', '-d', '-s', session, '-x', '150', '-y', '40', '-c', cluster.dir, `${command}; echo "client exited with $?"`, ';', 'set-option', '-t', session, 'remain-on-exit', 'on');
+}
+/** The client's exit code once it has exited, else undefined. */
+function exitCode(session: string): number | undefined {
+  const code = /client exited with (\d+)/.exec(screen(session))?.[1];
+  return code === undefined ? undefined : Number(code);
 }
 
 beforeAll(async () => {
@@ -74,7 +85,7 @@ describe('the interactive client in a terminal', () => {
 
     type('upload_file notes.txt movies');
     enter();
-    await untilScreen('upload reply', /sharing notes\.txt \(14 B, 1 pieces/);
+    await untilScreen('upload reply', /sharing notes\.txt \(14 B, 1 piece, sha1 /);
     type('list_files movies');
     enter();
     await untilScreen('the files table', /NAME\s+SIZE\s+SEEDERS\s+LEECHERS\s+SHA1[\s\S]*movie\.bin\s+24\.0 MiB\s+1[\s\S]*notes\.txt\s+14 B\s+1/);
@@ -91,8 +102,7 @@ describe('the interactive client in a terminal', () => {
     // ...and half-typed input survives the prompt's progress redraws.
     type('show_downl');
     await new Promise((r) => setTimeout(r, 2500));
-    const lastLine = screen().trimEnd().split('\n').at(-1)!;
-    expect(lastLine).toMatch(/\]> show_downl$/);
+    expect(lastLine()).toMatch(/\]> show_downl$/);
     type('oads');
     enter();
     await untilScreen('show_downloads line', /\[D\] \[movies\] movie\.bin\s+[\d.]+%\s+[\d.]+ MB\/s\s+ETA \S+\s+\d+ peers?/);
@@ -114,5 +124,44 @@ describe('the interactive client in a terminal', () => {
         return true;
       }
     }, 10_000);
+  });
+});
+
+describe('Ctrl-C in the interactive client', () => {
+  it('clears the line being typed, warns on an empty line, and exits 130 on a second Ctrl-C', async () => {
+    const session = 'ctrl-c';
+    await startClient(session, ['--max-download-rate', '1M']);
+    const run = async (command: string, reply: RegExp) => {
+      type(command, session);
+      enter(session);
+      await untilScreen(`the reply to ${command}`, reply, 20_000, session);
+    };
+    await untilScreen('the greeting', /type help for commands/, 20_000, session);
+    await run('create_user carol pw', /created user carol/);
+    await run('login carol pw', /logged in as carol/);
+    await run('join_group movies', /asked to join movies/);
+    await seeder.must('accept_request movies carol');
+    await run('download_file movies movie.bin carol-movie.bin', /downloading movie\.bin to /);
+    await untilScreen('progress in the prompt', /\[↓ movie\.bin \d+% /, 10_000, session);
+
+    // Half-typed, Ctrl-C: the line is cleared and the client stays.
+    type('list_gro', session);
+    await waitFor('the typed text', () => (lastLine(session).endsWith('> list_gro') ? true : undefined), 5_000, 100);
+    tmux('send-keys', '-t', session, 'C-c');
+    await waitFor('the line to be cleared', () => (/\]>$/.test(lastLine(session)) ? true : undefined), 5_000, 100).catch((e: Error) => {
+      throw new Error(`${e.message}; the screen shows:\n${screen(session)}`);
+    });
+    expect(exitCode(session)).toBeUndefined();
+    await run('list_groups', /GROUP\s+OWNER\s+MEMBERS\s+YOU[\s\S]*movies\s+alice\s+\d+\s+member/);
+
+    // Ctrl-C on an empty line warns about the running download; a second one exits, 130.
+    tmux('send-keys', '-t', session, 'C-c');
+    await untilScreen('the exit hint', /\(press Ctrl-C again or type quit to exit; 1 download running will resume at the next login\)/, 5_000, session);
+    expect(exitCode(session)).toBeUndefined();
+    tmux('send-keys', '-t', session, 'C-c');
+    const code = await waitFor('the client to exit', () => exitCode(session), 10_000, 100).catch((e: Error) => {
+      throw new Error(`${e.message}; the screen shows:\n${screen(session)}`);
+    });
+    expect(code).toBe(130);
   });
 });

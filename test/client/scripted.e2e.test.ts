@@ -60,3 +60,20 @@ describe('scripted client', () => {
     expect(stdout).toContain('--exec');
   });
 });
+
+describe('unterminated quotes', () => {
+  it('--exec with a quote left open runs nothing and says why', async () => {
+    const run = await runClient(cluster.infoFile, ['create_user quinn pw', 'upload_file "/tmp/my file.bin movies', 'create_group quinns'], { cwd: cluster.dir });
+    expect(run.code).toBe(1);
+    expect(run.results).toEqual([]);
+    expect(run.stderr).toMatch(/^error: unterminated " in --exec/);
+    const again = await runClient(cluster.infoFile, ['create_user quinn pw'], { cwd: cluster.dir });
+    expect(again.results.map((r) => r.ok)).toEqual([true]); // the first run created nobody
+  });
+
+  it('a piped line with a quote left open is that line\'s error; the next lines run', async () => {
+    const { code, stdout } = await piped('login ann pw\nupload_file "my file.bin books\nlist_requests books\n');
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^logged in as ann\nerror: unterminated " in this command; close it, or quote the argument whole\nno pending requests for books\n$/);
+  });
+});

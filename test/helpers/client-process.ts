@@ -20,12 +20,12 @@ export interface ClientRun {
 }
 
 /** `client 127.0.0.1:<port> <infoFile> --json --exec "<commands>"`, bounded in time. */
-export async function runClient(infoFile: string, commands: string[], options: { port?: number; cwd?: string; stateDir?: string; timeoutMs?: number; args?: string[] } = {}): Promise<ClientRun> {
+export async function runClient(infoFile: string, commands: string[], options: { port?: number; cwd?: string; stateDir?: string; timeoutMs?: number; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ClientRun> {
   const port = options.port ?? (await freePort());
   const args = [CLIENT_BIN, `127.0.0.1:${port}`, infoFile, '--json', '--exec', commands.join('; ')];
   if (options.stateDir) args.push('--state-dir', options.stateDir);
   args.push(...(options.args ?? []));
-  const proc = spawn(process.execPath, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -35,13 +35,18 @@ describe('piece store', () => {
   const swarm = new Swarm();
   afterEach(() => swarm.cleanup());
 
-  it.each(['', '.', '..', '../x', 'a/../../b', 'a/b', 'a\\b', '/etc/passwd', 'C:\\x', 'c:x', 'x\0y', 'a..b', 'x'.repeat(300)])(
+  it.each(['', '.', '..', '../x', 'a/../../b', 'a/b', 'a\\b', '/etc/passwd', 'C:\\x', 'c:x', 'x\0y', 'x\ny', 'x'.repeat(300)])(
     'refuses the manifest name %j',
     async (name) => {
       const dir = await swarm.dir();
       expect(await codeOf(resolveDestination(dir, name))).toBe('UNSAFE_NAME');
     },
   );
+
+  it.each(['notes..v2.txt', 'a..b', '..hidden', 'v1..', '...', '.profile', 'x'.repeat(255)])('accepts the manifest name %j: a single path component', async (name) => {
+    const dir = await swarm.dir();
+    expect(await resolveDestination(dir, name)).toBe(join(dir, name));
+  });
 
   it('puts a file inside a destination directory, or at a destination file path', async () => {
     const dir = await swarm.dir();

@@ -25,7 +25,8 @@ export function verifyCommand(): Command {
         } else if (verdict.problem) {
           console.log(`DAMAGED ${logFileOf(dataDir)}: ${describeProblem(verdict.problem)}`);
         } else {
-          console.log(`ok ${logFileOf(dataDir)}: ${verdict.eventsChecked} events and ${verdict.snapshotsChecked} snapshots verified in ${(verdict.ms / 1000).toFixed(2)} s`);
+          const { eventsChecked: events, snapshotsChecked: snapshots } = verdict;
+          console.log(`ok ${logFileOf(dataDir)}: ${events} event${events === 1 ? '' : 's'} and ${snapshots} snapshot${snapshots === 1 ? '' : 's'} verified in ${(verdict.ms / 1000).toFixed(2)} s`);
         }
         if (!verdict.ok) process.exitCode = EXIT_DAMAGED;
       } finally {
