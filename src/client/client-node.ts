@@ -147,12 +147,12 @@ export class ClientNode extends EventEmitter {
   /** Hashes the file, registers it in the group with this client as seeder, serves it. */
   async uploadFile(path: string, group: string): Promise<FileManifest> {
     const user = this.requireUser();
-    const { path: full, name } = await fileToShare(path);
+    const { path: full, name, mtimeMs } = await fileToShare(path);
     const hashes = await hashFile(full);
     const manifest: FileManifest = { group, name, ...hashes };
     await this.announce(manifest);
-    await this.peers.share(manifest, full, info.mtimeMs);
-    this.state.addShare({ user, manifest, path: full, mtimeMs: info.mtimeMs });
+    await this.peers.share(manifest, full, mtimeMs);
+    this.state.addShare({ user, manifest, path: full, mtimeMs });
     return manifest;
   }
 

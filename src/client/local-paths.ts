@@ -30,15 +30,15 @@ export function localPath(typed: string): string {
   return endsWithSeparator(typed) && !endsWithSeparator(full) ? full + sep : full;
 }
 
-/** The file upload_file shares: its absolute path and the name it is shared under. */
-export async function fileToShare(typed: string): Promise<{ path: string; name: string }> {
+/** The file upload_file shares: its absolute path, the name it is shared under, and its modification time. */
+export async function fileToShare(typed: string): Promise<{ path: string; name: string; mtimeMs: number }> {
   const path = localPath(typed);
   const info = await stat(path).catch(() => undefined);
   if (info?.isDirectory()) throw new LocalPathError('IS_A_DIRECTORY', `${typed} is a directory; upload_file takes a file`);
   if (!info?.isFile()) throw new LocalPathError('NO_SUCH_LOCAL_FILE', `no file at ${typed}`);
   const name = basename(path);
   assertSafeName(name); // what downloaders check: whatever is shared can be downloaded
-  return { path, name };
+  return { path, name, mtimeMs: info.mtimeMs };
 }
 
 /**
