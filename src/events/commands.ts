@@ -99,7 +99,7 @@ export function decide(state: State, command: Command): Decision {
       const { actor, group } = command.data;
       const g = state.groups.get(group);
       if (!g) return refuse(noSuchGroup(group));
-      if (!g.members.includes(actor)) return refuse(notMember(group));
+      if (!g.members.includes(actor)) return refuse(reject('NOT_MEMBER', `you are not a member of ${group}: there is nothing to leave`));
       return accept({ type: 'member_left', data: { group, user: actor } });
     }
     case 'accept_request':
@@ -108,6 +108,7 @@ export function decide(state: State, command: Command): Decision {
       const g = ownedGroup(state, group, actor);
       if ('code' in g) return refuse(g);
       if (!g.requests.includes(user)) {
+        if (g.members.includes(user)) return refuse(reject('NO_SUCH_REQUEST', `${user} is already a member of ${group}`));
         return refuse(reject('NO_SUCH_REQUEST', `${user} has no pending request for ${group}; see: list_requests ${group}`));
       }
       const type = command.type === 'accept_request' ? 'join_request_accepted' : 'join_request_rejected';
@@ -162,7 +163,7 @@ const sessionTooOld = reject('SESSION_EXPIRED', 'your session is too old and has
 export function memberGroup(state: State, group: string, actor: string): Group | Rejection {
   const g = state.groups.get(group);
   if (!g) return noSuchGroup(group);
-  if (!g.members.includes(actor)) return notMember(group);
+  if (!g.members.includes(actor)) return notMember(g, group, actor);
   return g;
 }
 
@@ -176,7 +177,9 @@ export function ownedGroup(state: State, group: string, actor: string): Group | 
 export const unknownUser = (user: string): Rejection =>
   reject('UNKNOWN_USER', `no user ${user}; check the spelling, or create it with: create_user ${user} <password>`);
 const noSuchGroup = (group: string): Rejection => reject('NO_SUCH_GROUP', `no group ${group}; see: list_groups`);
-const notMember = (group: string): Rejection =>
-  reject('NOT_MEMBER', `you are not a member of ${group}; ask to join with: join_group ${group}`);
+const notMember = (g: Group, group: string, actor: string): Rejection =>
+  g.requests.includes(actor)
+    ? reject('NOT_MEMBER', `you are not a member of ${group} yet: your request to join is pending, and its owner ${g.owner} has to accept it`)
+    : reject('NOT_MEMBER', `you are not a member of ${group}; ask to join with: join_group ${group}`);
 export const noSuchFile = (group: string, name: string): Rejection =>
   reject('NO_SUCH_FILE', `no file ${name} in ${group}; see: list_files ${group}`);

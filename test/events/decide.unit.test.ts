@@ -200,6 +200,21 @@ describe('leave_group', () => {
     given(bobInG).when(cmd.leaveGroup('carol', 'g')).thenRejects('NOT_MEMBER');
   });
 
+  test('given carol is not a member, when she leaves, then the refusal does not tell her to join', () => {
+    const refusal = given(bobInG).when(cmd.leaveGroup('carol', 'g')).thenRejects('NOT_MEMBER');
+    expect(refusal.message).toBe('you are not a member of g: there is nothing to leave');
+  });
+
+  test('given carol only asked to join, when she lists the files, then NOT_MEMBER says her request is pending, not to ask again', () => {
+    const files = listFiles(foldAll([...bobInG, ev.joinRequested('g', 'carol')]), 'carol', 'g');
+    expect(files.ok ? '' : files.rejection.message).toBe('you are not a member of g yet: your request to join is pending, and its owner alice has to accept it');
+  });
+
+  test('given bob is a member, when the owner accepts bob again, then NO_SUCH_REQUEST says he is a member already', () => {
+    const refusal = given(bobInG).when(cmd.accept('alice', 'g', 'bob')).thenRejects('NO_SUCH_REQUEST');
+    expect(refusal.message).toBe('bob is already a member of g');
+  });
+
   test('given carol only asked to join, when she leaves, then NOT_MEMBER', () => {
     given([...bobInG, ev.joinRequested('g', 'carol')]).when(cmd.leaveGroup('carol', 'g')).thenRejects('NOT_MEMBER');
   });
