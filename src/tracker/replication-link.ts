@@ -115,7 +115,7 @@ export interface ReplicationStatus {
   readonly refolding: boolean;
   /** Over the last LAG_SAMPLES live events from the twin: ms from durable there to applied here. */
   readonly applyLagMs: LagSummary | null;
-  /** Why the link last failed, if it has not caught up since (a refusal, a broken chain). */
+  /** Why the link to the twin last failed (a refusal, a broken chain), until a link stays up STABLE_LINK_MS. */
   readonly problem: LinkProblem | null;
   /** The log was put back by `tracker restore` and has not reached the twin since: commands wait. */
   readonly restoredFrom: RestoredMark | null;
@@ -342,7 +342,8 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     } else if (code === 'CHAIN_BROKEN' || code === 'LOCAL_ERROR') {
       this.quietly('error', `dropped:${code}`, { code, detail }, `dropping the replication link: ${code}`);
     }
-    const fault = LINK_FAULTS.has(code);
+    // A stranger refused on an inbound connection says nothing about the link to the twin.
+    const fault = LINK_FAULTS.has(code) && (peer === this.link || peer.dialledBy === this.id);
     if (fault) this.problem = { code, detail, at: new Date().toISOString(), times: (this.problem?.times ?? 0) + 1 };
     if (peer !== this.link) return;
     this.link = undefined;

@@ -14,6 +14,7 @@
  */
 import Database from 'better-sqlite3';
 import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { EventStore } from '../../events/log/event-store.js';
 import { stateHash } from '../../events/state-codec.js';
@@ -98,7 +99,7 @@ export async function restoreLog(dataDir: string, file: string, force = false): 
     }
     const copy = EventStore.open(restoring);
     try {
-      markRestored(copy, { file, at: new Date().toISOString() });
+      markRestored(copy, { file: resolve(file), at: new Date().toISOString() });
       copy.db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
       await copy.close();
