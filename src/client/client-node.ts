@@ -278,7 +278,7 @@ export class ClientNode extends EventEmitter {
     for (const record of this.state.downloads(user)) {
       try {
         const info = (await this.tracker.request('download_file', { group: record.manifest.group, name: record.manifest.name })) as DownloadInfo;
-        this.run(info, record.destination);
+        await this.run(info, record.destination).download.ready; // show_downloads right after login counts the pieces already here
         resumed += 1;
       } catch (error) {
         this.emit('notice', `could not resume ${record.manifest.name}: ${(error as Error).message}`);

@@ -112,6 +112,9 @@ export class Download extends EventEmitter {
   private verifying = 0;
   private settle: { resolve: (path: string) => void; reject: (err: DownloadError) => void } | null = null;
   private readonly result: Promise<string>;
+  private opened!: () => void;
+  /** Resolves once the `.part` file is open and what it already holds is known (progress() counts it), or the download ended. */
+  readonly ready = new Promise<void>((resolve) => (this.opened = resolve));
 
   constructor(readonly options: DownloadOptions) {
     super();
@@ -157,8 +160,10 @@ export class Download extends EventEmitter {
     try {
       this.store = await PieceStore.open(manifest, this.options.destination);
     } catch (err) {
+      this.opened();
       return this.fail(asDownloadError(err));
     }
+    this.opened();
     if (this.settled) {
       await this.store.close();
       return;
