@@ -3,7 +3,7 @@
  * tracker_info.txt address with WebSocket `/client` for clients and `/replicate` for the
  * twin, `GET /health` and `GET /metrics`. It owns the lifecycle: open, serve, stop.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
@@ -119,8 +119,9 @@ export class Tracker {
   /** Opens the log (snapshot + tail) and starts serving. */
   static async start(options: TrackerOptions): Promise<Tracker> {
     const address = options.trackers[options.id - 1];
-    if (!address) throw new Error(`tracker ${options.id} is not listed: tracker_info.txt has ${options.trackers.length} tracker(s)`);
+    if (!address) throw new Error(`tracker ${options.id} is not listed: the tracker list has ${options.trackers.length} tracker(s)`);
     const log = options.log ?? createLogger(`tracker-${options.id}`);
+    const newDataDir = !existsSync(options.dataDir);
     mkdirSync(options.dataDir, { recursive: true });
     const keys = loadClusterKeys(options.dataDir, options.secretFile);
     const store = openTrackerLog(options.dataDir, join(options.dataDir, DB_FILE), log); // run lock + start-up check
@@ -133,7 +134,14 @@ export class Tracker {
     const replicator = replicatorFor(options, ledger, keys, log);
     tracker.replication = replicator;
     tracker.executor.barrier = replicator;
-    await tracker.listen();
+    try {
+      await tracker.listen();
+    } catch (error) {
+      // Nothing was served: a data dir this start made is not left behind.
+      await tracker.stop();
+      if (newDataDir) rmSync(options.dataDir, { recursive: true, force: true });
+      throw error;
+    }
     replicator?.start();
     return tracker;
   }
