@@ -30,8 +30,8 @@ export class ClientState {
   private saved: Saved;
   private readonly file: string;
 
+  /** The dir is made on the first save: a client that never got going leaves nothing behind. */
   constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
     this.file = join(dir, 'client-state.json');
     this.saved = load(this.file);
   }
@@ -66,6 +66,7 @@ export class ClientState {
   }
 
   private save(): void {
+    mkdirSync(this.dir, { recursive: true });
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, JSON.stringify(this.saved, null, 1));
     renameSync(tmp, this.file);

@@ -3,6 +3,9 @@
  * waiting for its reply, exit after the last), --json, and the exit code.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_BIN, Cluster, freePort } from '../helpers/cluster.js';
 import { runClient } from '../helpers/client-process.js';
@@ -75,5 +78,22 @@ describe('unterminated quotes', () => {
     const { code, stdout } = await piped('login ann pw\nupload_file "my file.bin books\nlist_requests books\n');
     expect(code).toBe(1);
     expect(stdout).toMatch(/^logged in as ann\nerror: unterminated " in this command; close it, or quote the argument whole\nno pending requests for books\n$/);
+  });
+});
+
+describe('a client that cannot listen', () => {
+  it('exits with the reason, and leaves no state dir behind', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = busy.address() as { port: number };
+      const stateDir = join(cluster.dir, 'never-made');
+      const run = await runClient(cluster.infoFile, ['list_groups'], { cwd: cluster.dir, port, stateDir });
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toContain('EADDRINUSE');
+      expect(existsSync(stateDir)).toBe(false);
+    } finally {
+      busy.close();
+    }
   });
 });
