@@ -152,19 +152,23 @@ export class TrackerConnection extends EventEmitter {
     ws.on('close', () => this.lost(ws));
     ws.on('error', () => ws.terminate());
     this.startHeartbeat(ws);
+    // This tracker's answer only: one that refuses hello (it does not serve now) is not taken
+    // for the tracker before it, whose hello is still in this.hello.
+    let hello: Hello | undefined;
     try {
-      this.hello = (await this.handshake(ws)) as Hello;
+      hello = (await this.handshake(ws)) as Hello;
     } catch (error) {
       if (error instanceof TrackerError && error.code === 'SESSION_EXPIRED') {
         this.token = undefined;
         this.emit('session-expired');
-        this.hello = (await this.handshake(ws).catch(() => undefined)) as Hello | undefined;
-      }
-      if (!this.hello) {
-        ws.terminate();
-        return false;
+        hello = (await this.handshake(ws).catch(() => undefined)) as Hello | undefined;
       }
     }
+    if (!hello) {
+      ws.terminate();
+      return false;
+    }
+    this.hello = hello;
     this.link = 'up';
     for (const req of this.inFlight.values()) ws.send(req.frame);
     if (previous !== -1 && previous !== index) this.emit('switched', this.trackers[previous], t, this.leaving ?? 'gone');

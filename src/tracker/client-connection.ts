@@ -51,6 +51,12 @@ export interface ClientContext {
   readonly throttle: LoginThrottle;
   /** True while the tracker shuts down: dropped connections are moving, not lost. */
   readonly stopping: () => boolean;
+  /**
+   * Why this tracker serves no client now, if it does not: a log put back by `tracker
+   * restore` that has not reached its twin knows neither the users, groups and sessions
+   * made since the backup nor whether they exist, so it answers nothing from that state.
+   */
+  readonly notServing: () => string | undefined;
 }
 
 interface Bound {
@@ -175,6 +181,8 @@ export class ClientConnection {
 
   private dispatch(request: Request): Promise<unknown> | unknown {
     const { args, idem } = request;
+    const notServing = this.ctx.notServing();
+    if (notServing !== undefined && request.op !== 'ping') refuse('TRACKER_CATCHING_UP', notServing);
     switch (request.op) {
       case 'hello':
         return this.hello(request.args);

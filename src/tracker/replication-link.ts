@@ -230,6 +230,12 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     return this.gate.hold();
   }
 
+  /** Why clients are not served (a restored log that has not reached the twin), or undefined. */
+  notServing(): string | undefined {
+    if (!this.restored) return undefined;
+    return `tracker ${this.id} was restored from a backup and serves nobody until it has reached tracker ${this.twinId}; use tracker ${this.twinId}`;
+  }
+
   status(): ReplicationStatus {
     const local = new Map<number, number>();
     for (const [origin, mark] of this.ledger.originMarks()) local.set(origin, mark.seq);
@@ -324,7 +330,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   caughtUp(peer: ReplicationPeer, events: number, ms: number): void {
     if (peer !== this.link) return;
     this.lastCatchUp = { events, ms };
-    if (!this.announcedCaughtUp || events > 0) this.log.info({ twin: this.twinId, events, ms }, `caught up with tracker ${this.twinId}: ${events} events in ${ms} ms`);
+    if (!this.announcedCaughtUp || events > 0) this.announce('info', 'caught-up', { twin: this.twinId, events, ms }, `caught up with tracker ${this.twinId}: ${events} events in ${ms} ms`);
     this.announcedCaughtUp = true;
     this.leaveRestored();
     this.gate.recheck();

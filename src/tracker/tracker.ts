@@ -49,6 +49,8 @@ export interface TrackerOptions {
 export interface UpgradeHandler {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
   status(): unknown;
+  /** Why clients are not served now, if they are not (see ClientContext.notServing). */
+  notServing(): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -233,6 +235,7 @@ export class Tracker {
       idleTimeoutMs: this.limits.clientIdleTimeoutMs,
       throttle: this.throttle,
       stopping: () => this.stopping,
+      notServing: () => this.replication?.notServing(),
     };
   }
 }

@@ -5,7 +5,7 @@
  * keeps the old log aside), and refuses a damaged backup without touching anything.
  */
 import Database from 'better-sqlite3';
-import { copyFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrackerConnection } from '../../src/client/tracker-connection.js';
@@ -112,6 +112,16 @@ describe('tracker restore', () => {
     expect(report.movedAside).toMatch(/events\.db\.replaced-/);
     expect(existsSync(report.movedAside!)).toBe(true);
     expect(report.stateHash).toBe(originalHash);
+  });
+
+  it('refuses a file that is not a backup before it creates anything', async () => {
+    const notABackup = join(original.dir, 'not-a-backup.bin');
+    writeFileSync(notABackup, 'x'.repeat(10_000));
+    const target = join(original.dir, 'never-made', 'tracker-9');
+    const run = await trackerCli(['restore', notABackup, '--data-dir', target]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/cannot be opened as an event log .*nothing was changed/);
+    expect(existsSync(join(original.dir, 'never-made'))).toBe(false);
   });
 
   it('refuses a damaged backup and changes nothing', async () => {

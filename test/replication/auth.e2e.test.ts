@@ -62,6 +62,15 @@ describe('link authentication', () => {
     expect((await health(cluster!, 2)).replication.problem!.times - times).toBeLessThanOrEqual(2);
   });
 
+  test('once tracker 2 has the cluster secret, the link heals and tracker status is clean again', async () => {
+    await cluster!.kill(2, 'SIGTERM');
+    await cluster!.start(2);
+    await waitFor('the link up and in sync', async () => ((await health(cluster!, 1)).replication.inSync ? true : undefined), 20_000);
+    const status = await trackerCli(['status', cluster!.infoFile, '1']);
+    expect(status.stdout).not.toContain('link problem');
+    expect(status.code).toBe(0);
+  });
+
   test('a stranger on /replicate that skips the proof is cut off and injects nothing', async () => {
     const before = await health(cluster!, 1);
     const ws = new WebSocket(`ws://127.0.0.1:${cluster!.trackers[0]!.port}/replicate`);

@@ -99,6 +99,20 @@ describe('link announcements', () => {
     expect(lines.filter((l) => l.startsWith('caught up'))).toEqual(['caught up with tracker 2: 0 events in 0 ms', 'caught up with tracker 2: 3 events in 1 ms']);
   });
 
+  test('given links that keep failing with CHAIN_BROKEN, when each comes up and catches up with nothing, then the catch-up is said once more, not each time', () => {
+    const { replication, lines } = replicator();
+    for (let i = 0; i < 4; i++) {
+      const peer = connection(1);
+      replication.authenticated(peer.as);
+      peer.peer.up = peer.peer.wasUp = true;
+      replication.synced(peer.as);
+      replication.caughtUp(peer.as, 0, 0);
+      replication.closed(peer.as, 'CHAIN_BROKEN', 'origin 1 seq 6: prev hash does not continue the chain');
+    }
+    expect(lines.filter((l) => l.startsWith('caught up'))).toHaveLength(2); // healthy, then once while failing
+    expect(lines.filter((l) => l.includes('is down'))).toHaveLength(1);
+  });
+
   test('given no link announced, when a connection drops before the twin\'s marks came, then nothing is said about the link', () => {
     const { replication, lines } = replicator();
     const lone = connection(1);

@@ -2,13 +2,14 @@
  * A log put back by `tracker restore` lacks the events of its own origin newer than the
  * backup, which the twin holds. Accepting a command before reaching the twin would reuse
  * one of those seqs and fork the origin's history for good (CHAIN_BROKEN on every link,
- * state hashes that never meet again). So the restored tracker holds commands until it
+ * state hashes that never meet again), and its state cannot say whether a user or a
+ * session made since the backup exists. So the restored tracker serves nobody until it
  * has reached the twin and caught up; `--twin-lost` lets it go on alone. `tracker status`
  * says so and exits 2 meanwhile.
  */
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TrackerConnection } from '../../src/client/tracker-connection.js';
+import { TrackerConnection } from '../../src/client/tracker-connection.js';
 import { trackerCli } from '../admin/admin-cli.js';
 import { Cluster, waitFor } from '../helpers/cluster.js';
 import { clientOf, health, waitConverged } from '../helpers/replication.js';
@@ -22,8 +23,12 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-/** Tracker 2 has events of its own origin beyond a backup of its log; then both stop and 2's log is the backup again. */
-async function restoredWhileTwinDown(): Promise<Cluster> {
+/**
+ * Tracker 2 has events of its own origin beyond a backup of its log; then both stop and
+ * 2's log is the backup again. `ann` (a client of tracker 2 only, logged in before the
+ * backup) stays connected throughout and keeps retrying in the background.
+ */
+async function restoredWhileTwinDown(): Promise<{ c: Cluster; ann: TrackerConnection }> {
   const c = await Cluster.create(2);
   cluster = c;
   await Promise.all([c.start(1), c.start(2)]);
@@ -37,17 +42,18 @@ async function restoredWhileTwinDown(): Promise<Cluster> {
   expect((await trackerCli(['backup', backup, '--data-dir', c.trackers[1]!.dataDir])).code).toBe(0);
   for (let i = 0; i < 5; i++) await ann.request('create_group', { group: `after-backup-${i}` });
   await waitConverged(c);
-  ann.close();
   await c.kill(2, 'SIGTERM');
   await c.kill(1, 'SIGTERM');
   const restore = await trackerCli(['restore', backup, '--data-dir', c.trackers[1]!.dataDir, '--force']);
   expect(restore.code, restore.stderr).toBe(0);
-  return c;
+  return { c, ann };
 }
 
 describe('a restored log', () => {
-  it('accepts no command until it has reached its twin, then catches up and converges', async () => {
-    const c = await restoredWhileTwinDown();
+  it('serves nobody until it has reached its twin (sessions are kept), then catches up and converges', async () => {
+    const { c, ann } = await restoredWhileTwinDown();
+    let sessionEnded = false;
+    ann.on('session-expired', () => (sessionEnded = true));
     await c.start(2); // its twin is down
     const before = await health(c, 2);
     expect(before.replication).toMatchObject({ holdingCommits: true, restoredFrom: { file: join(c.dir, 'tracker-2.backup') } });
@@ -55,16 +61,21 @@ describe('a restored log', () => {
     expect(status.code).toBe(2);
     expect(status.stdout).toMatch(/restored from .*tracker-2\.backup.*accepts no command until tracker 1 is reached/);
 
-    const bob = await clientOf(c, [2]);
+    // Asked for anything, it answers TRACKER_CATCHING_UP: a client with no other tracker is told at once that none serves.
+    const bob = new TrackerConnection([{ id: 2, host: '127.0.0.1', port: c.trackers[1]!.port }]);
     clients.push(bob);
-    let answered = false;
-    const create = bob.request('create_user', { user: 'bob', password: 'pw-bob' }).finally(() => (answered = true));
-    await new Promise((r) => setTimeout(r, 4000)); // past one hold (COMMIT_HOLD_MS): refused, retried, held again
-    expect(answered).toBe(false);
+    const t0 = performance.now();
+    await expect(bob.connect()).rejects.toMatchObject({ code: 'NO_TRACKER' });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    await new Promise((r) => setTimeout(r, 2500)); // ann's client retried meanwhile, with its session token
+    expect(sessionEnded).toBe(false);
     expect((await health(c, 2)).events).toBe(before.events);
 
     await c.start(1);
-    await create; // applied once tracker 2 has caught up its own events from tracker 1
+    await waitFor('bob and ann to be served by tracker 2', () => (bob.tracker && ann.tracker ? true : undefined), 20_000);
+    await bob.request('create_user', { user: 'bob', password: 'pw-bob' });
+    await ann.request('create_group', { group: 'after-restore' }); // still logged in
+    expect(sessionEnded).toBe(false);
     const [one, two] = await waitConverged(c);
     expect(two.stateHash).toBe(one.stateHash);
     expect(two.replication).toMatchObject({ restoredFrom: null, problem: null });
@@ -74,7 +85,7 @@ describe('a restored log', () => {
   }, 60_000);
 
   it('with --twin-lost, accepts commands at once without its twin', async () => {
-    const c = await restoredWhileTwinDown();
+    const { c } = await restoredWhileTwinDown();
     await c.start(2, ['--twin-lost']);
     const carol = await clientOf(c, [2]);
     clients.push(carol);
@@ -84,7 +95,7 @@ describe('a restored log', () => {
   }, 60_000);
 
   it('forked by --twin-lost while its twin held newer events: status names CHAIN_BROKEN, and clients go to the twin', async () => {
-    const c = await restoredWhileTwinDown();
+    const { c } = await restoredWhileTwinDown();
     await c.start(2, ['--twin-lost']);
     const carol = await clientOf(c, [2]);
     clients.push(carol);

@@ -72,6 +72,9 @@ export async function backupLog(dataDir: string, file: string, force = false): P
 export async function restoreLog(dataDir: string, file: string, force = false): Promise<CopyReport> {
   const started = performance.now();
   if (!existsSync(file)) throw new Error(`no backup at ${file}`);
+  // Checked before the data dir is touched (the run lock would create it).
+  const summary = checkedSummary(file, 'the backup');
+  if (!summary.ok) throw new DamagedCopy(`${file} failed verification: ${summary.problem}; nothing was changed`);
   let release: () => void;
   try {
     release = acquireRunLock(dataDir);
@@ -80,8 +83,6 @@ export async function restoreLog(dataDir: string, file: string, force = false): 
     throw error;
   }
   try {
-    const summary = checkedSummary(file, 'the backup');
-    if (!summary.ok) throw new DamagedCopy(`${file} failed verification: ${summary.problem}; nothing was changed`);
     const target = logFileOf(dataDir);
     let movedAside: string | null = null;
     if (SIDE_FILES.some((s) => existsSync(target + s))) {

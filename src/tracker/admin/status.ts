@@ -68,7 +68,7 @@ export function statusCommand(): Command {
         return;
       }
       console.log(opts.json ? JSON.stringify(health, null, 2) : formatStatus(health, base));
-      if (health.replication?.problem || health.replication?.restoredFrom) process.exitCode = EXIT_LINK_PROBLEM;
+      if (linkProblem(health.replication) || health.replication?.restoredFrom) process.exitCode = EXIT_LINK_PROBLEM;
     });
 }
 
@@ -86,6 +86,12 @@ function baseUrl(info: string | undefined, n: string | undefined, opts: { url?: 
   return `http://${address.host}:${address.port}`;
 }
 
+/** The link's last failure, unless the link is up and in sync now (it healed; /health keeps it a while, see STABLE_LINK_MS). */
+function linkProblem(r: Health['replication']): { code: string; detail: string; at: string; times: number } | undefined {
+  if (!r?.problem || (r.link === 'up' && r.inSync)) return undefined;
+  return r.problem;
+}
+
 /** The human-readable report. */
 export function formatStatus(h: Health, where: string): string {
   const behind = h.stateHashEvents !== undefined && h.stateHashEvents !== h.events ? ` (of the state at ${h.stateHashEvents} events: events are arriving)` : '';
@@ -101,9 +107,10 @@ export function formatStatus(h: Health, where: string): string {
   const sync = r.inSync ? 'in sync' : neverLinked ? 'lag unknown (not linked since start)' : `lag ${r.lagEvents ?? '?'} events`;
   const notes = [r.lagging && 'lagging (acks on local commit)', r.holdingCommits && 'holding commits while catching up', r.refolding && 're-folding in the background (events arrived that sort before folded ones; in sync once done)'];
   lines.push(`replication: link ${r.link ?? '?'} to ${peer}, ${[sync, ...notes.filter(Boolean)].join(', ')}`);
-  if (r.problem) {
-    lines.push(`  link problem: ${r.problem.code} (${r.problem.times} time(s) in a row, last at ${r.problem.at}): ${r.problem.detail}`);
-    lines.push(`  ${PROBLEM_HINTS[r.problem.code] ?? 'see the tracker log'}`);
+  const problem = linkProblem(r);
+  if (problem) {
+    lines.push(`  link problem: ${problem.code} (${problem.times} time(s) in a row, last at ${problem.at}): ${problem.detail}`);
+    lines.push(`  ${PROBLEM_HINTS[problem.code] ?? 'see the tracker log'}`);
   }
   if (r.restoredFrom) lines.push(`  restored from ${r.restoredFrom.file} at ${r.restoredFrom.at}: accepts no command until tracker ${r.peer?.id ?? '?'} is reached (or restart with --twin-lost)`);
   if (r.twinAck) lines.push(`  commands are acknowledged once the twin has ${r.twinAck === 'write' ? 'written their events to its log (--twin-ack write)' : 'their events on its disk (--twin-ack flush)'}`);
