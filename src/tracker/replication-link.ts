@@ -103,7 +103,8 @@ export interface ReplicationStatus {
   /** When the twin acknowledges this tracker's live events (--twin-ack). */
   readonly twinAck: TwinAck;
   readonly inSync: boolean;
-  readonly lagEvents: number;
+  /** Events one side holds and the other lacks, by the marks last known; null before the first link (nothing is known of the twin). */
+  readonly lagEvents: number | null;
   readonly localMarks: Record<string, number>;
   readonly peerMarks: Record<string, number>;
   readonly caughtUp: { readonly events: number; readonly ms: number } | null;
@@ -248,7 +249,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       peer: { id: this.twinId, address: this.address },
       twinAck: this.twinAck,
       inSync: link === 'up' && lagEvents === 0 && !this.ledger.refolding,
-      lagEvents,
+      lagEvents: this.everUp ? lagEvents : null,
       localMarks: Object.fromEntries(local),
       peerMarks: Object.fromEntries(peer),
       caughtUp: this.lastCatchUp ?? null,

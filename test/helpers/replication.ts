@@ -14,7 +14,7 @@ import { TcpProxy } from './tcp-proxy.js';
 export interface ReplicationHealth {
   readonly link: 'up' | 'down' | 'connecting';
   readonly inSync: boolean;
-  readonly lagEvents: number;
+  readonly lagEvents: number | null;
   readonly localMarks: Record<string, number>;
   readonly peerMarks: Record<string, number>;
   readonly caughtUp: { events: number; ms: number } | null;

@@ -54,6 +54,8 @@ describe('link authentication', () => {
     const status = await trackerCli(['status', cluster!.infoFile, '2']);
     expect(status.code).toBe(2);
     expect(status.stdout).toContain('lag unknown (not linked since start)');
+    expect(status.stdout).toMatch(/^\s+2\s+\d+\s+\?$/m); // what the twin holds is not known
+    expect((await health(cluster!, 2)).replication.lagEvents).toBeNull();
     expect(status.stdout).toMatch(/link problem: AUTH_FAILED \(\d+ time\(s\) in a row, last at .*\)/);
     expect(status.stdout).toContain('do not share one cluster secret');
     // 100, 200, 400, 800 ms... a dial a second at best before; now 1, 2, 5, 10 s apart

@@ -34,7 +34,7 @@ interface Health {
     readonly peer?: { id?: number; address?: string };
     readonly twinAck?: string;
     readonly inSync?: boolean;
-    readonly lagEvents?: number;
+    readonly lagEvents?: number | null;
     readonly localMarks?: Record<string, number>;
     readonly peerMarks?: Record<string, number>;
     readonly caughtUp?: { events: number; ms: number } | null;
@@ -103,7 +103,7 @@ export function formatStatus(h: Health, where: string): string {
     return lines.join('\n');
   }
   const peer = `tracker ${r.peer?.id ?? '?'} (${r.peer?.address ?? '?'})`;
-  const neverLinked = r.link !== 'up' && Object.keys(r.peerMarks ?? {}).length === 0;
+  const neverLinked = r.link !== 'up' && (r.lagEvents === null || Object.keys(r.peerMarks ?? {}).length === 0);
   const sync = r.inSync ? 'in sync' : neverLinked ? 'lag unknown (not linked since start)' : `lag ${r.lagEvents ?? '?'} events`;
   const notes = [r.lagging && 'lagging (acks on local commit)', r.holdingCommits && 'holding commits while catching up', r.refolding && 're-folding in the background (events arrived that sort before folded ones; in sync once done)'];
   lines.push(`replication: link ${r.link ?? '?'} to ${peer}, ${[sync, ...notes.filter(Boolean)].join(', ')}`);
@@ -118,7 +118,7 @@ export function formatStatus(h: Health, where: string): string {
   const remote = r.peerMarks ?? {};
   const origins = [...new Set([...Object.keys(local), ...Object.keys(remote)])].sort((a, b) => Number(a) - Number(b));
   lines.push('  origin      here      twin');
-  for (const o of origins) lines.push(`  ${o.padStart(6)}  ${String(local[o] ?? 0).padStart(8)}  ${String(remote[o] ?? 0).padStart(8)}`);
+  for (const o of origins) lines.push(`  ${o.padStart(6)}  ${String(local[o] ?? 0).padStart(8)}  ${(neverLinked ? '?' : String(remote[o] ?? 0)).padStart(8)}`);
   if (r.caughtUp) lines.push(`last catch-up: ${r.caughtUp.events} events in ${r.caughtUp.ms} ms`);
   return lines.join('\n');
 }
