@@ -17,7 +17,10 @@ import { Download, DownloadError, type DownloadProgress } from './downloader.js'
 import { hashFile } from './file-hasher.js';
 import { downloadPath, fileToShare } from './local-paths.js';
 import { PeerServer } from './peer-server.js';
-import { TrackerConnection } from './tracker-connection.js';
+import { TrackerConnection, TrackerError } from './tracker-connection.js';
+
+/** Why a tracker refuses a share that asking again will not change (unlike a tracker that is away). */
+const REFUSED_FOR_GOOD = new Set(['NOT_MEMBER', 'NO_SUCH_GROUP', 'FILE_EXISTS']);
 
 export interface ClientOptions {
   readonly host: string;
@@ -271,7 +274,10 @@ export class ClientNode extends EventEmitter {
         await this.announce(share.manifest);
         reshared += 1;
       } catch (error) {
-        this.emit('notice', `could not share ${share.manifest.name} again: ${(error as Error).message}`);
+        this.peers.unshare(share.manifest.sha1); // served only while the tracker lists it
+        const refused = error instanceof TrackerError && REFUSED_FOR_GOOD.has(error.code);
+        if (refused) this.state.removeShare(user, share.manifest.group, share.manifest.name);
+        this.emit('notice', `${refused ? 'no longer sharing' : 'could not share'} ${share.manifest.name} in ${share.manifest.group}${refused ? '' : ' again'}: ${(error as Error).message}`);
       }
     }
     let resumed = 0;

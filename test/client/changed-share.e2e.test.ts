@@ -1,9 +1,10 @@
 /**
- * A file edited on disk after it was shared no longer matches its piece hashes. The
- * seeder stops serving it at once and says so, and stops being listed as its seeder;
- * a client restarted after the edit does not share it again. (A leecher that got
+ * Shares a client no longer serves. A file edited on disk after it was shared no longer
+ * matches its piece hashes: the seeder stops serving it at once and says so, and stops
+ * being listed as its seeder; a client restarted after the edit does not share it again. (A leecher that got
  * pieces of the edited file already drops the seeder for them: BAD_PEERS, see
- * test/p2p/hostile-peer.int.test.ts.)
+ * test/p2p/hostile-peer.int.test.ts.) A share the tracker refuses at login for good (its
+ * user left the group meanwhile) is not served either, and is forgotten.
  */
 import { randomBytes } from 'node:crypto';
 import { utimesSync, writeFileSync } from 'node:fs';
@@ -55,6 +56,28 @@ describe('a shared file edited on disk', () => {
     await ann.kill('SIGTERM');
     const again = await client('ann', annPort);
     expect(await again.must('login ann pw')).toMatchObject({ reshared: 0 });
+  }, 40_000);
+
+  it('refused by the tracker at login for good (left the group meanwhile): not served, and forgotten', async () => {
+    const file = join(cluster.dir, 'plan.bin');
+    writeFileSync(file, randomBytes(1000));
+    const annPort = await freePort();
+    const ann = await client('ann', annPort);
+    for (const c of ['create_user ann pw', 'login ann pw', 'create_group g', `upload_file ${file} g`]) await ann.must(c);
+    await ann.kill('SIGTERM');
+    const bob = await client('bob', await freePort());
+    for (const c of ['create_user bob pw', 'login bob pw', 'join_group g']) await bob.must(c);
+    const elsewhere = await client('ann-elsewhere', await freePort()); // ann, on another client
+    for (const c of ['login ann pw', 'accept_request g bob', 'leave_group g']) await elsewhere.must(c);
+
+    const again = await client('ann', annPort);
+    expect(await again.must('login ann pw')).toMatchObject({ reshared: 0 });
+    expect(String(again.events.find((e) => e.event === 'notice')?.message)).toContain('no longer sharing plan.bin in g: you are not a member of g');
+    expect(await again.must('show_shares')).toEqual([]);
+    await again.kill('SIGTERM');
+    const third = await client('ann', annPort);
+    await third.must('login ann pw');
+    expect(third.events.filter((e) => e.event === 'notice')).toEqual([]); // forgotten: nothing to say at the next login
   }, 40_000);
 
   it('while its client was not running: not shared again at the next login, and the user is told', async () => {
