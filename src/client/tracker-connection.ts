@@ -209,7 +209,8 @@ export class TrackerConnection extends EventEmitter {
     const id = response.id;
     const req = this.inFlight.get(id);
     if (!req) return;
-    if (!response.ok && response.error.code === 'TRACKER_CATCHING_UP' && req.retries < CATCHING_UP_RETRIES) {
+    // (A hello refused so is that tracker not serving: open() moves on to the next one.)
+    if (!response.ok && response.error.code === 'TRACKER_CATCHING_UP' && req.op !== 'hello' && req.retries < CATCHING_UP_RETRIES) {
       req.retries += 1; // same frame, same idempotency key: safe to send again
       if (this.trackers.length > 1 && this.ws) {
         // Its twin holds the same acknowledged state: go there, where every request in flight is sent again.

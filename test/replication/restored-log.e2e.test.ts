@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TrackerConnection } from '../../src/client/tracker-connection.js';
 import { trackerCli } from '../admin/admin-cli.js';
-import { Cluster, waitFor } from '../helpers/cluster.js';
+import { Cluster, freePort, waitFor } from '../helpers/cluster.js';
 import { clientOf, health, waitConverged } from '../helpers/replication.js';
 
 let cluster: Cluster | undefined;
@@ -82,6 +82,18 @@ describe('a restored log', () => {
     expect(c.trackers[1]!.output).toContain('this log was restored from');
     expect(c.trackers[1]!.output).toContain('accepting commands');
     expect(c.trackers[1]!.output).not.toContain('CHAIN_BROKEN');
+  }, 60_000);
+
+  it('while it waits, a client that knows both trackers goes straight to the other one', async () => {
+    const { c } = await restoredWhileTwinDown();
+    const nowhere = `127.0.0.1:${await freePort()}`; // the two cannot reach each other
+    await Promise.all([c.start(1, ['--peer', nowhere]), c.start(2, ['--peer', nowhere])]);
+    const dave = new TrackerConnection([2, 1].map((id) => ({ id, host: '127.0.0.1', port: c.trackers[id - 1]!.port })));
+    clients.push(dave);
+    const t0 = performance.now();
+    await dave.connect();
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(dave.tracker?.port).toBe(c.trackers[0]!.port);
   }, 60_000);
 
   it('with --twin-lost, accepts commands at once without its twin', async () => {
