@@ -19,7 +19,7 @@ import {
   type Rejection,
 } from '../events/index.js';
 import { parseHostPort } from '../wire/tracker-info.js';
-import { parseRequest, type ArgsOf, type ErrorBody, type Request, type Response } from '../wire/client-protocol.js';
+import { MUTATING_OPS, parseRequest, type ArgsOf, type ErrorBody, type Request, type Response } from '../wire/client-protocol.js';
 import { encodePublicKey, signTicket } from '../wire/ticket.js';
 import type { ClusterKeys } from './cluster-keys.js';
 import type { Executor, Outcome } from './executor.js';
@@ -156,6 +156,10 @@ export class ClientConnection {
   }
 
   private async handle(request: Request): Promise<void> {
+    if (MUTATING_OPS.has(request.op) && (await this.abandoned())) {
+      this.ctx.log.info({ remote: this.remote, op: request.op }, 'not running a command from a connection its client had closed (it sends it again to the twin)');
+      return;
+    }
     const started = performance.now();
     let response: Response;
     try {
@@ -168,6 +172,18 @@ export class ClientConnection {
     this.ctx.metrics.commands.inc({ op: request.op, outcome: response.ok ? 'ok' : response.error.code });
     this.ctx.metrics.commandSeconds.observe({ op: request.op }, (performance.now() - started) / 1000);
     this.send(response);
+  }
+
+  /**
+   * The client closed this connection before this tracker read the request on it: it
+   * gave the tracker up (silent past its heartbeat, e.g. stalled) and sends the request
+   * again to the twin, which runs it. Running this copy too would apply it twice (the
+   * twin's copy is not here yet to be found by its idempotency key). A socket's close
+   * is read with the bytes before it, so one turn of the event loop shows it.
+   */
+  private async abandoned(): Promise<boolean> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return this.ws.readyState !== this.ws.OPEN;
   }
 
   private send(response: Response): void {
