@@ -31,9 +31,9 @@
  *   the twin's origin never blocks commits. A log put back by `tracker restore` holds
  *   them until the twin has been reached (restored-log.ts).
  * - A link that fails for a reason retrying cannot cure at once (a refusal, a broken
- *   chain) is dialled again ever more slowly (FAULT_BACKOFF_MS), its up and down lines
- *   are logged at most once a minute, and /health names the problem until a link has
- *   stayed up for STABLE_LINK_MS.
+ *   chain) is dialled again ever more slowly, its up and down lines are logged at most
+ *   once a minute, and /health names the problem until a link has stayed up a while
+ *   (LinkFaults, link-faults.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -46,6 +46,7 @@ import type { ReplicationBarrier } from './executor.js';
 import { ApplyLag, type LagSummary } from './apply-lag.js';
 import { CommitGate } from './commit-gate.js';
 import { FrameChecker } from './frame-checker.js';
+import { isDrop, isRefusal, LinkFaults, type LinkProblem } from './link-faults.js';
 import { clearRestored, restoredMark, type RestoredMark } from './restored-log.js';
 import type { Logger } from './logger.js';
 import { BATCH_EVENTS } from './log-sender.js';
@@ -56,12 +57,6 @@ import { TwinAcks } from './twin-acks.js';
 /** Waits between dial attempts while the twin is unreachable (the last one repeats). */
 export const DIAL_BACKOFF_MS = [100, 200, 400, 800, 1000, 2000] as const;
 export const DIAL_TIMEOUT_MS = 1000;
-/** Redial delays after links that failed for a reason (LINK_FAULTS), one step per failure in a row. */
-export const FAULT_BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000] as const;
-/** A link up this long without failing ends the problem before it (and its backoff). */
-export const STABLE_LINK_MS = 10_000;
-/** Why a link ended that retrying at once cannot cure. */
-const LINK_FAULTS = new Set(['AUTH_FAILED', 'UNEXPECTED_PEER', 'VERSION_MISMATCH', 'BAD_FRAME', 'AUTH_TIMEOUT', 'CHAIN_BROKEN', 'LOCAL_ERROR']);
 /** Connections still in their handshake, beyond which new ones are turned away. */
 export const MAX_PENDING_PEERS = 4;
 /** At most one log line per this interval about refused links and repeated failures. */
@@ -116,19 +111,10 @@ export interface ReplicationStatus {
   readonly refolding: boolean;
   /** Over the last LAG_SAMPLES live events from the twin: ms from durable there to applied here. */
   readonly applyLagMs: LagSummary | null;
-  /** Why the link to the twin last failed (a refusal, a broken chain), until a link stays up STABLE_LINK_MS. */
+  /** Why the link to the twin last failed (a refusal, a broken chain), until a link stays up a while (LinkFaults). */
   readonly problem: LinkProblem | null;
   /** The log was put back by `tracker restore` and has not reached the twin since: commands wait. */
   readonly restoredFrom: RestoredMark | null;
-}
-
-export interface LinkProblem {
-  readonly code: string;
-  readonly detail: string;
-  /** ISO time of the latest failure. */
-  readonly at: string;
-  /** Failures in a row. */
-  readonly times: number;
 }
 
 export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost {
@@ -162,8 +148,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   private stopped = false;
   private readonly quiet = new Map<string, { at: number; suppressed: number }>();
   private readonly applyLag = new ApplyLag();
-  private problem: LinkProblem | undefined;
-  private stableTimer: NodeJS.Timeout | undefined;
+  private readonly faults = new LinkFaults();
   /** Set while this log, put back by `tracker restore`, has not reached the twin (restored-log.ts). */
   private restored: RestoredMark | undefined;
 
@@ -257,7 +242,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       holdingCommits: !this.gate.open,
       refolding: this.ledger.refolding,
       applyLagMs: this.applyLag.summary(),
-      problem: this.problem ?? null,
+      problem: this.faults.current ?? null,
       restoredFrom: this.restored ?? null,
     };
   }
@@ -266,7 +251,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.dialTimer);
-    clearTimeout(this.stableTimer);
+    this.faults.linkDown();
     this.dialing?.terminate();
     for (const peer of [...this.pending, ...(this.link ? [this.link] : [])]) peer.shutdown();
     this.acks.releaseAll();
@@ -314,9 +299,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       this.announce('warn', 'behind', { twin: this.twinId, ownSeq: own, twinHolds: theirs }, `tracker ${this.twinId} holds events of this tracker's origin up to seq ${theirs} but the local log ends at ${own}: catching up before accepting commands`);
     }
     this.acks.linked(theirs, own, BATCH_EVENTS);
-    clearTimeout(this.stableTimer);
-    this.stableTimer = setTimeout(() => (this.problem = undefined), STABLE_LINK_MS);
-    this.stableTimer.unref();
+    this.faults.linkUp();
     this.leaveRestored();
     this.settle();
   }
@@ -343,18 +326,17 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
 
   closed(peer: ReplicationPeer, code: string, detail: string): void {
     this.pending.delete(peer);
-    if (code === 'AUTH_FAILED' || code === 'UNEXPECTED_PEER' || code === 'VERSION_MISMATCH' || code === 'BAD_FRAME' || code === 'AUTH_TIMEOUT') {
+    if (isRefusal(code)) {
       const inbound = peer.dialledBy !== this.id;
       this.quietly('warn', `refused:${code}:${inbound}`, { code, remote: peer.remote, detail }, inbound ? `refused a replication link from ${peer.remote}: ${code}` : `the replication link to tracker ${this.twinId} at ${peer.remote} was refused: ${code}`);
-    } else if (code === 'CHAIN_BROKEN' || code === 'LOCAL_ERROR') {
+    } else if (isDrop(code)) {
       this.quietly('error', `dropped:${code}`, { code, detail }, `dropping the replication link: ${code}`);
     }
     // A stranger refused on an inbound connection says nothing about the link to the twin.
-    const fault = LINK_FAULTS.has(code) && (peer === this.link || peer.dialledBy === this.id);
-    if (fault) this.problem = { code, detail, at: new Date().toISOString(), times: (this.problem?.times ?? 0) + 1 };
+    if (peer === this.link || peer.dialledBy === this.id) this.faults.ended(code, detail);
     if (peer !== this.link) return;
     this.link = undefined;
-    clearTimeout(this.stableTimer);
+    this.faults.linkDown();
     if (peer.wasUp) this.peerMarks = new Map(peer.peerMarks);
     this.acks.releaseAll();
     if (!this.stopped) {
@@ -363,7 +345,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       if (this.announcedUp) this.announce('warn', 'down', { twin: this.twinId, code, detail }, `replication link to tracker ${this.twinId} is down; retrying in the background`);
       this.announcedUp = false;
       this.announcedCaughtUp = false;
-      this.scheduleDial(this.redialDelay());
+      this.scheduleDial(this.faults.redialMs() ?? DIAL_BACKOFF_MS[0]);
     }
   }
 
@@ -393,19 +375,13 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
           this.log.info({ twin: this.twinId, address: this.address }, `tracker ${this.twinId} is not reachable yet; retrying in the background`);
         }
       }
-      this.scheduleDial(this.problem ? this.redialDelay() : DIAL_BACKOFF_MS[Math.min(this.attempt++, DIAL_BACKOFF_MS.length - 1)]!);
+      this.scheduleDial(this.faults.redialMs() ?? DIAL_BACKOFF_MS[Math.min(this.attempt++, DIAL_BACKOFF_MS.length - 1)]!);
     });
-  }
-
-  /** At once after a link that just dropped; ever more slowly while links keep failing for a reason. */
-  private redialDelay(): number {
-    const times = this.problem?.times ?? 0;
-    return times === 0 ? DIAL_BACKOFF_MS[0] : FAULT_BACKOFF_MS[Math.min(times - 1, FAULT_BACKOFF_MS.length - 1)]!;
   }
 
   /** The link's up, down and behind lines: each time while the link is healthy, at most once a minute while it keeps failing. */
   private announce(level: 'info' | 'warn', key: string, fields: Record<string, unknown>, message: string): void {
-    if (this.problem) this.quietly(level, `link-${key}`, fields, message);
+    if (this.faults.current) this.quietly(level, `link-${key}`, fields, message);
     else this.log[level](fields, message);
   }
 

@@ -6,27 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ScriptedClient } from '../../src/demo/scripted-client.js';
-import { CLIENT_BIN, Cluster, freePort, waitFor } from '../helpers/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { freePort, waitFor } from '../helpers/cluster.js';
+import { oneTrackerClients } from '../helpers/one-tracker-clients.js';
 
-let cluster: Cluster;
-const clients: ScriptedClient[] = [];
-
-beforeEach(async () => {
-  cluster = await Cluster.create(1);
-  await cluster.start(1);
-});
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.kill('SIGKILL')));
-  await cluster.destroy();
-});
-
-function client(name: string, port: number, args: string[] = []): ScriptedClient {
-  const c = new ScriptedClient(CLIENT_BIN, `127.0.0.1:${port}`, cluster.infoFile, ['--state-dir', join(cluster.dir, `state-${name}`), ...args], cluster.dir);
-  clients.push(c);
-  return c;
-}
+const on = oneTrackerClients();
 
 interface DownloadRow {
   readonly status: string;
@@ -35,20 +19,20 @@ interface DownloadRow {
 
 describe('a download resumed after a crash', () => {
   it('shows the pieces it already has in show_downloads right after login', async () => {
-    const file = join(cluster.dir, 'movie.bin');
+    const file = join(on.cluster.dir, 'movie.bin');
     writeFileSync(file, randomBytes(6 * 512 * 1024));
-    const ann = client('ann', await freePort());
+    const ann = on.client('ann', await freePort());
     for (const c of ['create_user ann pw', 'login ann pw', 'create_group g', `upload_file ${file} g`]) await ann.must(c);
     const bobPort = await freePort();
-    const bob = client('bob', bobPort, ['--max-download-rate', '1M']);
+    const bob = on.client('bob', bobPort, ['--max-download-rate', '1M']);
     for (const c of ['create_user bob pw', 'login bob pw', 'join_group g']) await bob.must(c);
     await ann.must('accept_request g bob');
-    await bob.must(`download_file g movie.bin ${join(cluster.dir, 'movie-copy.bin')}`);
+    await bob.must(`download_file g movie.bin ${join(on.cluster.dir, 'movie-copy.bin')}`);
     await waitFor('two pieces on disk', async () => (((await bob.must('show_downloads')) as DownloadRow[])[0]!.piecesDone! >= 2 ? true : undefined), 15_000);
     await new Promise((r) => setTimeout(r, 600)); // its progress record is written every 250 ms
     await bob.kill('SIGKILL');
 
-    const again = client('bob', bobPort, ['--max-download-rate', '1M']);
+    const again = on.client('bob', bobPort, ['--max-download-rate', '1M']);
     const [login, shown] = await Promise.all([again.send('login bob pw'), again.send('show_downloads')]); // the second right after the first
     expect(login.data).toMatchObject({ resumed: 1 });
     const [row] = shown.data as DownloadRow[];

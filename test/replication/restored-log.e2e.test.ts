@@ -49,6 +49,14 @@ async function restoredWhileTwinDown(): Promise<{ c: Cluster; ann: TrackerConnec
   return { c, ann };
 }
 
+/** Tracker 2 started with --twin-lost (tracker 1 still down), and a command run on it. */
+async function goOnAlone(c: Cluster): Promise<void> {
+  await c.start(2, ['--twin-lost']);
+  const carol = await clientOf(c, [2]);
+  clients.push(carol);
+  await carol.request('create_user', { user: 'carol', password: 'pw-carol' });
+}
+
 describe('a restored log', () => {
   it('serves nobody until it has reached its twin (sessions are kept), then catches up and converges', async () => {
     const { c, ann } = await restoredWhileTwinDown();
@@ -98,21 +106,14 @@ describe('a restored log', () => {
 
   it('with --twin-lost, accepts commands at once without its twin', async () => {
     const { c } = await restoredWhileTwinDown();
-    await c.start(2, ['--twin-lost']);
-    const carol = await clientOf(c, [2]);
-    clients.push(carol);
-    await carol.request('create_user', { user: 'carol', password: 'pw-carol' });
+    await goOnAlone(c);
     expect((await health(c, 2)).replication).toMatchObject({ restoredFrom: null });
     expect(c.trackers[1]!.output).toContain('--twin-lost');
   }, 60_000);
 
   it('forked by --twin-lost while its twin held newer events: status names CHAIN_BROKEN, and clients go to the twin', async () => {
     const { c } = await restoredWhileTwinDown();
-    await c.start(2, ['--twin-lost']);
-    const carol = await clientOf(c, [2]);
-    clients.push(carol);
-    await carol.request('create_user', { user: 'carol', password: 'pw-carol' }); // a seq tracker 1 holds another event under
-    carol.close();
+    await goOnAlone(c); // carol's user_created takes a seq tracker 1 holds another event under
     await c.start(1);
     const status = await waitFor('tracker 2 to name the broken chain', async () => {
       const run = await trackerCli(['status', c.infoFile, '2']);
