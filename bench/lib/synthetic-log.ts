@@ -11,7 +11,7 @@
  * Populations stay bounded (online sessions, files) the way a live system's do.
  * Deterministic for a given seed.
  */
-import { GENESIS_PREV, HLC_TICKS_PER_MS, seal, type DomainEvent, type Envelope } from '../../src/events/index.js';
+import { accountOf, GENESIS_PREV, HLC_TICKS_PER_MS, seal, type DomainEvent, type Envelope } from '../../src/events/index.js';
 import type { EventStore } from '../../src/events/log/event-store.js';
 import { idempotencyKey } from '../../src/wire/idempotency-key.js';
 import { mulberry32 } from '../../test/helpers/random.js';
@@ -63,6 +63,8 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
   const b64 = (n: number): string => randomBytes(Math.ceil((n * 3) / 4)).toString('base64').slice(0, n);
 
   const users: string[] = [];
+  /** Each user's account, which the events of their commands name. */
+  const accounts: string[] = [];
   const peerOf = (u: number): string => `10.${(u >> 16) & 255}.${(u >> 8) & 255}.${u & 255}:${6000 + (u % 1000)}`;
   const sessionOfUser = new Map<number, ModelSession>();
   const sessions: ModelSession[] = [];
@@ -84,8 +86,10 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
     const r = random() * 100;
     if (users.length < 50 || r < 2) {
       const user = `user${String(users.length).padStart(6, '0')}`;
+      const passwordHash = `scrypt$16384$8$1$${b64(24)}$${b64(44)}`;
       users.push(user);
-      return { type: 'user_created', data: { user, passwordHash: `scrypt$16384$8$1$${b64(24)}$${b64(44)}` } };
+      accounts.push(accountOf(passwordHash));
+      return { type: 'user_created', data: { user, passwordHash } };
     }
     if (r < 17) {
       if (sessions.length >= MAX_ONLINE_SESSIONS) return logout();
@@ -94,7 +98,7 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
       const s: ModelSession = { id: hex(32), user: u, epoch: 0, online: true };
       sessions.push(s);
       sessionOfUser.set(u, s);
-      return { type: 'session_started', data: { session: s.id, user: users[u]!, peer: peerOf(u) } };
+      return { type: 'session_started', data: { session: s.id, user: users[u]!, peer: peerOf(u), account: accounts[u]! } };
     }
     if (r < 22) {
       const s = sessions.length > 0 ? pick(sessions) : undefined;
@@ -114,14 +118,14 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
       const owner = Math.floor(random() * users.length);
       const g: ModelGroup = { name: `group${String(groups.length).padStart(5, '0')}`, owner, members: [owner], requests: [] };
       groups.push(g);
-      return { type: 'group_created', data: { group: g.name, owner: users[owner]! } };
+      return { type: 'group_created', data: { group: g.name, owner: users[owner]!, account: accounts[owner]! } };
     }
     if (r < 46.5) {
       const g = groups.length > 0 ? pick(groups) : undefined;
       const u = Math.floor(random() * users.length);
       if (!g || g.members.length >= MAX_GROUP_MEMBERS || g.members.includes(u) || g.requests.includes(u)) return undefined;
       g.requests.push(u);
-      return { type: 'join_requested', data: { group: g.name, user: users[u]! } };
+      return { type: 'join_requested', data: { group: g.name, user: users[u]!, account: accounts[u]! } };
     }
     if (r < 52) {
       const g = groups.length > 0 ? pick(groups) : undefined;
@@ -129,7 +133,8 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
       const u = g.requests.shift()!;
       const accepted = random() < 0.9;
       if (accepted) g.members.push(u);
-      return { type: accepted ? 'join_request_accepted' : 'join_request_rejected', data: { group: g.name, user: users[u]!, by: users[g.owner]! } };
+      const data = { group: g.name, user: users[u]!, by: users[g.owner]!, account: accounts[g.owner]! };
+      return { type: accepted ? 'join_request_accepted' : 'join_request_rejected', data };
     }
     if (r < 52.3) {
       const g = groups.length > 0 ? pick(groups) : undefined;
@@ -143,7 +148,7 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
         if (f.owner === u) removeAt(files, i);
         else f.leechers.delete(u);
       }
-      return { type: 'member_left', data: { group: g.name, user: users[u]! } };
+      return { type: 'member_left', data: { group: g.name, user: users[u]!, account: accounts[u]! } };
     }
     if (r < 64) {
       if (files.length >= MAX_FILES) return stopShare();
@@ -157,7 +162,7 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
       const pieceHashes = Array.from({ length: pieces }, () => hex(40));
       return {
         type: 'file_shared',
-        data: { group: g.name, name: f.name, size, pieceSize: PIECE_SIZE, pieceHashes, sha1: hex(40), user: users[owner]!, peer: peerOf(owner) },
+        data: { group: g.name, name: f.name, size, pieceSize: PIECE_SIZE, pieceHashes, sha1: hex(40), user: users[owner]!, peer: peerOf(owner), account: accounts[owner]! },
       };
     }
     if (r < 89) {
@@ -166,7 +171,7 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
       const u = pick(f.group.members);
       if (u === f.owner || f.leechers.has(u)) return undefined;
       f.leechers.add(u);
-      return { type: 'swarm_joined', data: { group: f.group.name, name: f.name, user: users[u]!, peer: peerOf(u) } };
+      return { type: 'swarm_joined', data: { group: f.group.name, name: f.name, user: users[u]!, peer: peerOf(u), account: accounts[u]! } };
     }
     return stopShare();
   };
@@ -181,7 +186,7 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
     const i = Math.floor(random() * files.length);
     const f = files[i]!;
     removeAt(files, i); // the only seeder stops: the file is gone
-    return { type: 'share_stopped', data: { group: f.group.name, name: f.name, user: users[f.owner]!, peer: peerOf(f.owner) } };
+    return { type: 'share_stopped', data: { group: f.group.name, name: f.name, user: users[f.owner]!, peer: peerOf(f.owner), account: accounts[f.owner]! } };
   };
 
   const tips = new Map<number, { seq: number; hash: string }>();

@@ -12,7 +12,8 @@ import { fileKey, swarmKey, type Group, type Session, type State } from './state
 
 export type Command =
   | Cmd<'create_user', { user: string; passwordHash: string }>
-  | Cmd<'login', { user: string; session: string; peer: string }>
+  /** `account`: the account whose password the tracker checked; the login fails if another now owns the name. */
+  | Cmd<'login', { user: string; session: string; peer: string; account?: string }>
   | Cmd<'resume_session', { session: string; now?: number; maxAgeMs?: number }>
   | Cmd<'expire_session', { session: string; now: number; maxAgeMs: number }>
   | Cmd<'lose_session', { session: string; epoch: number }>
@@ -51,9 +52,11 @@ export function decide(state: State, command: Command): Decision {
       return accept({ type: 'user_created', data: { user, passwordHash } });
     }
     case 'login': {
-      const { user, session, peer } = command.data;
-      if (!state.users.has(user)) return refuse(unknownUser(user));
-      return accept({ type: 'session_started', data: { session, user, peer } });
+      const { user, session, peer, account } = command.data;
+      const u = state.users.get(user);
+      if (!u) return refuse(unknownUser(user));
+      if (account !== undefined && u.account !== account) return refuse(reject('WRONG_PASSWORD', `wrong password for ${user}; try again`));
+      return accept({ type: 'session_started', data: { session, user, peer, account: u.account } });
     }
     case 'resume_session': {
       const s = state.sessions.get(command.data.session);
@@ -83,7 +86,7 @@ export function decide(state: State, command: Command): Decision {
       const bad = checkId('group id', group);
       if (bad) return refuse(reject('INVALID_ARGUMENT', bad));
       if (state.groups.has(group)) return refuse(reject('GROUP_EXISTS', `group ${group} already exists; join it with: join_group ${group}`));
-      return accept({ type: 'group_created', data: { group, owner: actor } });
+      return accept({ type: 'group_created', data: { group, owner: actor, account: accountOfUser(state, actor) } });
     }
     case 'join_group': {
       const { actor, group } = command.data;
@@ -93,14 +96,14 @@ export function decide(state: State, command: Command): Decision {
       if (g.requests.includes(actor)) {
         return refuse(reject('ALREADY_REQUESTED', `you already asked to join ${group}; its owner ${g.owner} has to accept`));
       }
-      return accept({ type: 'join_requested', data: { group, user: actor } });
+      return accept({ type: 'join_requested', data: { group, user: actor, account: accountOfUser(state, actor) } });
     }
     case 'leave_group': {
       const { actor, group } = command.data;
       const g = state.groups.get(group);
       if (!g) return refuse(noSuchGroup(group));
       if (!g.members.includes(actor)) return refuse(reject('NOT_MEMBER', `you are not a member of ${group}: there is nothing to leave`));
-      return accept({ type: 'member_left', data: { group, user: actor } });
+      return accept({ type: 'member_left', data: { group, user: actor, account: accountOfUser(state, actor) } });
     }
     case 'accept_request':
     case 'reject_request': {
@@ -112,7 +115,7 @@ export function decide(state: State, command: Command): Decision {
         return refuse(reject('NO_SUCH_REQUEST', `${user} has no pending request for ${group}; see: list_requests ${group}`));
       }
       const type = command.type === 'accept_request' ? 'join_request_accepted' : 'join_request_rejected';
-      return accept({ type, data: { group, user, by: actor } });
+      return accept({ type, data: { group, user, by: actor, account: accountOfUser(state, actor) } });
     }
     case 'upload_file': {
       const { actor, peer, group, name, size, pieceSize, pieceHashes, sha1 } = command.data;
@@ -125,7 +128,7 @@ export function decide(state: State, command: Command): Decision {
         return refuse(reject('FILE_EXISTS', `${group} already has a different file named ${name}; rename yours and upload it again`));
       }
       if (file?.swarm.get(swarmKey(actor, peer))?.seeder) return accept(); // already seeding it: nothing changes
-      return accept({ type: 'file_shared', data: { group, name, size, pieceSize, pieceHashes, sha1, user: actor, peer } });
+      return accept({ type: 'file_shared', data: { group, name, size, pieceSize, pieceHashes, sha1, user: actor, peer, account: accountOfUser(state, actor) } });
     }
     case 'stop_share': {
       const { actor, peer, group, name } = command.data;
@@ -134,7 +137,7 @@ export function decide(state: State, command: Command): Decision {
       const file = state.files.get(fileKey(group, name));
       if (!file) return refuse(noSuchFile(group, name));
       if (![...file.swarm.values()].some((m) => m.user === actor)) return refuse(reject('NOT_SEEDING', `you are not sharing ${name} in ${group}`));
-      return accept({ type: 'share_stopped', data: { group, name, user: actor, peer } });
+      return accept({ type: 'share_stopped', data: { group, name, user: actor, peer, account: accountOfUser(state, actor) } });
     }
     case 'join_swarm': {
       const { actor, peer, group, name } = command.data;
@@ -143,13 +146,18 @@ export function decide(state: State, command: Command): Decision {
       const file = state.files.get(fileKey(group, name));
       if (!file) return refuse(noSuchFile(group, name));
       if (file.swarm.has(swarmKey(actor, peer))) return accept();
-      return accept({ type: 'swarm_joined', data: { group, name, user: actor, peer } });
+      return accept({ type: 'swarm_joined', data: { group, name, user: actor, peer, account: accountOfUser(state, actor) } });
     }
     default: {
       const unknown: never = command;
       return refuse(reject('INVALID_ARGUMENT', `unknown command ${(unknown as { type: string }).type}`));
     }
   }
+}
+
+/** The account `user` acts as, which every event of their commands names (see evolve). */
+function accountOfUser(state: State, user: string): string | undefined {
+  return state.users.get(user)?.account;
 }
 
 /** A session lives `maxAgeMs` from its login (its session_started hlc); `now` comes with the command. */

@@ -2,24 +2,32 @@
  * Events: facts a tracker accepted. Every state change in the system is one of these,
  * appended to the log, replicated, and folded by `evolve`. Names are past tense.
  * Secrets never appear here: passwords only as salted scrypt hashes, sessions only by
- * their random id (a client's token also needs the cluster secret, see session-tokens).
+ * their id (a client's token also needs the cluster secret, see session-tokens).
+ *
+ * `account` names the account that did it: two trackers cut off from each other may
+ * each create a user of the same name, and only the first creation in fold order owns
+ * the name (see `Account` in state.ts). What the other account's sessions did is then
+ * void, not done in the winner's name. Events written before accounts existed lack it.
  */
 import type { FileManifest } from '../wire/manifest.js';
 
 export type DomainEvent =
   | Ev<'user_created', { user: string; passwordHash: string }>
-  | Ev<'session_started', { session: string; user: string; peer: string }>
+  | Ev<'session_started', Acted<{ session: string; user: string; peer: string }>>
   | Ev<'session_resumed', { session: string; epoch: number }>
   | Ev<'session_lost', { session: string; epoch: number }>
   | Ev<'session_ended', { session: string }>
-  | Ev<'group_created', { group: string; owner: string }>
-  | Ev<'join_requested', { group: string; user: string }>
-  | Ev<'join_request_accepted', { group: string; user: string; by: string }>
-  | Ev<'join_request_rejected', { group: string; user: string; by: string }>
-  | Ev<'member_left', { group: string; user: string }>
+  | Ev<'group_created', Acted<{ group: string; owner: string }>>
+  | Ev<'join_requested', Acted<{ group: string; user: string }>>
+  | Ev<'join_request_accepted', Acted<{ group: string; user: string; by: string }>>
+  | Ev<'join_request_rejected', Acted<{ group: string; user: string; by: string }>>
+  | Ev<'member_left', Acted<{ group: string; user: string }>>
   | Ev<'file_shared', FileSharedData>
-  | Ev<'share_stopped', { group: string; name: string; user: string; peer: string }>
-  | Ev<'swarm_joined', { group: string; name: string; user: string; peer: string }>;
+  | Ev<'share_stopped', Acted<{ group: string; name: string; user: string; peer: string }>>
+  | Ev<'swarm_joined', Acted<{ group: string; name: string; user: string; peer: string }>>;
+
+/** Data of an event a logged-in user's command made. */
+type Acted<D> = D & { account?: string };
 
 interface Ev<T extends string, D> {
   readonly type: T;
@@ -30,6 +38,7 @@ interface Ev<T extends string, D> {
 export interface FileSharedData extends FileManifest {
   readonly user: string;
   readonly peer: string;
+  readonly account?: string;
 }
 
 export type EventType = DomainEvent['type'];

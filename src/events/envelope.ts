@@ -107,42 +107,51 @@ export function parseEventData(e: Envelope): DomainEvent | string {
   return problem ?? ({ type: e.type, data } as DomainEvent);
 }
 
-type FieldKind = 'string' | 'int' | 'strings';
+/** A field's kind; a trailing '?' means it may be absent. */
+type FieldKind = 'string' | 'int' | 'strings' | 'string?';
+/** Who did it, on the events a logged-in user's command makes (absent in logs from before accounts). */
+const ACCOUNT = { account: 'string?' } as const;
 const SCHEMAS: Record<EventType, Record<string, FieldKind>> = {
   user_created: { user: 'string', passwordHash: 'string' },
-  session_started: { session: 'string', user: 'string', peer: 'string' },
+  session_started: { session: 'string', user: 'string', peer: 'string', ...ACCOUNT },
   session_resumed: { session: 'string', epoch: 'int' },
   session_lost: { session: 'string', epoch: 'int' },
   session_ended: { session: 'string' },
-  group_created: { group: 'string', owner: 'string' },
-  join_requested: { group: 'string', user: 'string' },
-  join_request_accepted: { group: 'string', user: 'string', by: 'string' },
-  join_request_rejected: { group: 'string', user: 'string', by: 'string' },
-  member_left: { group: 'string', user: 'string' },
-  file_shared: { group: 'string', name: 'string', size: 'int', pieceSize: 'int', pieceHashes: 'strings', sha1: 'string', user: 'string', peer: 'string' },
-  share_stopped: { group: 'string', name: 'string', user: 'string', peer: 'string' },
-  swarm_joined: { group: 'string', name: 'string', user: 'string', peer: 'string' },
+  group_created: { group: 'string', owner: 'string', ...ACCOUNT },
+  join_requested: { group: 'string', user: 'string', ...ACCOUNT },
+  join_request_accepted: { group: 'string', user: 'string', by: 'string', ...ACCOUNT },
+  join_request_rejected: { group: 'string', user: 'string', by: 'string', ...ACCOUNT },
+  member_left: { group: 'string', user: 'string', ...ACCOUNT },
+  file_shared: { group: 'string', name: 'string', size: 'int', pieceSize: 'int', pieceHashes: 'strings', sha1: 'string', user: 'string', peer: 'string', ...ACCOUNT },
+  share_stopped: { group: 'string', name: 'string', user: 'string', peer: 'string', ...ACCOUNT },
+  swarm_joined: { group: 'string', name: 'string', user: 'string', peer: 'string', ...ACCOUNT },
 };
 
 const SCHEMA_FIELDS = Object.fromEntries(Object.entries(SCHEMAS).map(([type, fields]) => [type, Object.entries(fields)])) as Record<EventType, [string, FieldKind][]>;
 
 /**
  * checkEventData's fast path for data fresh from JSON.parse (all own keys enumerable):
- * every field of the type present and of its kind, and no other key.
+ * every field of the type present (or optional) and of its kind, and no other key.
  */
 function hasSchema(type: EventType, data: unknown): boolean {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
   const fields = SCHEMA_FIELDS[type];
   const d = data as Record<string, unknown>;
+  let present = 0;
   for (let i = 0; i < fields.length; i++) {
     const [key, kind] = fields[i]!;
-    if (!Object.hasOwn(d, key) || !isKind(d[key], kind)) return false;
+    if (!Object.hasOwn(d, key)) {
+      if (kind === 'string?') continue;
+      return false;
+    }
+    if (!isKind(d[key], kind)) return false;
+    present += 1;
   }
-  return Object.keys(d).length === fields.length;
+  return Object.keys(d).length === present;
 }
 
 function isKind(v: unknown, kind: FieldKind): boolean {
-  if (kind === 'string') return typeof v === 'string';
+  if (kind === 'string' || kind === 'string?') return typeof v === 'string';
   if (kind === 'int') return Number.isSafeInteger(v) && (v as number) >= 0;
   if (!Array.isArray(v)) return false;
   for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'string') return false;
@@ -155,10 +164,8 @@ export function checkEventData(type: EventType, data: unknown): string | undefin
   const d = data as Record<string, unknown>;
   for (const key of Object.keys(d)) if (!Object.hasOwn(fields, key)) return `${type}: unexpected field ${key}`;
   for (const [key, kind] of Object.entries(fields)) {
-    const v = d[key];
-    const good =
-      kind === 'string' ? typeof v === 'string' : kind === 'int' ? Number.isSafeInteger(v) && (v as number) >= 0 : Array.isArray(v) && v.every((s) => typeof s === 'string');
-    if (!good) return `${type}: field ${key} must be ${kind === 'strings' ? 'a list of strings' : `a${kind === 'int' ? 'n integer' : ' string'}`}`;
+    if (kind === 'string?' && !Object.hasOwn(d, key)) continue;
+    if (!isKind(d[key], kind)) return `${type}: field ${key} must be ${kind === 'strings' ? 'a list of strings' : kind === 'int' ? 'an integer' : 'a string'}`;
   }
   return undefined;
 }

@@ -21,7 +21,9 @@ export type RejectionCode =
   | 'FILE_EXISTS'
   | 'NOT_SEEDING'
   /** Not a domain rule: the tracker holds commands while it catches up its own origin. Retryable. */
-  | 'TRACKER_CATCHING_UP';
+  | 'TRACKER_CATCHING_UP'
+  /** Not a domain rule: the tracker read the command too long ago (it was stalled) and did not run it. Retryable. */
+  | 'TIMED_OUT';
 
 export interface Rejection {
   readonly code: RejectionCode;

@@ -4,23 +4,28 @@
  * print the same hash whatever their Map insertion histories were.
  */
 import { createHash } from 'node:crypto';
-import { indexState, type Conflict, type Group, type Session, type SharedFile, type State, type SwarmMember, type User } from './state.js';
+import { indexState, type AppliedCommand, type Conflict, type Group, type Session, type SharedFile, type State, type SwarmMember, type User } from './state.js';
+
+/** Snapshots of another version are not read: they are derived data, rebuilt from the log. */
+export const STATE_VERSION = 2;
 
 export interface EncodedState {
-  readonly v: 1;
+  readonly v: typeof STATE_VERSION;
   readonly eventCount: number;
   readonly users: [string, User][];
   readonly sessions: [string, Session][];
   readonly groups: [string, Group][];
   readonly files: [string, Omit<SharedFile, 'swarm'> & { swarm: [string, SwarmMember][] }][];
   readonly conflicts: Conflict[];
+  /** In the state's order (oldest first), which is the fold's and so the same on both trackers. */
+  readonly commands: [string, AppliedCommand][];
 }
 
 export function encodeState(state: State): EncodedState {
   return {
-    v: 1,
+    v: STATE_VERSION,
     eventCount: state.eventCount,
-    users: sorted(state.users, (u) => ({ passwordHash: u.passwordHash, createdAt: u.createdAt })),
+    users: sorted(state.users, (u) => ({ passwordHash: u.passwordHash, createdAt: u.createdAt, account: u.account })),
     sessions: sorted(state.sessions, (s) => ({ user: s.user, peer: s.peer, startedAt: s.startedAt, epoch: s.epoch, online: s.online })),
     groups: sorted(state.groups, (g) => ({ owner: g.owner, members: [...g.members], requests: [...g.requests], createdAt: g.createdAt })),
     files: sorted(state.files, (f) => ({
@@ -34,11 +39,12 @@ export function encodeState(state: State): EncodedState {
       swarm: sorted(f.swarm, (m) => ({ user: m.user, peer: m.peer, seeder: m.seeder })),
     })),
     conflicts: state.conflicts.map((c) => ({ origin: c.origin, seq: c.seq, type: c.type, reason: c.reason })),
+    commands: [...state.commands].map(([key, c]) => [key, { origin: c.origin, seq: c.seq, at: c.at }]),
   };
 }
 
 export function decodeState(encoded: EncodedState): State {
-  if (encoded.v !== 1) throw new Error(`unsupported snapshot version ${String(encoded.v)}`);
+  if (encoded.v !== STATE_VERSION) throw new Error(`unsupported snapshot version ${String(encoded.v)}`);
   return indexState({
     eventCount: encoded.eventCount,
     users: new Map(encoded.users),
@@ -46,6 +52,7 @@ export function decodeState(encoded: EncodedState): State {
     groups: new Map(encoded.groups),
     files: new Map(encoded.files.map(([k, f]) => [k, { ...f, swarm: new Map(f.swarm) }])),
     conflicts: encoded.conflicts,
+    commands: new Map(encoded.commands),
     sessionAt: new Map(),
     groupFiles: new Map(),
   });

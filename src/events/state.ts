@@ -5,17 +5,41 @@
  * using only the event (its data and its hlc as the time) and the state. An event whose
  * preconditions no longer hold when it is folded (a second `user_created` for a taken
  * name, accepted by the other tracker during a partition) changes nothing but is
- * recorded as a conflict, so the operator can list it.
+ * recorded as a conflict, so the operator can list it. Two more rules make it safe
+ * for what a partition and failover produce:
+ * - a command applies once: an event carrying the idempotency key of a command already
+ *   applied from the other tracker (a retry that both ran) is a conflict;
+ * - a name belongs to its first account: events a logged-in user made name the account
+ *   they acted as, and those of an account that lost its name are conflicts.
  *
  * For speed over millions of events, `evolve` updates the state it is given and
  * returns it: callers own the state linearly and never keep the previous value.
  */
+import { hash } from 'node:crypto';
 import type { DomainEvent, FileSharedData } from './domain-events.js';
 import { hlcToMs } from './hlc.js';
 
 export interface User {
   readonly passwordHash: string;
   readonly createdAt: number;
+  /** Which creation of this name it is: see accountOf. */
+  readonly account: string;
+}
+
+/**
+ * How long (in HLC time) the fold remembers the key of a command it applied. Both copies
+ * of a retried command are stamped within this of each other: a client retries a
+ * command for seconds, and a tracker runs a command within COMMAND_DEADLINE_MS of
+ * reading it or not at all.
+ */
+export const COMMAND_MEMORY_MS = 10 * 60_000;
+
+/** A command the fold applied, under its idempotency key: the event that carried the key first. */
+export interface AppliedCommand {
+  readonly origin: number;
+  readonly seq: number;
+  /** Its hlc in ms: it is forgotten COMMAND_MEMORY_MS later. */
+  readonly at: number;
 }
 
 export interface Session {
@@ -64,6 +88,8 @@ export interface State {
   /** Keyed by fileKey(group, name). */
   readonly files: Map<string, SharedFile>;
   readonly conflicts: Conflict[];
+  /** Recently applied commands by idempotency key, oldest first (see COMMAND_MEMORY_MS). */
+  readonly commands: Map<string, AppliedCommand>;
   /** How many events have been folded into this state. */
   eventCount: number;
   /** Derived indexes, kept in step by evolve, not part of the canonical form: the session of
@@ -79,8 +105,23 @@ export interface EventPosition {
   readonly hlc: number;
 }
 
+/** What the fold reads of an event's envelope besides the event: its position, and the key of the command that made it. */
+export interface EventStamp extends EventPosition {
+  readonly idem?: string | null;
+}
+
 export function initialState(): State {
-  return { users: new Map(), sessions: new Map(), groups: new Map(), files: new Map(), conflicts: [], eventCount: 0, sessionAt: new Map(), groupFiles: new Map() };
+  return {
+    users: new Map(),
+    sessions: new Map(),
+    groups: new Map(),
+    files: new Map(),
+    conflicts: [],
+    commands: new Map(),
+    eventCount: 0,
+    sessionAt: new Map(),
+    groupFiles: new Map(),
+  };
 }
 
 export function fileKey(group: string, name: string): string {
@@ -91,13 +132,51 @@ export function swarmKey(user: string, peer: string): string {
   return `${user}@${peer}`;
 }
 
-export function evolve(state: State, event: DomainEvent, at: EventPosition): State {
+/**
+ * The account a password hash makes: a short digest of it. Two users created under one
+ * name are two accounts (each hash has its own salt), unless they are two copies of one
+ * retried create_user (the tracker derives the salt from the command's key).
+ */
+export function accountOf(passwordHash: string): string {
+  return hash('sha256', passwordHash, 'hex').slice(0, 16);
+}
+
+/** Folds one event, found at `at` in the log (an Envelope will do). */
+export function evolve(state: State, event: DomainEvent, at: EventStamp): State {
   state.eventCount += 1;
-  const reason = fold(state, event, hlcToMs(at.hlc));
+  const now = hlcToMs(at.hlc);
+  const idem = at.idem ?? null;
+  const reason = (idem === null ? undefined : repeatedCommand(state, idem, at, now)) ?? fold(state, event, now);
   if (reason !== undefined) {
     state.conflicts.push({ origin: at.origin, seq: at.seq, type: event.type, reason });
   }
   return state;
+}
+
+/**
+ * Remembers the command `idem` names; if it was applied already from the other tracker
+ * (a retry that both trackers ran), says so: this copy is a conflict and changes nothing.
+ */
+function repeatedCommand(state: State, idem: string, at: EventPosition, now: number): string | undefined {
+  for (const [key, c] of state.commands) {
+    if (c.at > now - COMMAND_MEMORY_MS) break;
+    state.commands.delete(key);
+  }
+  const first = state.commands.get(idem);
+  if (!first) {
+    state.commands.set(idem, { origin: at.origin, seq: at.seq, at: now });
+    return undefined;
+  }
+  if (first.origin === at.origin) return undefined; // a later event of the same run
+  return `a retry of a command already applied (event ${first.origin}/${first.seq})`;
+}
+
+/** Why an event some account made is void: its user's name now belongs to another account. */
+function lostName(state: State, user: string, account: string | undefined): string | undefined {
+  if (account === undefined) return undefined; // from before accounts
+  const u = state.users.get(user);
+  if (!u) return `unknown user ${user}`;
+  return u.account === account ? undefined : `made by an account of ${user} that lost the name to another ${user} created first`;
 }
 
 /** Applies one event; returns a conflict reason when it had to be a no-op. */
@@ -106,12 +185,14 @@ function fold(state: State, event: DomainEvent, now: number): string | undefined
     case 'user_created': {
       const { user, passwordHash } = event.data;
       if (state.users.has(user)) return `user ${user} already exists`;
-      state.users.set(user, { passwordHash, createdAt: now });
+      state.users.set(user, { passwordHash, createdAt: now, account: accountOf(passwordHash) });
       return undefined;
     }
     case 'session_started': {
       const { session, user, peer } = event.data;
       if (!state.users.has(user)) return `unknown user ${user}`;
+      const lost = lostName(state, user, event.data.account);
+      if (lost) return lost;
       if (state.sessions.has(session)) return `session ${session} already exists`;
       // A new login from the same client address replaces the old session there.
       const replaced = state.sessionAt.get(swarmKey(user, peer));
@@ -140,6 +221,8 @@ function fold(state: State, event: DomainEvent, now: number): string | undefined
       const { group, owner } = event.data;
       if (state.groups.has(group)) return `group ${group} already exists`;
       if (!state.users.has(owner)) return `unknown user ${owner}`;
+      const lost = lostName(state, owner, event.data.account);
+      if (lost) return lost;
       state.groups.set(group, { owner, members: [owner], requests: [], createdAt: now });
       return undefined;
     }
@@ -148,6 +231,8 @@ function fold(state: State, event: DomainEvent, now: number): string | undefined
       const g = state.groups.get(group);
       if (!g) return `no group ${group}`;
       if (!state.users.has(user)) return `unknown user ${user}`;
+      const lost = lostName(state, user, event.data.account);
+      if (lost) return lost;
       if (g.members.includes(user)) return `${user} is already a member of ${group}`;
       if (g.requests.includes(user)) return `${user} already asked to join ${group}`;
       g.requests.push(user);
@@ -159,6 +244,8 @@ function fold(state: State, event: DomainEvent, now: number): string | undefined
       const g = state.groups.get(group);
       if (!g) return `no group ${group}`;
       if (g.owner !== by) return `${by} is not the owner of ${group}`;
+      const lost = lostName(state, by, event.data.account);
+      if (lost) return lost;
       const at = g.requests.indexOf(user);
       if (at < 0) return `no pending request from ${user} in ${group}`;
       g.requests.splice(at, 1);
@@ -166,12 +253,14 @@ function fold(state: State, event: DomainEvent, now: number): string | undefined
       return undefined;
     }
     case 'member_left':
-      return leaveGroup(state, event.data.group, event.data.user);
+      return lostName(state, event.data.user, event.data.account) ?? leaveGroup(state, event.data.group, event.data.user);
     case 'file_shared':
-      return shareFile(state, event.data, now);
+      return lostName(state, event.data.user, event.data.account) ?? shareFile(state, event.data, now);
     case 'share_stopped': {
       // The user stops sharing the file from every client they shared it from.
       const { group, name, user } = event.data;
+      const lost = lostName(state, user, event.data.account);
+      if (lost) return lost;
       const file = state.files.get(fileKey(group, name));
       if (!file || dropFromSwarm(file, user) === 0) return `${user} was not sharing ${name} in ${group}`;
       dropFileIfUnseeded(state, group, name, file);
@@ -179,6 +268,8 @@ function fold(state: State, event: DomainEvent, now: number): string | undefined
     }
     case 'swarm_joined': {
       const { group, name, user, peer } = event.data;
+      const lost = lostName(state, user, event.data.account);
+      if (lost) return lost;
       const file = state.files.get(fileKey(group, name));
       if (!file) return `no file ${name} in ${group}`;
       if (!state.groups.get(group)?.members.includes(user)) return `${user} is not a member of ${group}`;

@@ -21,15 +21,15 @@ import {
 import { parseHostPort } from '../wire/tracker-info.js';
 import { MUTATING_OPS, parseRequest, type ArgsOf, type ErrorBody, type Request, type Response } from '../wire/client-protocol.js';
 import { encodePublicKey, signTicket } from '../wire/ticket.js';
-import type { ClusterKeys } from './cluster-keys.js';
-import type { Executor, Outcome } from './executor.js';
+import { retryDerived, type ClusterKeys } from './cluster-keys.js';
+import type { Executor, Outcome, Submission } from './executor.js';
 import type { Ledger } from '../events/log/ledger.js';
 import { MAX_PENDING_REQUESTS, MAX_QUEUED_REQUESTS, MAX_SEND_BACKLOG_BYTES } from './limits.js';
 import type { Logger } from './logger.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { TrackerMetrics } from './metrics.js';
-import { hashPassword, verifyPassword } from './passwords.js';
-import { newSessionId, sessionOf, tokenFor } from './session-tokens.js';
+import { hashPassword, SALT_BYTES, verifyPassword } from './passwords.js';
+import { sessionIdFor, sessionOf, tokenFor } from './session-tokens.js';
 
 /** How long a download ticket lets its holder open new connections to peers (flag --ticket-ttl). */
 export const TICKET_TTL_MS = 15 * 60 * 1000;
@@ -163,7 +163,7 @@ export class ClientConnection {
     const started = performance.now();
     let response: Response;
     try {
-      response = { id: request.id, ok: true, data: await this.dispatch(request) };
+      response = { id: request.id, ok: true, data: await this.dispatch(request, { idem: request.idem, readAt: started }) };
     } catch (error) {
       if (!(error instanceof Refusal)) this.ctx.log.error({ op: request.op, err: error }, 'request failed');
       const body = error instanceof Refusal ? error.body : { code: 'INTERNAL', message: 'the tracker failed to handle this request; try again' };
@@ -195,8 +195,8 @@ export class ClientConnection {
     }
   }
 
-  private dispatch(request: Request): Promise<unknown> | unknown {
-    const { args, idem } = request;
+  private dispatch(request: Request, sent: Submission): Promise<unknown> | unknown {
+    const { args } = request;
     const notServing = this.ctx.notServing();
     if (notServing !== undefined && request.op !== 'ping') refuse('TRACKER_CATCHING_UP', notServing);
     switch (request.op) {
@@ -205,31 +205,31 @@ export class ClientConnection {
       case 'ping':
         return {};
       case 'create_user':
-        return this.createUser(request.args, idem);
+        return this.createUser(request.args, sent);
       case 'login':
-        return this.login(request.args, idem);
+        return this.login(request.args, sent);
       case 'logout':
-        return this.logout(idem);
+        return this.logout(sent);
       case 'create_group':
       case 'join_group':
       case 'leave_group': {
         const { group } = request.args;
-        return this.run({ type: request.op, data: { actor: this.actor().user, group } }, idem);
+        return this.run({ type: request.op, data: { actor: this.actor().user, group } }, sent);
       }
       case 'accept_request':
       case 'reject_request': {
         const { group, user } = request.args;
-        return this.run({ type: request.op, data: { actor: this.actor().user, group, user } }, idem);
+        return this.run({ type: request.op, data: { actor: this.actor().user, group, user } }, sent);
       }
       case 'upload_file': {
         const { user, peer } = this.actor();
-        return this.run({ type: 'upload_file', data: { ...request.args, actor: user, peer } }, idem);
+        return this.run({ type: 'upload_file', data: { ...request.args, actor: user, peer } }, sent);
       }
       case 'stop_share':
       case 'join_swarm': {
         const { user, peer } = this.actor();
         const { group, name } = request.args;
-        return this.run({ type: request.op, data: { actor: user, peer, group, name } }, idem);
+        return this.run({ type: request.op, data: { actor: user, peer, group, name } }, sent);
       }
       case 'list_groups':
         return this.read(() => ({ ok: true, value: listGroups(this.ctx.ledger.current, this.actor().user) }));
@@ -254,25 +254,26 @@ export class ClientConnection {
     if (id === undefined || !known) return refuse('SESSION_EXPIRED', 'your session has ended; login again');
     const now = this.ctx.clock();
     if (sessionExpired(known, now, this.ctx.sessionTtlMs)) return this.expire(id, now);
-    const outcome = await this.ctx.executor.execute({ type: 'resume_session', data: { session: id, now, maxAgeMs: this.ctx.sessionTtlMs } }, null);
+    const outcome = await this.ctx.executor.execute({ type: 'resume_session', data: { session: id, now, maxAgeMs: this.ctx.sessionTtlMs } });
     const event = this.outcomeEvents(outcome)[0];
     const epoch = event?.type === 'session_resumed' ? (JSON.parse(event.data) as { epoch: number }).epoch : known.epoch;
     this.session = { id, user: known.user, peer: known.peer, epoch };
     return { ...info, session: { user: known.user, peer: known.peer } };
   }
 
-  private async createUser({ user, password }: ArgsOf<'create_user'>, idem: string | null): Promise<unknown> {
-    if (await this.ctx.executor.previous(idem)) return { user };
+  private async createUser({ user, password }: ArgsOf<'create_user'>, sent: Submission): Promise<unknown> {
+    if (await this.ctx.executor.previous(sent.idem)) return { user };
     const bad = checkId('user id', user);
     if (bad) refuse('INVALID_ARGUMENT', bad);
     if (this.ctx.ledger.current.users.has(user)) refuse('USER_EXISTS', `user ${user} already exists; pick another name, or login`);
     if (password.length === 0) refuse('INVALID_ARGUMENT', 'the password must not be empty');
-    const passwordHash = await hashPassword(password);
-    this.outcomeEvents(await this.ctx.executor.execute({ type: 'create_user', data: { user, passwordHash } }, idem));
+    // Both trackers running this command (a retry) must make one account: one salt.
+    const passwordHash = await hashPassword(password, sent.idem === null ? undefined : retryDerived(this.ctx.keys, 'salt', sent.idem, SALT_BYTES));
+    this.outcomeEvents(await this.ctx.executor.execute({ type: 'create_user', data: { user, passwordHash } }, sent));
     return { user };
   }
 
-  private async login({ user, password, peer }: ArgsOf<'login'>, idem: string | null): Promise<unknown> {
+  private async login({ user, password, peer }: ArgsOf<'login'>, sent: Submission): Promise<unknown> {
     if (this.session) refuse('ALREADY_LOGGED_IN', `you are already logged in as ${this.session.user}; logout first`);
     if (!parseHostPort(peer)) refuse('INVALID_ARGUMENT', `peer address must be IP:PORT, got "${peer}"`);
     const wait = this.ctx.throttle.attempt(user, this.address);
@@ -290,32 +291,27 @@ export class ClientConnection {
       refuse('WRONG_PASSWORD', `wrong password for ${user}; try again`);
     }
     this.ctx.throttle.succeeded(user, this.address);
-    const earlier = await this.ctx.executor.previous(idem);
-    const retried = earlier?.ok ? earlier.events[0] : undefined;
-    let session: string;
-    if (retried?.type === 'session_started' && (JSON.parse(retried.data) as { user: string }).user === user) {
-      session = (JSON.parse(retried.data) as { session: string }).session;
-    } else {
-      session = newSessionId();
-      this.outcomeEvents(await this.ctx.executor.execute({ type: 'login', data: { user, session, peer } }, idem));
-    }
+    const session = sessionIdFor(this.ctx.keys, sent.idem);
+    const [started] = this.outcomeEvents(await this.ctx.executor.execute({ type: 'login', data: { user, session, peer, account: known.account } }, sent));
+    const ran = started?.type === 'session_started' ? (JSON.parse(started.data) as { session: string; user: string }) : undefined;
+    if (ran?.session !== session || ran.user !== user) refuse('INVALID_ARGUMENT', 'this idempotency key was used for another command; send the login with a new one');
     this.session = { id: session, user, peer, epoch: 0 };
     return { user, token: tokenFor(this.ctx.keys.sessionKey, session) };
   }
 
-  private async logout(idem: string | null): Promise<unknown> {
-    if (await this.ctx.executor.previous(idem)) {
+  private async logout(sent: Submission): Promise<unknown> {
+    if (await this.ctx.executor.previous(sent.idem)) {
       this.session = undefined;
       return {};
     }
     const { id } = this.actor();
-    this.outcomeEvents(await this.ctx.executor.execute({ type: 'logout', data: { session: id } }, idem));
+    this.outcomeEvents(await this.ctx.executor.execute({ type: 'logout', data: { session: id } }, sent));
     this.session = undefined;
     return {};
   }
 
-  private async run(command: Command, idem: string | null): Promise<unknown> {
-    this.outcomeEvents(await this.ctx.executor.execute(command, idem));
+  private async run(command: Command, sent: Submission): Promise<unknown> {
+    this.outcomeEvents(await this.ctx.executor.execute(command, sent));
     return {};
   }
 
@@ -353,7 +349,7 @@ export class ClientConnection {
 
   /** Ends a session past its lifetime (an event, so both trackers forget it) and refuses. */
   private async expire(session: string, now: number): Promise<never> {
-    await this.ctx.executor.execute({ type: 'expire_session', data: { session, now, maxAgeMs: this.ctx.sessionTtlMs } }, null).catch((error: unknown) => {
+    await this.ctx.executor.execute({ type: 'expire_session', data: { session, now, maxAgeMs: this.ctx.sessionTtlMs } }).catch((error: unknown) => {
       this.ctx.log.warn({ err: error }, 'could not record an expired session');
     });
     return refuse('SESSION_EXPIRED', 'your session is too old and has expired; login again');
@@ -368,7 +364,7 @@ export class ClientConnection {
     this.ctx.metrics.clientsConnected.dec();
     const s = this.session;
     if (!s || this.ctx.stopping()) return;
-    this.ctx.executor.execute({ type: 'lose_session', data: { session: s.id, epoch: s.epoch } }, null).catch((error: unknown) => {
+    this.ctx.executor.execute({ type: 'lose_session', data: { session: s.id, epoch: s.epoch } }).catch((error: unknown) => {
       this.ctx.log.warn({ err: error }, 'could not record a lost session');
     });
   }

@@ -20,6 +20,11 @@ export interface ClusterKeys {
   /** Proves knowledge of the secret on the replication link. */
   readonly linkKey: Buffer;
   readonly sessionKey: Buffer;
+  /**
+   * Keys what the two copies of a command retried on both trackers must share, derived
+   * from its idempotency key: a login's session id, a new user's password salt.
+   */
+  readonly retryKey: Buffer;
   readonly ticketPrivateKey: KeyObject;
   readonly ticketPublicKey: KeyObject;
   /** Where the secret came from, for the start-up log line (never the secret itself). */
@@ -30,7 +35,19 @@ export function loadClusterKeys(dataDir: string, secretFile?: string, env = proc
   const { secret, source } = findSecret(dataDir, secretFile, env);
   const derive = (label: string) => Buffer.from(hkdfSync('sha256', secret, 'p2p-groups', label, 32));
   const signing = signingKeyFromSeed(derive('ticket-signing'));
-  return { linkKey: derive('replication-link'), sessionKey: derive('session-tokens'), ticketPrivateKey: signing.privateKey, ticketPublicKey: signing.publicKey, source };
+  return {
+    linkKey: derive('replication-link'),
+    sessionKey: derive('session-tokens'),
+    retryKey: derive('command-retries'),
+    ticketPrivateKey: signing.privateKey,
+    ticketPublicKey: signing.publicKey,
+    source,
+  };
+}
+
+/** What a retried command's copies share (see retryKey): `bytes` of HMAC-SHA256(retryKey, label|idem). */
+export function retryDerived(keys: Pick<ClusterKeys, 'retryKey'>, label: string, idem: string, bytes: number): Buffer {
+  return createHmac('sha256', keys.retryKey).update(`${label}|${idem}`).digest().subarray(0, bytes);
 }
 
 /** HMAC-SHA256 with the link key: how each side proves it holds the secret. */

@@ -3,10 +3,22 @@
  * and answer only once they are durable here (and, while the twin is linked, there too:
  * see ReplicationBarrier). A command retried with the same idempotency key is answered
  * with the events its first run produced and never applies twice, whichever tracker
- * ran it first.
+ * ran it first: here by the key's events in the log, and, for the copies that both
+ * trackers ran before either saw the other's, by the fold (see evolve), which needs
+ * every copy stamped within COMMAND_MEMORY_MS of the others. Hence the deadline: a
+ * command is run within COMMAND_DEADLINE_MS of being read, or not at all.
  */
 import { decide, type Command, type Envelope, type Rejection } from '../events/index.js';
 import type { Ledger } from '../events/log/ledger.js';
+
+/** How long after reading a client's command a tracker may still run it (see the fold's COMMAND_MEMORY_MS). */
+export const COMMAND_DEADLINE_MS = 60_000;
+
+/** A client's command as sent: its idempotency key, and when this tracker read it (performance.now()). */
+export interface Submission {
+  readonly idem: string | null;
+  readonly readAt: number;
+}
 
 export interface ReplicationBarrier {
   /** Resolves when the twin holds these events durably, or when waiting is pointless. */
@@ -19,6 +31,11 @@ export interface ReplicationBarrier {
    */
   holdCommits?(): Promise<void> | undefined;
 }
+
+const TIMED_OUT: Rejection = {
+  code: 'TIMED_OUT',
+  message: 'this tracker was too slow to run the command and did not run it; try again',
+};
 
 /** The refusal of a command held too long while the tracker caught up (retryable). */
 export const CATCHING_UP: Rejection = {
@@ -45,11 +62,16 @@ export class Executor {
     return first && { ok: true, events: [first], repeated: true };
   }
 
-  execute(command: Command, idem: string | null): Promise<Outcome> {
+  /** Runs a command: a client's (`sent`), or the tracker's own (no key, no deadline). */
+  execute(command: Command, sent?: Submission): Promise<Outcome> {
+    const idem = sent?.idem ?? null;
     const earlier = this.previous(idem);
     if (earlier) return Promise.resolve(earlier);
     const hold = this.barrier?.holdCommits?.();
-    if (hold) return hold.then(() => this.execute(command, idem), (): Outcome => ({ ok: false, rejection: CATCHING_UP }));
+    if (hold) return hold.then(() => this.execute(command, sent), (): Outcome => ({ ok: false, rejection: CATCHING_UP }));
+    // From here to the stamping in ledger.commit is one synchronous turn: a stall cannot
+    // slip between this check and the command's hlc.
+    if (sent && performance.now() - sent.readAt > COMMAND_DEADLINE_MS) return Promise.resolve({ ok: false, rejection: TIMED_OUT });
     const decision = decide(this.ledger.current, command);
     if (!decision.ok) return Promise.resolve(decision);
     const run = this.commit(decision.events, idem);

@@ -1,13 +1,16 @@
 /**
- * Session tokens: "<session id>.<HMAC(session key, session id)>". The id is 128 random
- * bits and is what the log records; the MAC needs the cluster secret, so the log alone
- * does not let anyone act as a user. Either tracker can check a token and, after a
- * failover, recompute the one it handed out for an idempotent login retry.
+ * Session tokens: "<session id>.<HMAC(session key, session id)>". The id is 128 bits,
+ * random or derived from the login's idempotency key with the cluster secret (so a login
+ * retried on both trackers starts one session), and is what the log records; the MAC
+ * needs the cluster secret, so the log alone does not let anyone act as a user. Either
+ * tracker can check a token and, after a failover, recompute the one it handed out.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { retryDerived, type ClusterKeys } from './cluster-keys.js';
 
-export function newSessionId(): string {
-  return randomBytes(16).toString('hex');
+/** The session a login starts: the same on both trackers for one login command (its key). */
+export function sessionIdFor(keys: Pick<ClusterKeys, 'retryKey'>, idem: string | null): string {
+  return (idem === null ? randomBytes(16) : retryDerived(keys, 'session', idem, 16)).toString('hex');
 }
 
 export function tokenFor(sessionKey: Buffer, session: string): string {

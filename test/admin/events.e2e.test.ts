@@ -50,7 +50,8 @@ describe('tracker events', () => {
     expect(events.map((e) => `${e.origin}:${e.seq}`)).toEqual(['1:1', '1:2', '1:3', '1:4']);
     expect(events.map((e) => e.id)).toEqual([1, 2, 3, 4]);
     expect(events[0]!.data).toEqual({ user: 'alice', passwordHash: '[redacted]' });
-    expect(events[3]!.data).toEqual({ group: 'g1', owner: 'alice' });
+    expect(events[3]!.data).toEqual({ group: 'g1', owner: 'alice', account: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    expect(events[3]!.data.account, 'the account of the session that made it').toBe(events[1]!.data.account);
     expect(Math.abs(Date.parse(events[0]!.time) - Date.now())).toBeLessThan(120_000);
   });
 

@@ -221,6 +221,19 @@ describe('migrations and pragmas', () => {
     expect(migrate(third.db)).toBe(LATEST_MIGRATION);
   });
 
+  test('given snapshots of state version 1 (before accounts), when the log is opened by this build, then they are dropped and the events kept', () => {
+    const first = openStore();
+    first.append(chain(1, 3));
+    const at = { hlc: 1, origin: 1, seq: 1 };
+    first.saveSnapshot(at, 1, 'old', JSON.stringify({ ...encodeState(initialState()), v: 1 }), 0);
+    first.saveSnapshot(at, 1, 'new', encodeState(initialState()), 0);
+    first.db.pragma('user_version = 1'); // as a build before migration 002 left it
+    first.close();
+    const reopened = openStore();
+    expect(reopened.listSnapshots().map((s) => s.stateHash)).toEqual(['new']);
+    expect(reopened.count()).toBe(3);
+  });
+
   test('given a folder of migrations, when applied and then extended, then each runs once, in order', () => {
     const folder = dir.file('migrations');
     mkdirSync(folder);

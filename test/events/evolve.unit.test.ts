@@ -4,9 +4,23 @@
  * nothing but the event count, and is recorded as a conflict naming origin, seq and type.
  */
 import { describe, expect, test } from 'vitest';
-import { EVENT_TYPES, encodeState, evolve, hlcToMs, initialState, type DomainEvent, type EventType, type State } from '../../src/events/index.js';
+import {
+  accountOf,
+  COMMAND_MEMORY_MS,
+  decide,
+  decodeState,
+  EVENT_TYPES,
+  encodeState,
+  evolve,
+  hlcToMs,
+  initialState,
+  stateHash,
+  type DomainEvent,
+  type EventType,
+  type State,
+} from '../../src/events/index.js';
 import { BASE_MS, foldAll } from '../helpers/decider.js';
-import { aliceOwnsG, bobInG, ev, fileShape } from '../helpers/fixtures.js';
+import { aliceOwnsG, bobInG, cmd, ev, fileShape } from '../helpers/fixtures.js';
 
 /** A position from another tracker, so a conflict visibly names it. */
 const LATE = { origin: 2, seq: 42, hlc: (BASE_MS + 10_000) * 1000 };
@@ -72,6 +86,114 @@ describe('conflicting events are recorded no-ops', () => {
       [3, 'group_created'],
       [4, 'user_created'],
     ]);
+  });
+});
+
+/** The same event as made by another account of the same name (one that lost it in a partition). */
+const byAccount = (event: DomainEvent, account: string): DomainEvent => ({ ...event, data: { ...event.data, account } }) as DomainEvent;
+
+describe('a name belongs to its first account', () => {
+  const loser = accountOf('the second eve');
+  /** Two trackers each created eve in a partition; the fold keeps the first (this file's fixture account). */
+  const twoEves = [ev.userCreated('eve'), ev.userCreated('carol'), ev.userCreated('eve', 'the second eve')];
+
+  test.each([
+    ['session_started', ev.sessionStarted('eve')],
+    ['group_created', ev.groupCreated('h', 'eve')],
+    ['join_requested', ev.joinRequested('g', 'eve')],
+    ['member_left', ev.memberLeft('g', 'eve')],
+    ['file_shared', ev.fileShared('g', 'e.txt', 'eve')],
+    ['share_stopped', ev.shareStopped('g', 'a.txt', 'eve')],
+    ['swarm_joined', ev.swarmJoined('g', 'a.txt', 'eve')],
+  ])('given eve owned by her first account, when %s of the losing account is folded, then it is a conflict and changes nothing', (_type, event) => {
+    const state = foldAll([...twoEves, ...aliceOwnsG, ev.joinRequested('g', 'eve'), ev.accepted('g', 'eve', 'alice'), ev.fileShared('g', 'a.txt', 'eve')]);
+    const was = snapshotOf(state);
+    evolve(state, byAccount(event, loser), LATE);
+    const now = snapshotOf(state);
+    expect(now.conflicts.at(-1)).toEqual({ origin: 2, seq: 42, type: event.type, reason: expect.stringContaining('lost the name') });
+    expect({ ...now, eventCount: was.eventCount, conflicts: was.conflicts }).toEqual(was);
+  });
+
+  test("given the losing eve's session asked to accept gina into the winner's group, when folded, then gina is not let in", () => {
+    // QA round 2: the loser's accept_request let a stranger into the winning account's group.
+    const state = foldAll([...twoEves, ev.userCreated('gina'), ev.groupCreated('gx', 'eve'), ev.joinRequested('gx', 'gina')]);
+    evolve(state, byAccount(ev.accepted('gx', 'gina', 'eve'), loser), LATE);
+    expect(state.groups.get('gx')).toMatchObject({ owner: 'eve', members: ['eve'], requests: ['gina'] });
+    foldAll([ev.accepted('gx', 'gina', 'eve')], state); // the winner's own accept still works
+    expect(state.groups.get('gx')!.members).toEqual(['eve', 'gina']);
+  });
+
+  test('given events from before accounts (no account field), when folded, then they act by name as they always did', () => {
+    const { account: _dropped, ...old } = ev.groupCreated('h', 'eve').data as { account?: string };
+    const state = foldAll([...twoEves, { type: 'group_created', data: old } as DomainEvent]);
+    expect(state.groups.get('h')?.owner).toBe('eve');
+    expect(state.conflicts.map((c) => c.type)).toEqual(['user_created']);
+  });
+
+  test('given eve, when her commands are decided, then their events name her account', () => {
+    const state = foldAll([...twoEves, ...aliceOwnsG]);
+    const decision = decide(state, cmd.joinGroup('eve', 'g'));
+    expect(decision).toEqual({ ok: true, events: [{ type: 'join_requested', data: { group: 'g', user: 'eve', account: state.users.get('eve')!.account } }] });
+  });
+
+  test('given the password was checked against the losing account, when the login is decided, then it is refused', () => {
+    const state = foldAll(twoEves);
+    const login = { type: 'login', data: { user: 'eve', session: 's1', peer: '10.0.0.1:7000', account: loser } } as const;
+    expect(decide(state, login)).toMatchObject({ ok: false, rejection: { code: 'WRONG_PASSWORD' } });
+    const winner = { ...login, data: { ...login.data, account: state.users.get('eve')!.account } };
+    expect(decide(state, winner)).toMatchObject({ ok: true });
+  });
+});
+
+describe('a retried command applies once', () => {
+  /** Where an event of a command with key `idem` sits: `ms` after BASE_MS. */
+  const at = (origin: number, seq: number, ms: number, idem: string) => ({ origin, seq, hlc: (BASE_MS + ms) * 1000, idem });
+
+  test('given create_group g applied from tracker 1 and then left, when tracker 2 folds its copy of the same command, then g does not come back', () => {
+    // QA round 2: a stalled tracker ran a create_group its client had already retried on the twin.
+    const state = foldAll([ev.userCreated('alice')]);
+    evolve(state, ev.groupCreated('g', 'alice'), at(1, 2, 10, 'key-create'));
+    evolve(state, ev.memberLeft('g', 'alice'), at(1, 3, 20, 'key-leave'));
+    evolve(state, ev.groupCreated('g', 'alice'), at(2, 1, 30, 'key-create'));
+    expect(state.groups.has('g')).toBe(false);
+    expect(state.conflicts).toEqual([{ origin: 2, seq: 1, type: 'group_created', reason: 'a retry of a command already applied (event 1/2)' }]);
+  });
+
+  test('given one run of a command with two events, when folded, then both apply', () => {
+    const state = foldAll([]);
+    evolve(state, ev.userCreated('alice'), at(1, 1, 1, 'key-1'));
+    evolve(state, ev.groupCreated('g', 'alice'), at(1, 2, 1, 'key-1'));
+    expect(state.groups.has('g')).toBe(true);
+    expect(state.conflicts).toEqual([]);
+  });
+
+  test('given events without a key, when folded, then none is taken for a retry', () => {
+    const state = foldAll([ev.userCreated('alice'), ...[1, 2, 3].map(() => ev.sessionLost('alice', 0))]);
+    expect(state.commands.size).toBe(0);
+    expect(state.conflicts).toEqual([]);
+  });
+
+  test(`given a key older than COMMAND_MEMORY_MS (${COMMAND_MEMORY_MS / 60_000} min), when a later event is folded, then it is forgotten`, () => {
+    const state = foldAll([ev.userCreated('alice')]);
+    evolve(state, ev.groupCreated('g', 'alice'), at(1, 2, 10, 'old'));
+    evolve(state, ev.groupCreated('h', 'alice'), at(1, 3, 10 + COMMAND_MEMORY_MS - 1, 'young'));
+    expect([...state.commands.keys()]).toEqual(['old', 'young']);
+    evolve(state, ev.memberLeft('h', 'alice'), at(1, 4, 10 + COMMAND_MEMORY_MS, 'newest'));
+    expect([...state.commands.keys()]).toEqual(['young', 'newest']);
+  });
+
+  test('given remembered keys, when the state is encoded and decoded, then a fold from the copy decides retries the same way', () => {
+    const state = foldAll([ev.userCreated('alice')]);
+    evolve(state, ev.groupCreated('g', 'alice'), at(1, 2, 10, 'k1'));
+    evolve(state, ev.groupCreated('h', 'alice'), at(1, 3, 20, 'k2'));
+    const copy = decodeState(JSON.parse(JSON.stringify(encodeState(state))) as ReturnType<typeof encodeState>);
+    for (const s of [state, copy]) {
+      evolve(s, ev.groupCreated('g', 'alice'), at(2, 1, 30, 'k1'));
+      evolve(s, ev.memberLeft('h', 'alice'), at(2, 2, 10 + COMMAND_MEMORY_MS, 'k3'));
+    }
+    expect(stateHash(copy)).toBe(stateHash(state));
+    expect([...copy.commands.keys()]).toEqual(['k2', 'k3']);
+    expect(copy.conflicts.map((c) => c.seq)).toEqual([1]);
   });
 });
 

@@ -85,7 +85,7 @@ describe('commit', () => {
     expect(append).toHaveBeenCalledTimes(2);
   });
 
-  test('given a command with two events, when committed, then they chain, only the first carries the key, and both pass checkEnvelope', async () => {
+  test('given a command with two events, when committed, then they chain, both carry the key, and both pass checkEnvelope', async () => {
     const { ledger } = openLedger('one.db', 1);
     await exec(ledger, cmd.createUser('alice'));
     const envelopes = await ledger.commit(
@@ -99,8 +99,9 @@ describe('commit', () => {
     expect(log.map((e) => [e.seq, e.idem])).toEqual([
       [1, null],
       [2, 'two-events'],
-      [3, null],
+      [3, 'two-events'],
     ]);
+    expect(ledger.current.conflicts, 'the second event of one run is not taken for a retry').toEqual([]);
     for (const [i, e] of log.entries()) {
       expect(checkEnvelope(e)).toBeUndefined();
       expect(e.prev).toBe(i === 0 ? '' : log[i - 1]!.hash);
@@ -260,6 +261,34 @@ describe('applyRemote', () => {
     expect([...one.ledger.current.users.keys()].sort()).toEqual(['alice', 'bob', 'carol']);
     await expect(pending).resolves.toHaveLength(1);
     expect(one.ledger.hash()).toBe(replayHash(one.store));
+  });
+});
+
+describe('a command both trackers ran (a client retried it on the twin)', () => {
+  test('given each tracker applies the other\'s copy, then both fold it once, list the later copy as a conflict, and a replay of either log agrees', async () => {
+    const clock1 = { ms: 1_700_000_001_000 };
+    const clock2 = { ms: 1_700_000_001_000 };
+    const one = openLedger('one.db', 1, { clock: clock1 });
+    const two = openLedger('two.db', 2, { clock: clock2 });
+    await exec(one.ledger, cmd.createUser('alice'));
+    two.ledger.applyRemote(own(one.ledger));
+    // Tracker 2 runs the retry, and alice then leaves g there; tracker 1, stalled meanwhile, runs its copy later.
+    clock2.ms += 1_000;
+    await exec(two.ledger, cmd.createGroup('alice', 'g'), 'retried-key');
+    clock2.ms += 500;
+    await exec(two.ledger, cmd.leaveGroup('alice', 'g'), 'leave-key');
+    clock1.ms += 2_000;
+    await exec(one.ledger, cmd.createGroup('alice', 'g'), 'retried-key');
+
+    one.ledger.applyRemote(own(two.ledger)); // sorts before tracker 1's copy: a re-fold
+    two.ledger.applyRemote(own(one.ledger).slice(1));
+
+    for (const { ledger, store } of [one, two]) {
+      expect(ledger.current.groups.has('g'), 'applied once, then left: g does not come back').toBe(false);
+      expect(ledger.current.conflicts).toEqual([{ origin: 1, seq: 2, type: 'group_created', reason: 'a retry of a command already applied (event 2/1)' }]);
+      expect(ledger.hash()).toBe(replayHash(store));
+    }
+    expect(one.ledger.hash()).toBe(two.ledger.hash());
   });
 });
 

@@ -1,7 +1,9 @@
 /**
  * Sessions and passwords against a real two-tracker cluster:
- * - tokens are "<128 random bits as hex>.<HMAC-SHA256 base64url>": unguessable, different
- *   on every login, and a forged or tampered one is refused on either tracker;
+ * - tokens are "<128 bits as hex>.<HMAC-SHA256 base64url>": unguessable, different on
+ *   every login (but one login retried on the twin gets the same), and a forged or
+ *   tampered one is refused on either tracker; nobody gets another user's session by
+ *   sending their login's idempotency key;
  * - a session ends on logout and EXPIRES after --session-ttl (here 3 s), on both trackers;
  * - repeated failed logins are slowed down per user and per address (TOO_MANY_ATTEMPTS
  *   with retryAfterMs), and the right password works again once the wait is over;
@@ -71,6 +73,20 @@ describe('session tokens', () => {
       const r = await (await raw(tracker)).request('hello', { token: live.token });
       expect(r.data).toMatchObject({ session: { user: 'tok' } });
     }
+  });
+
+  it("are not handed out for another user's login idempotency key", async () => {
+    const [c1, c2] = [await raw(1), await raw(2)];
+    expect((await c1.request('create_user', { user: 'kay', password: 'pw-k' })).ok).toBe(true);
+    expect((await c1.request('create_user', { user: 'lee', password: 'pw-l' })).ok).toBe(true);
+    const kay = await c1.request('login', { user: 'kay', password: 'pw-k', peer: '127.0.0.1:4100' }, 'kays-login');
+    expect(kay.ok).toBe(true);
+    // the same login sent again to the twin (a failover retry) is the same session
+    const retried = await c2.request('login', { user: 'kay', password: 'pw-k', peer: '127.0.0.1:4100' }, 'kays-login');
+    expect((retried.data as { token: string }).token).toBe((kay.data as { token: string }).token);
+    // lee, knowing that key, gets no session of kay's
+    const lee = await (await raw(2)).request('login', { user: 'lee', password: 'pw-l', peer: '127.0.0.1:4101' }, 'kays-login');
+    expect(lee).toMatchObject({ ok: false, error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('idempotency key') } });
   });
 
   it('end on logout, on both trackers', async () => {

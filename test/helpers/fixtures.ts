@@ -3,7 +3,7 @@
  * story it tells ("alice created g, bob asked to join") rather than as JSON.
  */
 import { createHash } from 'node:crypto';
-import type { Command, DomainEvent, FileSharedData } from '../../src/events/index.js';
+import { accountOf, type Command, type DomainEvent, type FileSharedData } from '../../src/events/index.js';
 import { PIECE_SIZE, pieceCount } from '../../src/wire/manifest.js';
 
 export const sha1Hex = (text: string): string => createHash('sha1').update(text).digest('hex');
@@ -11,6 +11,9 @@ export const sha1Hex = (text: string): string => createHash('sha1').update(text)
 /** Each user's client address ("host:port") and session id in the tests. */
 export const peerOf = (user: string): string => `10.0.0.${user.length}:${7000 + user.charCodeAt(0)}`;
 export const sessionOf = (user: string): string => `session-${user}`;
+/** Each user's password hash in the tests, and the account it makes. */
+export const passwordHashOf = (user: string): string => `scrypt:${user}`;
+export const accountOfUser = (user: string): string => accountOf(passwordHashOf(user));
 
 export interface FileShape {
   readonly size: number;
@@ -26,35 +29,41 @@ export function fileShape(content: string, size = 2 * PIECE_SIZE + 10): FileShap
 }
 
 export const ev = {
-  userCreated: (user: string, passwordHash = `scrypt:${user}`): DomainEvent => ({ type: 'user_created', data: { user, passwordHash } }),
+  userCreated: (user: string, passwordHash = passwordHashOf(user)): DomainEvent => ({ type: 'user_created', data: { user, passwordHash } }),
   sessionStarted: (user: string, session = sessionOf(user), peer = peerOf(user)): DomainEvent => ({
     type: 'session_started',
-    data: { session, user, peer },
+    data: { session, user, peer, account: accountOfUser(user) },
   }),
   sessionResumed: (user: string, epoch: number, session = sessionOf(user)): DomainEvent => ({ type: 'session_resumed', data: { session, epoch } }),
   sessionLost: (user: string, epoch: number, session = sessionOf(user)): DomainEvent => ({ type: 'session_lost', data: { session, epoch } }),
   sessionEnded: (user: string, session = sessionOf(user)): DomainEvent => ({ type: 'session_ended', data: { session } }),
-  groupCreated: (group: string, owner: string): DomainEvent => ({ type: 'group_created', data: { group, owner } }),
-  joinRequested: (group: string, user: string): DomainEvent => ({ type: 'join_requested', data: { group, user } }),
-  accepted: (group: string, user: string, by: string): DomainEvent => ({ type: 'join_request_accepted', data: { group, user, by } }),
-  rejected: (group: string, user: string, by: string): DomainEvent => ({ type: 'join_request_rejected', data: { group, user, by } }),
-  memberLeft: (group: string, user: string): DomainEvent => ({ type: 'member_left', data: { group, user } }),
+  groupCreated: (group: string, owner: string): DomainEvent => ({ type: 'group_created', data: { group, owner, account: accountOfUser(owner) } }),
+  joinRequested: (group: string, user: string): DomainEvent => ({ type: 'join_requested', data: { group, user, account: accountOfUser(user) } }),
+  accepted: (group: string, user: string, by: string): DomainEvent => ({
+    type: 'join_request_accepted',
+    data: { group, user, by, account: accountOfUser(by) },
+  }),
+  rejected: (group: string, user: string, by: string): DomainEvent => ({
+    type: 'join_request_rejected',
+    data: { group, user, by, account: accountOfUser(by) },
+  }),
+  memberLeft: (group: string, user: string): DomainEvent => ({ type: 'member_left', data: { group, user, account: accountOfUser(user) } }),
   fileShared: (group: string, name: string, user: string, shape: FileShape = fileShape(name), peer = peerOf(user)): DomainEvent => ({
     type: 'file_shared',
-    data: { group, name, ...shape, user, peer } satisfies FileSharedData,
+    data: { group, name, ...shape, user, peer, account: accountOfUser(user) } satisfies FileSharedData,
   }),
   shareStopped: (group: string, name: string, user: string, peer = peerOf(user)): DomainEvent => ({
     type: 'share_stopped',
-    data: { group, name, user, peer },
+    data: { group, name, user, peer, account: accountOfUser(user) },
   }),
   swarmJoined: (group: string, name: string, user: string, peer = peerOf(user)): DomainEvent => ({
     type: 'swarm_joined',
-    data: { group, name, user, peer },
+    data: { group, name, user, peer, account: accountOfUser(user) },
   }),
 };
 
 export const cmd = {
-  createUser: (user: string, passwordHash = `scrypt:${user}`): Command => ({ type: 'create_user', data: { user, passwordHash } }),
+  createUser: (user: string, passwordHash = passwordHashOf(user)): Command => ({ type: 'create_user', data: { user, passwordHash } }),
   login: (user: string, session = sessionOf(user), peer = peerOf(user)): Command => ({ type: 'login', data: { user, session, peer } }),
   resume: (user: string, session = sessionOf(user)): Command => ({ type: 'resume_session', data: { session } }),
   lose: (user: string, epoch: number, session = sessionOf(user)): Command => ({ type: 'lose_session', data: { session, epoch } }),

@@ -31,9 +31,9 @@ export interface SnapshotAt extends Position {
   readonly state: EncodedState;
 }
 
-type Row = [hlc: number, origin: number, seq: number, type: DomainEvent['type'], data: string];
+type Row = [hlc: number, origin: number, seq: number, type: DomainEvent['type'], data: string, idem: string | null];
 
-/** The fold-order query for `range`: columns hlc, origin, seq, type, data. */
+/** The fold-order query for `range`: columns hlc, origin, seq, type, data, idem. */
 export function foldOrderQuery(range: FoldRange = {}): { sql: string; params: number[] } {
   const where: string[] = [];
   const params: number[] = [];
@@ -49,7 +49,7 @@ export function foldOrderQuery(range: FoldRange = {}): { sql: string; params: nu
     where.push('id <= ?');
     params.push(range.maxId);
   }
-  const sql = `SELECT hlc, origin, seq, type, data FROM events ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY hlc, origin, seq`;
+  const sql = `SELECT hlc, origin, seq, type, data, idem FROM events ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY hlc, origin, seq`;
   return { sql, params };
 }
 
@@ -60,16 +60,17 @@ export function foldOrderQuery(range: FoldRange = {}): { sql: string; params: nu
  */
 export class Fold {
   folded = 0;
-  private readonly at = { hlc: 0, origin: 0, seq: 0 };
+  private readonly at: { hlc: number; origin: number; seq: number; idem: string | null } = { hlc: 0, origin: 0, seq: 0, idem: null };
   private readonly event: { type: DomainEvent['type']; data: unknown } = { type: 'user_created', data: undefined };
 
   constructor(readonly state: State) {}
 
-  add(hlc: number, origin: number, seq: number, type: DomainEvent['type'], data: unknown): void {
+  add(hlc: number, origin: number, seq: number, type: DomainEvent['type'], data: unknown, idem: string | null): void {
     const { at, event } = this;
     at.hlc = hlc;
     at.origin = origin;
     at.seq = seq;
+    at.idem = idem;
     event.type = type;
     event.data = data;
     evolve(this.state, event as DomainEvent, at);
@@ -111,7 +112,7 @@ export class PagedFold {
   ) {
     this.fold = new Fold(state);
     this.at = start ?? BEFORE_ALL;
-    this.page = store.db.prepare('SELECT hlc, origin, seq, type, data FROM events WHERE (hlc, origin, seq) > (?, ?, ?) ORDER BY hlc, origin, seq LIMIT ?').raw(true);
+    this.page = store.db.prepare('SELECT hlc, origin, seq, type, data, idem FROM events WHERE (hlc, origin, seq) > (?, ?, ?) ORDER BY hlc, origin, seq LIMIT ?').raw(true);
   }
 
   /**
@@ -120,8 +121,8 @@ export class PagedFold {
    */
   step(limit: number, within: ReadonlyMap<number, { readonly seq: number }>): boolean {
     const rows = this.page.all(this.at.hlc, this.at.origin, this.at.seq, limit) as Row[];
-    for (const [hlc, origin, seq, type, data] of rows) {
-      if (seq <= (within.get(origin)?.seq ?? 0)) this.fold.add(hlc, origin, seq, type, JSON.parse(data));
+    for (const [hlc, origin, seq, type, data, idem] of rows) {
+      if (seq <= (within.get(origin)?.seq ?? 0)) this.fold.add(hlc, origin, seq, type, JSON.parse(data), idem);
     }
     const lastRow = rows[rows.length - 1];
     if (lastRow) this.at = { hlc: lastRow[0], origin: lastRow[1], seq: lastRow[2] };
@@ -149,7 +150,7 @@ export function foldEvents(store: EventStore, state: State, range: FoldRange = {
   const within = range.within;
   for (const row of store.db.prepare(sql).raw(true).iterate(...params) as IterableIterator<Row>) {
     if (within && row[2] > (within.get(row[1])?.seq ?? 0)) continue;
-    fold.add(row[0], row[1], row[2], row[3], JSON.parse(row[4]));
+    fold.add(row[0], row[1], row[2], row[3], JSON.parse(row[4]), row[5]);
   }
   return { last: fold.last, folded: fold.folded };
 }

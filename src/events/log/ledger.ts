@@ -151,11 +151,11 @@ export class Ledger extends EventEmitter {
     return this.marks;
   }
 
-  /** Stamps, folds and durably appends the events of one command. */
+  /** Stamps (each with the command's key, if any), folds and durably appends the events of one command. */
   commit(events: readonly DomainEvent[], idem: string | null): Promise<Envelope[]> {
     if (events.length === 0) return Promise.resolve([]);
     const stamped: Envelope[] = [];
-    for (const [i, event] of events.entries()) {
+    for (const event of events) {
       this.hlc = nextHlc(this.hlc, this.clock());
       const envelope = seal({
         origin: this.origin,
@@ -164,7 +164,7 @@ export class Ledger extends EventEmitter {
         type: event.type,
         data: JSON.stringify(event.data),
         prev: this.ownHash,
-        idem: i === 0 ? idem : null,
+        idem,
       });
       this.ownSeq = envelope.seq;
       this.ownHash = envelope.hash;

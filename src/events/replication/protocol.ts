@@ -21,8 +21,12 @@
 import type { EventType } from '../domain-events.js';
 import type { Envelope } from '../envelope.js';
 
-/** 2: the proof covers the prover's ack mode (1 left it out, so it could be changed on the way). */
-export const PROTOCOL_VERSION = 2;
+/**
+ * 2: the proof covers the prover's ack mode (1 left it out, so it could be changed on the way).
+ * 3: events name their account, and the fold applies a retried command once: two trackers
+ * must fold alike, so one of version 2 cannot be a twin.
+ */
+export const PROTOCOL_VERSION = 3;
 /** Largest frame either side accepts (ws maxPayload). One event's data may be 1 MiB. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 /** Most envelopes in one `events` frame. */

@@ -20,7 +20,7 @@
 import { checkEnvelope, GENESIS_PREV, type Envelope } from '../../events/envelope.js';
 import type { EventStore, Position, SnapshotRow } from '../../events/log/event-store.js';
 import { foldEvents } from '../../events/log/fold.js';
-import { decodeState, stateHash, textHash } from '../../events/state-codec.js';
+import { decodeState, STATE_VERSION, stateHash, textHash } from '../../events/state-codec.js';
 import { initialState } from '../../events/state.js';
 import { readConsistently } from './projection.js';
 
@@ -155,7 +155,7 @@ export function checkAtStart(store: EventStore): Verdict {
     let snapshotProblem: Problem | undefined;
     if (latest) {
       const at = { hlc: latest.hlc, origin: latest.origin, seq: latest.seq };
-      if (textHash(latest.state) !== latest.stateHash || !latest.state.startsWith(`{"v":1,"eventCount":${latest.eventCount},`)) {
+      if (textHash(latest.state) !== latest.stateHash || !latest.state.startsWith(`{"v":${STATE_VERSION},"eventCount":${latest.eventCount},`)) {
         snapshotProblem = { kind: 'snapshot', id: latest.id, at, message: 'its stored state does not hash to its recorded state hash: the snapshot is damaged' };
       } else if (!eventAt(latest.origin, latest.seq)) {
         snapshotProblem = { kind: 'snapshot', id: latest.id, at, message: `its position ${latest.origin}:${latest.seq} is not an event in this log` };

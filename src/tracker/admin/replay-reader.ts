@@ -6,9 +6,9 @@
  *
  * The worker ships batches of BATCH_EVENTS rows: positions and type codes in
  * transferred typed arrays (no copy), the data texts joined into one JSON array text
- * (one string copy, one JSON.parse here). It stays at most MAX_BATCHES_AHEAD batches
- * ahead of the fold (a shared counter and Atomics.wait), so memory stays bounded however
- * long the log.
+ * (one string copy, one JSON.parse here), the idempotency keys as an array. It stays
+ * at most MAX_BATCHES_AHEAD batches ahead of the fold (a shared counter and
+ * Atomics.wait), so memory stays bounded however long the log.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -31,6 +31,8 @@ interface Batch {
   readonly other: Record<number, string>;
   /** The batch's data texts as one JSON array text. */
   readonly data: string;
+  /** The batch's idempotency keys (or nulls). */
+  readonly idem: (string | null)[];
 }
 
 const WORKER_SOURCE = `
@@ -41,11 +43,11 @@ const consumed = new Int32Array(workerData.consumed);
 const codes = new Map(types.map((t, i) => [t, i]));
 const db = new Database(path, { readonly: true, fileMustExist: true });
 let produced = 0;
-let hlc, origin, seq, type, other, data, n;
-const fresh = () => { hlc = new Float64Array(N); origin = new Float64Array(N); seq = new Float64Array(N); type = new Uint8Array(N); other = {}; data = []; n = 0; };
+let hlc, origin, seq, type, other, data, idem, n;
+const fresh = () => { hlc = new Float64Array(N); origin = new Float64Array(N); seq = new Float64Array(N); type = new Uint8Array(N); other = {}; data = []; idem = []; n = 0; };
 const flush = () => {
   while (produced - Atomics.load(consumed, 0) >= ahead) Atomics.wait(consumed, 0, Atomics.load(consumed, 0), 1000);
-  parentPort.postMessage({ n, hlc, origin, seq, type, other, data: '[' + data.join(',') + ']' }, [hlc.buffer, origin.buffer, seq.buffer, type.buffer]);
+  parentPort.postMessage({ n, hlc, origin, seq, type, other, data: '[' + data.join(',') + ']', idem }, [hlc.buffer, origin.buffer, seq.buffer, type.buffer]);
   produced += 1;
   fresh();
 };
@@ -57,6 +59,7 @@ try {
     const code = codes.get(r[3]);
     if (code === undefined) { type[n] = otherType; other[n] = String(r[3]); } else type[n] = code;
     data.push(r[4]);
+    idem.push(r[5]);
     n += 1;
     if (n === N) flush();
   }
@@ -98,7 +101,7 @@ export function foldFileInParallel(file: string, state: State, range: FoldRange 
         for (let i = 0; i < message.n; i++) {
           const code = message.type[i]!;
           const type = (code === OTHER_TYPE ? message.other[i] : EVENT_TYPES[code]) as (typeof EVENT_TYPES)[number];
-          fold.add(message.hlc[i]!, message.origin[i]!, message.seq[i]!, type, datas[i]);
+          fold.add(message.hlc[i]!, message.origin[i]!, message.seq[i]!, type, datas[i], message.idem[i] ?? null);
         }
       } catch (error) {
         return finish(error);
