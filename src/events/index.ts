@@ -2,6 +2,7 @@
 export * from './domain-events.js';
 export * from './commands.js';
 export * from './state.js';
+export * from './command-memory.js';
 export * from './queries.js';
 export * from './state-codec.js';
 export * from './envelope.js';

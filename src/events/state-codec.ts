@@ -4,7 +4,8 @@
  * print the same hash whatever their Map insertion histories were.
  */
 import { createHash } from 'node:crypto';
-import { indexState, type AppliedCommand, type Conflict, type Group, type Session, type SharedFile, type State, type SwarmMember, type User } from './state.js';
+import { CommandMemory, type AppliedCommand } from './command-memory.js';
+import { indexState, type Conflict, type Group, type Session, type SharedFile, type State, type SwarmMember, type User } from './state.js';
 
 /** Snapshots of another version are not read: they are derived data, rebuilt from the log. */
 export const STATE_VERSION = 2;
@@ -19,6 +20,7 @@ export interface EncodedState {
   readonly conflicts: Conflict[];
   /** In the state's order (oldest first), which is the fold's and so the same on both trackers. */
   readonly commands: [string, AppliedCommand][];
+  readonly claimedTwice: string[];
 }
 
 export function encodeState(state: State): EncodedState {
@@ -39,7 +41,8 @@ export function encodeState(state: State): EncodedState {
       swarm: sorted(f.swarm, (m) => ({ user: m.user, peer: m.peer, seeder: m.seeder })),
     })),
     conflicts: state.conflicts.map((c) => ({ origin: c.origin, seq: c.seq, type: c.type, reason: c.reason })),
-    commands: [...state.commands].map(([key, c]) => [key, { origin: c.origin, seq: c.seq, at: c.at }]),
+    commands: [...state.commands.entries()].map(([key, c]) => [key, { origin: c.origin, seq: c.seq, at: c.at }]),
+    claimedTwice: [...state.claimedTwice].sort(),
   };
 }
 
@@ -52,7 +55,8 @@ export function decodeState(encoded: EncodedState): State {
     groups: new Map(encoded.groups),
     files: new Map(encoded.files.map(([k, f]) => [k, { ...f, swarm: new Map(f.swarm) }])),
     conflicts: encoded.conflicts,
-    commands: new Map(encoded.commands),
+    commands: CommandMemory.of(encoded.commands),
+    claimedTwice: new Set(encoded.claimedTwice),
     sessionAt: new Map(),
     groupFiles: new Map(),
   });

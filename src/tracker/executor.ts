@@ -12,7 +12,7 @@ import { decide, type Command, type Envelope, type Rejection } from '../events/i
 import type { Ledger } from '../events/log/ledger.js';
 
 /** How long after reading a client's command a tracker may still run it (see the fold's COMMAND_MEMORY_MS). */
-export const COMMAND_DEADLINE_MS = 60_000;
+export const COMMAND_DEADLINE_MS = 30_000;
 
 /** A client's command as sent: its idempotency key, and when this tracker read it (performance.now()). */
 export interface Submission {

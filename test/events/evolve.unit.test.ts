@@ -65,7 +65,9 @@ describe('conflicting events are recorded no-ops', () => {
     const now = snapshotOf(result);
     expect(now.eventCount).toBe(was.eventCount + 1);
     expect(now.conflicts).toEqual([...was.conflicts, { origin: 2, seq: 42, type: event.type, reason: expect.stringMatching(/\S/) }]);
-    expect({ ...now, eventCount: was.eventCount, conflicts: was.conflicts }).toEqual(was);
+    // a name claimed a second time is noted, so the losing account's later events are checked
+    expect(now.claimedTwice).toEqual(event.type === 'user_created' ? ['alice'] : []);
+    expect({ ...now, eventCount: was.eventCount, conflicts: was.conflicts, claimedTwice: was.claimedTwice }).toEqual(was);
   });
 
   test('given alice exists, when a second user_created for alice is folded, then the first password is kept', () => {

@@ -21,7 +21,7 @@ function executorOn(file: string): { executor: Executor; ledger: Ledger } {
 
 describe('the command deadline', () => {
   test('the fold remembers a command far longer than a tracker may take to run it', () => {
-    expect(COMMAND_MEMORY_MS).toBeGreaterThanOrEqual(5 * COMMAND_DEADLINE_MS);
+    expect(COMMAND_MEMORY_MS).toBeGreaterThanOrEqual(4 * COMMAND_DEADLINE_MS);
   });
 
   test('given a command read longer ago than COMMAND_DEADLINE_MS (a stalled tracker), when run, then TIMED_OUT and nothing is committed', async () => {
