@@ -7,8 +7,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import type { TrackerConnection } from '../../src/client/tracker-connection.js';
 import { Cluster, waitFor } from '../helpers/cluster.js';
-import { RawClient } from '../hardening/kit.js';
-import { fileShape } from '../helpers/fixtures.js';
+import { RawClient, syntheticFile } from '../hardening/kit.js';
 import { clientOf, health, partitionable, stateOf, waitConverged, type Partitionable } from '../helpers/replication.js';
 
 describe('conflicts from a partition', () => {
@@ -79,7 +78,7 @@ describe('conflicts from a partition', () => {
     await eve1.request('create_user', { user: 'eve', password: 'first' });
     await eve1.request('login', { user: 'eve', password: 'first', peer: '127.0.0.1:7411' });
     await eve1.request('create_group', { group: 'gx' });
-    await eve1.request('upload_file', { group: 'gx', name: 'secret.txt', ...fileShape('secret', 1000) });
+    await eve1.request('upload_file', { group: 'gx', name: 'secret.txt', ...syntheticFile('secret', 1000) });
     await new Promise((r) => setTimeout(r, 5)); // later hlcs on tracker 2
     await eve2.request('create_user', { user: 'eve', password: 'second' });
     await eve2.request('login', { user: 'eve', password: 'second', peer: '127.0.0.1:7412' });

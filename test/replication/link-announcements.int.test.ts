@@ -15,7 +15,7 @@ import type { ReplicationPeer } from '../../src/tracker/replication-peer.js';
 import { tempDir } from '../helpers/envelopes.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-const keys: ClusterKeys = { linkKey: Buffer.alloc(32, 7), sessionKey: Buffer.alloc(32, 8), ticketPrivateKey: privateKey, ticketPublicKey: publicKey, source: 'test' };
+const keys: ClusterKeys = { linkKey: Buffer.alloc(32, 7), sessionKey: Buffer.alloc(32, 8), retryKey: Buffer.alloc(32, 9), ticketPrivateKey: privateKey, ticketPublicKey: publicKey, source: 'test' };
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {

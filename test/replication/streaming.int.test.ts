@@ -27,7 +27,7 @@ import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, ReplicationPeer, type Peer
 import { chain, tempDir } from '../helpers/envelopes.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-const keys: ClusterKeys = { linkKey: Buffer.alloc(32, 7), sessionKey: Buffer.alloc(32, 8), ticketPrivateKey: privateKey, ticketPublicKey: publicKey, source: 'test' };
+const keys: ClusterKeys = { linkKey: Buffer.alloc(32, 7), sessionKey: Buffer.alloc(32, 8), retryKey: Buffer.alloc(32, 9), ticketPrivateKey: privateKey, ticketPublicKey: publicKey, source: 'test' };
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
