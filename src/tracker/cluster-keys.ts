@@ -1,8 +1,10 @@
 /**
  * The cluster secret and what is derived from it. Both trackers must hold the same
  * secret: it authenticates the replication link, keys the session tokens (so a client
- * can resume its session on either tracker), and seeds the Ed25519 key both trackers
- * sign download tickets with (so peers accept tickets from either).
+ * can resume its session on either tracker), derives what both copies of a command
+ * retried on the twin must share (so they make one session, one account), and seeds the
+ * Ed25519 key both trackers sign download tickets with (so peers accept tickets from
+ * either).
  *
  * Where it comes from, first found wins: --cluster-secret-file, env TRACKER_CLUSTER_SECRET,
  * or `cluster.secret` in the parent of the data dir, created on first start. With the
