@@ -62,6 +62,8 @@ export interface ClientContext {
 interface Bound {
   readonly id: string;
   readonly user: string;
+  /** The account the session acts as: if another takes the name (a partition healing), the session is void. */
+  readonly account: string | undefined;
   readonly peer: string;
   epoch: number;
 }
@@ -257,7 +259,7 @@ export class ClientConnection {
     const outcome = await this.ctx.executor.execute({ type: 'resume_session', data: { session: id, now, maxAgeMs: this.ctx.sessionTtlMs } });
     const event = this.outcomeEvents(outcome)[0];
     const epoch = event?.type === 'session_resumed' ? (JSON.parse(event.data) as { epoch: number }).epoch : known.epoch;
-    this.session = { id, user: known.user, peer: known.peer, epoch };
+    this.session = { id, user: known.user, account: this.ctx.ledger.current.users.get(known.user)?.account, peer: known.peer, epoch };
     return { ...info, session: { user: known.user, peer: known.peer } };
   }
 
@@ -295,7 +297,7 @@ export class ClientConnection {
     const [started] = this.outcomeEvents(await this.ctx.executor.execute({ type: 'login', data: { user, session, peer, account: known.account } }, sent));
     const ran = started?.type === 'session_started' ? (JSON.parse(started.data) as { session: string; user: string }) : undefined;
     if (ran?.session !== session || ran.user !== user) refuse('INVALID_ARGUMENT', 'this idempotency key was used for another command; send the login with a new one');
-    this.session = { id: session, user, peer, epoch: 0 };
+    this.session = { id: session, user, account: known.account, peer, epoch: 0 };
     return { user, token: tokenFor(this.ctx.keys.sessionKey, session) };
   }
 
@@ -336,6 +338,12 @@ export class ClientConnection {
     const known = this.ctx.ledger.current.sessions.get(s.id);
     if (!known) {
       this.session = undefined;
+      if (this.ctx.ledger.current.users.get(s.user)?.account !== s.account) {
+        return refuse(
+          'SESSION_EXPIRED',
+          `your session has ended: while the trackers were cut off from each other, another user ${s.user} was created first and the name is theirs; create a user with another name`,
+        );
+      }
       return refuse('SESSION_EXPIRED', 'your session has ended; login again');
     }
     const now = this.ctx.clock();

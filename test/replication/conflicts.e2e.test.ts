@@ -56,8 +56,16 @@ describe('conflicts from a partition', () => {
       await expect(fresh.request('login', { user: 'alice', password: 'second', peer: '127.0.0.1:7402' })).rejects.toMatchObject({ code: 'WRONG_PASSWORD' });
       await fresh.request('login', { user: 'alice', password: 'first', peer: '127.0.0.1:7403' });
     }
-    // the losing alice's client is told its session is gone
-    await expect(two.request('list_groups', {})).rejects.toMatchObject({ code: 'SESSION_EXPIRED' });
+    // the losing alice's client is told its session is gone, and why
+    await expect(two.request('list_groups', {})).rejects.toMatchObject({ code: 'SESSION_EXPIRED', message: expect.stringContaining('another user alice was created first') });
+    // a session that simply ended still says so plainly
+    const plain = await clientOf(cluster, [1]);
+    clients.push(plain);
+    await plain.request('login', { user: 'alice', password: 'first', peer: '127.0.0.1:7404' });
+    const replacing = await clientOf(cluster, [2]);
+    clients.push(replacing);
+    await replacing.request('login', { user: 'alice', password: 'first', peer: '127.0.0.1:7404' }); // a login from the same address replaces that session
+    await expect(plain.request('list_groups', {})).rejects.toMatchObject({ code: 'SESSION_EXPIRED', message: 'your session has ended; login again' });
   });
 
   test("the losing eve's session accepts gina into group gx: after healing gina is no member of the winning eve's gx", async () => {
