@@ -6,7 +6,8 @@
  * - A dead or silent tracker is noticed within HEARTBEAT_TIMEOUT_MS (WebSocket pings);
  *   the link then moves to the next tracker, resumes the session with its token (no
  *   re-login), and re-sends every request in flight with its original idempotency key,
- *   so a mutating request never applies twice.
+ *   so a mutating request never applies twice; for RETRY_SPAN_MS after its first
+ *   sending, then it fails with NOT_CONFIRMED.
  * - With no tracker reachable, requests fail at once with NO_TRACKER while it keeps
  *   retrying in the background with backoff; events 'switched', 'down', 'up' say so.
  * - A tracker that refuses a request because it is catching up with its twin
@@ -29,6 +30,13 @@ const BACKOFF_MS = [100, 200, 400, 800, 1600, 2000];
 /** A tracker catching up with its twin refuses commands for a moment: retried this often, this far apart. */
 export const CATCHING_UP_RETRIES = 10;
 export const CATCHING_UP_RETRY_MS = 300;
+/**
+ * A request is sent again (to the next tracker after a failover, or to one catching up)
+ * only within this long of its first sending; later it fails as unconfirmed. So the two
+ * trackers' copies of a command sent to both are stamped well within the fold's memory
+ * of command keys (COMMAND_MEMORY_MS, 2 minutes), and it applies once.
+ */
+export const RETRY_SPAN_MS = 45_000;
 
 export class TrackerError extends Error {
   constructor(
@@ -71,8 +79,14 @@ export class TrackerConnection extends EventEmitter {
   /** The session token after login; survives tracker switches, cleared by logout. */
   token: string | undefined;
 
-  constructor(private readonly trackers: readonly TrackerAddress[]) {
+  private readonly retrySpanMs: number;
+
+  constructor(
+    private readonly trackers: readonly TrackerAddress[],
+    options: { readonly retrySpanMs?: number } = {},
+  ) {
     super();
+    this.retrySpanMs = options.retrySpanMs ?? RETRY_SPAN_MS;
   }
 
   /** The tracker in use now, if any. */
@@ -170,7 +184,7 @@ export class TrackerConnection extends EventEmitter {
     }
     this.hello = hello;
     this.link = 'up';
-    for (const req of this.inFlight.values()) ws.send(req.frame);
+    for (const [id, req] of this.inFlight) if (this.mayResend(id, req)) ws.send(req.frame);
     if (previous !== -1 && previous !== index) this.emit('switched', this.trackers[previous], t, this.leaving ?? 'gone');
     this.leaving = undefined;
     this.emit('up', t);
@@ -210,7 +224,7 @@ export class TrackerConnection extends EventEmitter {
     const req = this.inFlight.get(id);
     if (!req) return;
     // (A hello refused so is that tracker not serving: open() moves on to the next one.)
-    if (!response.ok && response.error.code === 'TRACKER_CATCHING_UP' && req.op !== 'hello' && req.retries < CATCHING_UP_RETRIES) {
+    if (!response.ok && response.error.code === 'TRACKER_CATCHING_UP' && req.op !== 'hello' && req.retries < CATCHING_UP_RETRIES && this.mayResend(id, req)) {
       req.retries += 1; // same frame, same idempotency key: safe to send again
       if (this.trackers.length > 1 && this.ws) {
         // Its twin holds the same acknowledged state: go there, where every request in flight is sent again.
@@ -270,6 +284,15 @@ export class TrackerConnection extends EventEmitter {
       }
       this.reconnecting = undefined;
     })();
+  }
+
+  /** False, having failed it, for a request first sent longer than the retry span ago. */
+  private mayResend(id: number, req: InFlight): boolean {
+    if (Date.now() - req.sentAt <= this.retrySpanMs) return true;
+    this.inFlight.delete(id);
+    const seconds = Math.round(this.retrySpanMs / 1000);
+    req.reject(new TrackerError('NOT_CONFIRMED', `no tracker confirmed the request within ${seconds} s; it may have applied: check before sending it again`));
+    return false;
   }
 
   /** Requests that waited too long for any tracker give up with NO_TRACKER. */

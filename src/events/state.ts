@@ -30,10 +30,9 @@ export interface User {
 /**
  * How long (in HLC time) the fold remembers the key of a command it applied. Both copies
  * of a retried command are stamped within this of each other: our client sends a command
- * again for at most about 45 s (10 retries of a tracker catching up, each held up to 3 s;
- * 10 s without any tracker), and a tracker runs a command within COMMAND_DEADLINE_MS
- * (30 s) of reading it or not at all, which leaves 45 s for the trackers' clocks to
- * disagree. Longer costs memory and fold time for every command: at 10,000 commands/s
+ * again only within RETRY_SPAN_MS (45 s) of its first sending, and a tracker runs a
+ * command within COMMAND_DEADLINE_MS (30 s) of reading it or not at all, which leaves
+ * 45 s for the trackers' clocks to disagree. Longer costs memory and fold time for every command: at 10,000 commands/s
  * the fold holds 1.2 million keys.
  */
 export const COMMAND_MEMORY_MS = 2 * 60_000;
