@@ -184,7 +184,10 @@ export class TrackerConnection extends EventEmitter {
     }
     this.hello = hello;
     this.link = 'up';
-    for (const [id, req] of this.inFlight) if (this.mayResend(id, req)) ws.send(req.frame);
+    for (const [id, req] of this.inFlight) {
+      if (this.withinRetrySpan(req)) ws.send(req.frame);
+      else this.notConfirmed(id, req);
+    }
     if (previous !== -1 && previous !== index) this.emit('switched', this.trackers[previous], t, this.leaving ?? 'gone');
     this.leaving = undefined;
     this.emit('up', t);
@@ -224,7 +227,7 @@ export class TrackerConnection extends EventEmitter {
     const req = this.inFlight.get(id);
     if (!req) return;
     // (A hello refused so is that tracker not serving: open() moves on to the next one.)
-    if (!response.ok && response.error.code === 'TRACKER_CATCHING_UP' && req.op !== 'hello' && req.retries < CATCHING_UP_RETRIES && this.mayResend(id, req)) {
+    if (!response.ok && response.error.code === 'TRACKER_CATCHING_UP' && req.op !== 'hello' && req.retries < CATCHING_UP_RETRIES && this.withinRetrySpan(req)) {
       req.retries += 1; // same frame, same idempotency key: safe to send again
       if (this.trackers.length > 1 && this.ws) {
         // Its twin holds the same acknowledged state: go there, where every request in flight is sent again.
@@ -286,13 +289,16 @@ export class TrackerConnection extends EventEmitter {
     })();
   }
 
-  /** False, having failed it, for a request first sent longer than the retry span ago. */
-  private mayResend(id: number, req: InFlight): boolean {
-    if (Date.now() - req.sentAt <= this.retrySpanMs) return true;
+  /** Whether a request may still be sent again (see RETRY_SPAN_MS). */
+  private withinRetrySpan(req: InFlight): boolean {
+    return Date.now() - req.sentAt <= this.retrySpanMs;
+  }
+
+  /** Fails a request the last tracker may have run but never confirmed, and that is past its retry span. */
+  private notConfirmed(id: number, req: InFlight): void {
     this.inFlight.delete(id);
     const seconds = Math.round(this.retrySpanMs / 1000);
     req.reject(new TrackerError('NOT_CONFIRMED', `no tracker confirmed the request within ${seconds} s; it may have applied: check before sending it again`));
-    return false;
   }
 
   /** Requests that waited too long for any tracker give up with NO_TRACKER. */
