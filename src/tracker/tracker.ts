@@ -127,6 +127,7 @@ export class Tracker {
     mkdirSync(options.dataDir, { recursive: true });
     const keys = loadClusterKeys(options.dataDir, options.secretFile);
     const store = openTrackerLog(options.dataDir, join(options.dataDir, DB_FILE), log); // run lock + start-up check
+    store.reserveWal();
     store.checkpointInBackground();
     const ledger = new Ledger(store, { origin: options.id, snapshotEvery: options.snapshotEvery, backgroundSnapshots: true });
     const stats = ledger.open();

@@ -142,6 +142,42 @@ describe('append-only, enforced by SQLite', () => {
     expect(all(openStore())).toEqual(events);
   });
 
+  test('given a log whose WAL was reserved (zeros past its frames), when its process is killed with SIGKILL after commits, then every event is in the log', async () => {
+    const events = chain(1, 300);
+    const input = dir.file('events.json');
+    writeFileSync(input, JSON.stringify(events));
+    const storeModule = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/events/log/event-store.js')).href;
+    const script = `
+      const { readFileSync } = await import('node:fs');
+      const { EventStore } = await import(${JSON.stringify(storeModule)});
+      const store = EventStore.open(${JSON.stringify(dir.file('log.db'))});
+      store.reserveWal();
+      const events = JSON.parse(readFileSync(${JSON.stringify(input)}, 'utf8'));
+      for (let i = 0; i < events.length; i += 30) store.append(events.slice(i, i + 30));
+      process.stdout.write('appended\\n');
+      setInterval(() => undefined, 1000);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((done, fail) => {
+        const timer = setTimeout(() => fail(new Error('the child did not append within 10 s')), 10_000);
+        child.stdout.on('data', (d: Buffer) => d.toString().includes('appended') && (clearTimeout(timer), done()));
+        child.once('exit', (code) => (clearTimeout(timer), fail(new Error(`the child exited with ${code}`))));
+      });
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+    }
+    expect(statSync(`${dir.file('log.db')}-wal`).size).toBe(64 * 1024 * 1024); // reserved, and the frames written over its zeros
+    const store = openStore();
+    expect(all(store)).toEqual(events);
+    expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    store.append(chain(1, 301).slice(300)); // and it goes on
+    expect(store.count()).toBe(301);
+  });
+
   test('given some events held, when appendNew gets old and new ones, then only the new ones are stored and returned', () => {
     const store = openStore();
     const events = chain(1, 4);

@@ -10,6 +10,7 @@ import { GENESIS_PREV, type Envelope } from '../envelope.js';
 import type { EnvelopeRow } from '../replication/protocol.js';
 import type { EncodedState } from '../state-codec.js';
 import { migrate } from './migrations.js';
+import { reserveWal } from './wal-space.js';
 
 export interface Position {
   readonly hlc: number;
@@ -46,6 +47,7 @@ const ROWS_PER_INSERT = 64;
  * of a million events runs about a fifth faster with this.
  */
 const CACHE_KIB = 64 * 1024;
+/** The WAL is cut back to this when it restarts after a burst, and reserved at this (reserveWal). */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 /** An append of this many events is part of a burst (a catch-up), not steady traffic. */
 const BULK_APPEND_EVENTS = 1000;
@@ -103,6 +105,14 @@ export class EventStore {
     const db = new Database(path, { readonly: true, fileMustExist: true });
     db.pragma('busy_timeout = 5000');
     return new EventStore(db);
+  }
+
+  /**
+   * Gives the WAL its working size now, so that commits write over it instead of making it
+   * longer (see wal-space.ts). For the log a tracker serves, before anything else writes.
+   */
+  reserveWal(): void {
+    reserveWal(`${this.db.name}-wal`, WAL_SIZE_LIMIT_BYTES);
   }
 
   /**
