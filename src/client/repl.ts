@@ -56,9 +56,9 @@ export class Repl {
       const why = reason === 'catching-up' ? 'is catching up with its twin' : 'is gone';
       this.notice(`tracker ${from.host}:${from.port} ${why}; switched to ${to.host}:${to.port}${this.sessionKept()}`, { event: 'tracker_switched', to: `${to.host}:${to.port}`, reason });
     });
-    node.tracker.on('down', () => {
+    node.tracker.on('down', (why: string) => {
       this.trackerDown = true;
-      this.notice('no tracker reachable; retrying in the background', { event: 'tracker_down' });
+      this.notice(`${why}; retrying in the background`, { event: 'tracker_down', message: why });
     });
     node.tracker.on('up', (at: { port: number; host: string }) => {
       if (!this.trackerDown) return;

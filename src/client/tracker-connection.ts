@@ -8,8 +8,10 @@
  *   re-login), and re-sends every request in flight with its original idempotency key,
  *   so a mutating request never applies twice; for RETRY_SPAN_MS after its first
  *   sending, then it fails with NOT_CONFIRMED.
- * - With no tracker reachable, requests fail at once with NO_TRACKER while it keeps
- *   retrying in the background with backoff; events 'switched', 'down', 'up' say so.
+ * - With no tracker reachable, requests fail at once with NO_TRACKER, which says why for
+ *   each tracker (no answer, or its refusal: one restored from a backup serves nobody
+ *   until it has reached its twin), while it keeps retrying in the background with
+ *   backoff; events 'switched', 'down' (with the same reasons), 'up' say so.
  * - A tracker that refuses a request because it is catching up with its twin
  *   (TRACKER_CATCHING_UP) is left for the next one, which holds the same acknowledged
  *   state; the request is retried there ('switched' with reason 'catching-up').
@@ -76,6 +78,8 @@ export class TrackerConnection extends EventEmitter {
   private link: 'connecting' | 'up' | 'down' = 'connecting';
   /** Why the link is moving to the next tracker, if not because the current one is gone. */
   private leaving: 'catching-up' | undefined;
+  /** Why each tracker (by index) was not taken at its last try. */
+  private readonly refusals = new Map<number, string>();
   /** The session token after login; survives tracker switches, cleared by logout. */
   token: string | undefined;
 
@@ -103,7 +107,7 @@ export class TrackerConnection extends EventEmitter {
     if (!(await this.tryAll(0))) {
       this.link = 'down';
       this.scheduleReconnect();
-      throw new TrackerError('NO_TRACKER', `no tracker reachable (${this.trackers.map((t) => `${t.host}:${t.port}`).join(', ')}); retrying in the background`);
+      throw new TrackerError('NO_TRACKER', this.unreachable());
     }
   }
 
@@ -114,7 +118,7 @@ export class TrackerConnection extends EventEmitter {
     const frame = JSON.stringify({ id, op, args, idem });
     return new Promise((resolve, reject) => {
       if (this.link === 'down' || this.closing) {
-        reject(new TrackerError('NO_TRACKER', 'no tracker reachable right now; retrying in the background, try again shortly'));
+        reject(new TrackerError('NO_TRACKER', this.unreachable()));
         return;
       }
       this.inFlight.set(id, { frame, resolve, reject, op, sentAt: Date.now(), retries: 0 });
@@ -136,6 +140,12 @@ export class TrackerConnection extends EventEmitter {
     }
   }
 
+  /** "no tracker reachable (host:port: why; ...)": what the last try of each tracker met. */
+  private unreachable(): string {
+    const why = this.trackers.map((t, i) => `${t.host}:${t.port}: ${this.refusals.get(i) ?? 'not tried yet'}`);
+    return `no tracker reachable (${why.join('; ')})`;
+  }
+
   /** Tries every tracker once, starting at index `from`. */
   private async tryAll(from: number): Promise<boolean> {
     for (let i = 0; i < this.trackers.length; i++) {
@@ -149,12 +159,13 @@ export class TrackerConnection extends EventEmitter {
   private async open(index: number): Promise<boolean> {
     const t = this.trackers[index]!;
     const ws = new WebSocket(`ws://${t.host}:${t.port}/client`, { handshakeTimeout: CONNECT_TIMEOUT_MS, maxPayload: 4 * 1024 * 1024 });
-    const opened = await new Promise<boolean>((resolve) => {
-      ws.once('open', () => resolve(true));
-      ws.once('error', () => resolve(false));
-      ws.once('close', () => resolve(false));
+    const failure = await new Promise<string | undefined>((resolve) => {
+      ws.once('open', () => resolve(undefined));
+      ws.once('error', (error: NodeJS.ErrnoException) => resolve(connectFailure(error)));
+      ws.once('close', () => resolve('it closed the connection'));
     });
-    if (!opened) {
+    if (failure !== undefined) {
+      this.refusals.set(index, failure);
       ws.terminate();
       return false;
     }
@@ -169,19 +180,23 @@ export class TrackerConnection extends EventEmitter {
     // This tracker's answer only: one that refuses hello (it does not serve now) is not taken
     // for the tracker before it, whose hello is still in this.hello.
     let hello: Hello | undefined;
+    let refusal: unknown;
     try {
       hello = (await this.handshake(ws)) as Hello;
     } catch (error) {
+      refusal = error;
       if (error instanceof TrackerError && error.code === 'SESSION_EXPIRED') {
         this.token = undefined;
         this.emit('session-expired');
-        hello = (await this.handshake(ws).catch(() => undefined)) as Hello | undefined;
+        hello = (await this.handshake(ws).catch((again: unknown) => void (refusal = again))) as Hello | undefined;
       }
     }
     if (!hello) {
+      this.refusals.set(index, refusal instanceof Error ? refusal.message : 'it did not answer hello');
       ws.terminate();
       return false;
     }
+    this.refusals.delete(index);
     this.hello = hello;
     this.link = 'up';
     for (const [id, req] of this.inFlight) {
@@ -280,7 +295,7 @@ export class TrackerConnection extends EventEmitter {
         this.link = 'down';
         if (!announced) {
           announced = true;
-          this.emit('down');
+          this.emit('down', this.unreachable());
         }
         this.failStale();
         await new Promise((r) => setTimeout(r, BACKOFF_MS[Math.min(attempt++, BACKOFF_MS.length - 1)]).unref());
@@ -307,9 +322,16 @@ export class TrackerConnection extends EventEmitter {
     for (const [id, req] of this.inFlight) {
       if (now - req.sentAt < IN_FLIGHT_GRACE_MS) continue;
       this.inFlight.delete(id);
-      req.reject(new TrackerError('NO_TRACKER', 'no tracker reachable; the request was not confirmed (it may still apply once a tracker is back)'));
+      req.reject(new TrackerError('NO_TRACKER', `${this.unreachable()}; the request was not confirmed (it may still apply once a tracker is back)`));
     }
   }
 }
 
 export type { ErrorBody };
+
+/** Why a connection to a tracker did not open, in words. */
+function connectFailure(error: NodeJS.ErrnoException): string {
+  if (error.code === 'ECONNREFUSED') return 'connection refused (nothing listens there)';
+  if (error.code === 'ETIMEDOUT' || /timed out/i.test(error.message)) return `no answer within ${CONNECT_TIMEOUT_MS} ms`;
+  return error.code ?? error.message;
+}

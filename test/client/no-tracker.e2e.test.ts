@@ -36,7 +36,10 @@ describe('both trackers down', () => {
     await cluster.kill(1);
     expect(await client.waitForEvent('tracker_switched', 10_000)).toMatchObject({ to: `127.0.0.1:${cluster.trackers[1]!.port}` });
     await cluster.kill(2);
-    await client.waitForEvent('tracker_down', 10_000);
+    const down = await client.waitForEvent('tracker_down', 10_000);
+    // Why, for each tracker: nothing listens on either port now.
+    const why = cluster.trackers.map((t) => `127.0.0.1:${t.port}: connection refused`);
+    for (const w of why) expect(down.message).toContain(w);
 
     const t0 = performance.now();
     const read = await client.send('list_groups');
@@ -46,6 +49,7 @@ describe('both trackers down', () => {
       expect(refused.ok).toBe(false);
       expect(refused.error?.code).toBe('NO_TRACKER');
       expect(refused.error?.message).toContain('no tracker reachable');
+      for (const w of why) expect(refused.error?.message).toContain(w);
     }
     await new Promise((r) => setTimeout(r, 3000)); // several reconnect attempts
     expect(kinds().filter((k) => k === 'tracker_down')).toHaveLength(1);

@@ -73,7 +73,11 @@ describe('a restored log', () => {
     const bob = new TrackerConnection([{ id: 2, host: '127.0.0.1', port: c.trackers[1]!.port }]);
     clients.push(bob);
     const t0 = performance.now();
-    await expect(bob.connect()).rejects.toMatchObject({ code: 'NO_TRACKER' });
+    // ... and why: the tracker's own refusal, not a bare "no tracker reachable".
+    await expect(bob.connect()).rejects.toMatchObject({
+      code: 'NO_TRACKER',
+      message: expect.stringContaining(`127.0.0.1:${c.trackers[1]!.port}: tracker 2 was restored from a backup and serves nobody until it has reached tracker 1`),
+    });
     expect(performance.now() - t0).toBeLessThan(5000);
     await new Promise((r) => setTimeout(r, 2500)); // ann's client retried meanwhile, with its session token
     expect(sessionEnded).toBe(false);
