@@ -53,6 +53,7 @@ import { BATCH_EVENTS } from './log-sender.js';
 import { ReplicationPeer, type PeerHost } from './replication-peer.js';
 import type { UpgradeHandler } from './tracker.js';
 import { TwinAcks } from './twin-acks.js';
+import { clockSkewWarning, clocksApart } from './twin-clock.js';
 
 /** Waits between dial attempts while the twin is unreachable (the last one repeats). */
 export const DIAL_BACKOFF_MS = [100, 200, 400, 800, 1000, 2000] as const;
@@ -115,6 +116,8 @@ export interface ReplicationStatus {
   readonly problem: LinkProblem | null;
   /** The log was put back by `tracker restore` and has not reached the twin since: commands wait. */
   readonly restoredFrom: RestoredMark | null;
+  /** How far the twin's wall clock was ahead of this tracker's (ms; negative: behind) when the link last came up (twin-clock.ts). */
+  readonly twinClockAheadMs: number | null;
 }
 
 export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost {
@@ -143,6 +146,8 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   private announcedUnreachable = false;
   /** The link is announced up: a duplicate link taking over is no news; a drop resets it. */
   private announcedUp = false;
+  /** See ReplicationStatus.twinClockAheadMs. */
+  private twinClockAheadMs: number | null = null;
   /** Its catch-up is announced (a duplicate link that takes over catches up again, with nothing new). */
   private announcedCaughtUp = false;
   private stopped = false;
@@ -244,6 +249,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       applyLagMs: this.applyLag.summary(),
       problem: this.faults.current ?? null,
       restoredFrom: this.restored ?? null,
+      twinClockAheadMs: this.twinClockAheadMs,
     };
   }
 
@@ -293,6 +299,11 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       this.announcedUp = true;
     }
     this.everUp = true;
+    const clockWasApart = this.twinClockAheadMs !== null && clocksApart(this.twinClockAheadMs);
+    this.twinClockAheadMs = peer.twinClockAheadMs ?? null;
+    if (this.twinClockAheadMs !== null && clocksApart(this.twinClockAheadMs) && !clockWasApart) {
+      this.log.warn({ twin: this.twinId, twinClockAheadMs: this.twinClockAheadMs }, clockSkewWarning(this.twinId, this.twinClockAheadMs));
+    }
     const own = this.ownMark();
     const theirs = peer.peerMarks.get(this.id) ?? 0;
     if (theirs > own) {

@@ -81,6 +81,8 @@ export class ReplicationPeer {
   up = false;
   /** Was up at some point (stays true after the close). */
   wasUp = false;
+  /** How far the twin's wall clock is ahead of this tracker's (ms; negative: behind), by its hello; undefined if it gave none. */
+  twinClockAheadMs: number | undefined;
   private readonly challenge = randomBytes(32).toString('base64url');
   private peerChallenge: string | undefined;
   /** What the twin asked for in its hello: when to acknowledge its live events. */
@@ -125,7 +127,7 @@ export class ReplicationPeer {
     const beat = setInterval(() => this.heartbeat(), HEARTBEAT_INTERVAL_MS);
     this.timers.push(auth, beat);
     // `ack` only when it is not the default, which a tracker that predates it assumes.
-    this.send({ t: 'hello', v: PROTOCOL_VERSION, tracker: this.host.id, challenge: this.challenge, ...(this.host.twinAck !== DEFAULT_TWIN_ACK && { ack: this.host.twinAck }) });
+    this.send({ t: 'hello', v: PROTOCOL_VERSION, tracker: this.host.id, challenge: this.challenge, ...(this.host.twinAck !== DEFAULT_TWIN_ACK && { ack: this.host.twinAck }), clock: Date.now() });
   }
 
   /**
@@ -193,6 +195,7 @@ export class ReplicationPeer {
     if (m.tracker !== this.host.twinId) return this.fail('UNEXPECTED_PEER', `this is tracker ${this.host.id}, which replicates with tracker ${this.host.twinId}, not ${m.tracker}`);
     this.peerChallenge = m.challenge;
     this.ackWhen = m.ack ?? DEFAULT_TWIN_ACK;
+    if (m.clock !== undefined) this.twinClockAheadMs = m.clock - Date.now();
     const proof = linkProof(this.host.keys, authTranscript(this.host.id, this.host.twinId, m.challenge, this.challenge, this.host.twinAck));
     this.send({ t: 'auth', proof });
   }

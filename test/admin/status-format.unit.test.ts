@@ -29,3 +29,20 @@ describe('tracker status: the replication line', () => {
     expect(formatStatus({ ...health, replication: { ...replication, ...extra } }, '127.0.0.1:7002') + '\n').toContain(line);
   });
 });
+
+describe("tracker status: the twin's clock", () => {
+  const replication = { link: 'up', inSync: true, peer: { id: 1, address: '127.0.0.1:7001' }, lagEvents: 0, localMarks: {}, peerMarks: {} };
+  test.each([
+    ['12.5 s behind', -12_500, "  warning: tracker 1's clock is 12.5 s behind this tracker's: keep the two within 10 s (NTP)"],
+    ['61.2 s ahead', 61_200, "  warning: tracker 1's clock is 61.2 s ahead of this tracker's: keep the two within 10 s (NTP)"],
+  ])('given a twin whose clock is %s, then a warning says so and what to do', (_, twinClockAheadMs, line) => {
+    expect(formatStatus({ ...health, replication: { ...replication, twinClockAheadMs } }, '127.0.0.1:7002')).toContain(line);
+  });
+
+  test.each([
+    ['within 10 s', 9_000],
+    ['not reported (a twin that predates the check)', null],
+  ])('given a twin whose clock is %s, then nothing is said of clocks', (_, twinClockAheadMs) => {
+    expect(formatStatus({ ...health, replication: { ...replication, twinClockAheadMs } }, '127.0.0.1:7002')).not.toContain('clock');
+  });
+});

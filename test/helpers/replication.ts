@@ -24,6 +24,7 @@ export interface ReplicationHealth {
   readonly twinAck: 'flush' | 'write';
   readonly problem: { code: string; detail: string; at: string; times: number } | null;
   readonly restoredFrom: { file: string; at: string } | null;
+  readonly twinClockAheadMs: number | null;
 }
 
 export type Health = Awaited<ReturnType<Cluster['health']>> & { originMarks: Record<string, number>; replication: ReplicationHealth };

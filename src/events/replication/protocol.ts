@@ -3,9 +3,10 @@
  * `/replicate`. Pure: message types, encoding and one strict parser; no sockets, no clock,
  * no randomness (the link brings its own challenges).
  *
- *   hello   { t: 'hello', v, tracker, challenge, ack? }
+ *   hello   { t: 'hello', v, tracker, challenge, ack?, clock? }
  *                                                  first frame from each side; challenge is fresh and random;
- *                                                  ack: when the sender wants its live events acked (TwinAck, default flush)
+ *                                                  ack: when the sender wants its live events acked (TwinAck, default flush);
+ *                                                  clock: the sender's wall clock (ms since the epoch), to compare clocks
  *   auth    { t: 'auth', proof }                   HMAC(link key, authTranscript(me, peer, theirs, mine, my ack))
  *   marks   { t: 'marks', marks }                  after the peer's proof checked out: per-origin high-water seq
  *   events  { t: 'events', events, at? }          a batch of envelopes, each origin's in seq order, no gaps;
@@ -68,7 +69,7 @@ export const TWIN_ACKS: readonly TwinAck[] = ['flush', 'write'];
 export const DEFAULT_TWIN_ACK: TwinAck = 'flush';
 
 export type LinkMessage =
-  | { readonly t: 'hello'; readonly v: number; readonly tracker: number; readonly challenge: string; readonly ack?: TwinAck }
+  | { readonly t: 'hello'; readonly v: number; readonly tracker: number; readonly challenge: string; readonly ack?: TwinAck; readonly clock?: number }
   | { readonly t: 'auth'; readonly proof: string }
   | { readonly t: 'marks'; readonly marks: Marks }
   | { readonly t: 'events'; readonly events: Envelope[]; readonly at?: number }
@@ -128,12 +129,13 @@ export function parseMessage(text: string): ParsedMessage {
   if (!isObject(value)) return bad('not a JSON object');
   switch (value.t) {
     case 'hello': {
-      const { v, tracker, challenge, ack } = value;
+      const { v, tracker, challenge, ack, clock } = value;
       if (!isPositiveInt(v)) return bad('hello: v must be a positive integer');
       if (!isPositiveInt(tracker)) return bad('hello: tracker must be a positive integer');
       if (typeof challenge !== 'string' || challenge.length !== CHALLENGE_LENGTH || !/^[A-Za-z0-9_-]+$/.test(challenge)) return bad('hello: bad challenge');
-      if (ack === undefined) return good({ t: 'hello', v, tracker, challenge });
-      return TWIN_ACKS.includes(ack as TwinAck) ? good({ t: 'hello', v, tracker, challenge, ack: ack as TwinAck }) : bad(`hello: ack must be one of ${TWIN_ACKS.join(', ')}`);
+      if (ack !== undefined && !TWIN_ACKS.includes(ack as TwinAck)) return bad(`hello: ack must be one of ${TWIN_ACKS.join(', ')}`);
+      if (clock !== undefined && !isPositiveInt(clock)) return bad('hello: clock must be a positive integer (ms since the epoch)');
+      return good({ t: 'hello', v, tracker, challenge, ...(ack !== undefined && { ack: ack as TwinAck }), ...(clock !== undefined && { clock: clock as number }) });
     }
     case 'auth': {
       const { proof } = value;

@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { readTrackerInfo } from '../../wire/tracker-info.js';
+import { clockSkewWarning, clocksApart } from '../twin-clock.js';
 
 /** How long to wait for /health before calling the tracker unreachable. */
 export const STATUS_TIMEOUT_MS = 3000;
@@ -43,6 +44,7 @@ interface Health {
     readonly refolding?: boolean;
     readonly problem?: { code: string; detail: string; at: string; times: number } | null;
     readonly restoredFrom?: { file: string; at: string } | null;
+    readonly twinClockAheadMs?: number | null;
   } | null;
 }
 
@@ -113,6 +115,7 @@ export function formatStatus(h: Health, where: string): string {
     lines.push(`  ${PROBLEM_HINTS[problem.code] ?? 'see the tracker log'}`);
   }
   if (r.restoredFrom) lines.push(`  restored from ${r.restoredFrom.file} at ${r.restoredFrom.at}: accepts no command until tracker ${r.peer?.id ?? '?'} is reached (or restart with --twin-lost)`);
+  if (typeof r.twinClockAheadMs === 'number' && clocksApart(r.twinClockAheadMs)) lines.push(`  warning: ${clockSkewWarning(r.peer?.id ?? 0, r.twinClockAheadMs)}`);
   if (r.twinAck) lines.push(`  commands are acknowledged once the twin has ${r.twinAck === 'write' ? 'written their events to its log (--twin-ack write)' : 'their events on its disk (--twin-ack flush)'}`);
   const local = r.localMarks ?? {};
   const remote = r.peerMarks ?? {};
