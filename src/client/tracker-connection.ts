@@ -188,7 +188,10 @@ export class TrackerConnection extends EventEmitter {
       if (error instanceof TrackerError && error.code === 'SESSION_EXPIRED') {
         this.token = undefined;
         this.emit('session-expired');
-        hello = (await this.handshake(ws).catch((again: unknown) => void (refusal = again))) as Hello | undefined;
+        hello = (await this.handshake(ws).catch((again: unknown) => {
+          refusal = again;
+          return undefined;
+        })) as Hello | undefined;
       }
     }
     if (!hello) {

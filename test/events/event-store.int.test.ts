@@ -113,8 +113,11 @@ describe('append-only, enforced by SQLite', () => {
     expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
   });
 
-  test('given a process that appended without waiting for the disk, when it is killed with SIGKILL, then every event is in the log', async () => {
-    const events = chain(1, 300);
+  /**
+   * Runs `appending` (JavaScript with `store`, the log, and `events` in scope) in a child
+   * process that opens the log, then kills it with SIGKILL once it has appended.
+   */
+  async function appendThenKill(events: readonly Envelope[], appending: string): Promise<void> {
     const input = dir.file('events.json');
     writeFileSync(input, JSON.stringify(events));
     const storeModule = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/events/log/event-store.js')).href;
@@ -122,7 +125,8 @@ describe('append-only, enforced by SQLite', () => {
       const { readFileSync } = await import('node:fs');
       const { EventStore } = await import(${JSON.stringify(storeModule)});
       const store = EventStore.open(${JSON.stringify(dir.file('log.db'))});
-      store.append(JSON.parse(readFileSync(${JSON.stringify(input)}, 'utf8')), { waitForDisk: false });
+      const events = JSON.parse(readFileSync(${JSON.stringify(input)}, 'utf8'));
+      ${appending}
       process.stdout.write('appended\\n');
       setInterval(() => undefined, 1000);
     `;
@@ -139,37 +143,17 @@ describe('append-only, enforced by SQLite', () => {
         await once(child, 'exit');
       }
     }
+  }
+
+  test('given a process that appended without waiting for the disk, when it is killed with SIGKILL, then every event is in the log', async () => {
+    const events = chain(1, 300);
+    await appendThenKill(events, 'store.append(events, { waitForDisk: false });');
     expect(all(openStore())).toEqual(events);
   });
 
   test('given a log whose WAL was reserved (zeros past its frames), when its process is killed with SIGKILL after commits, then every event is in the log', async () => {
     const events = chain(1, 300);
-    const input = dir.file('events.json');
-    writeFileSync(input, JSON.stringify(events));
-    const storeModule = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/events/log/event-store.js')).href;
-    const script = `
-      const { readFileSync } = await import('node:fs');
-      const { EventStore } = await import(${JSON.stringify(storeModule)});
-      const store = EventStore.open(${JSON.stringify(dir.file('log.db'))});
-      store.reserveWal();
-      const events = JSON.parse(readFileSync(${JSON.stringify(input)}, 'utf8'));
-      for (let i = 0; i < events.length; i += 30) store.append(events.slice(i, i + 30));
-      process.stdout.write('appended\\n');
-      setInterval(() => undefined, 1000);
-    `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      await new Promise<void>((done, fail) => {
-        const timer = setTimeout(() => fail(new Error('the child did not append within 10 s')), 10_000);
-        child.stdout.on('data', (d: Buffer) => d.toString().includes('appended') && (clearTimeout(timer), done()));
-        child.once('exit', (code) => (clearTimeout(timer), fail(new Error(`the child exited with ${code}`))));
-      });
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await once(child, 'exit');
-      }
-    }
+    await appendThenKill(events, 'store.reserveWal(); for (let i = 0; i < events.length; i += 30) store.append(events.slice(i, i + 30));');
     expect(statSync(`${dir.file('log.db')}-wal`).size).toBe(64 * 1024 * 1024); // reserved, and the frames written over its zeros
     const store = openStore();
     expect(all(store)).toEqual(events);
