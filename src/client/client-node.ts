@@ -59,6 +59,8 @@ export interface DownloadEntry {
   readonly startedAt: number;
   finishedAt?: number;
   readonly download: Download;
+  /** Resolves once the download is over and what follows is done: registered as seeded here, 'download-done' or 'download-failed' emitted. */
+  readonly settled: Promise<void>;
 }
 
 export class ClientNode extends EventEmitter {
@@ -216,13 +218,11 @@ export class ClientNode extends EventEmitter {
       peerServer: this.peers,
       refreshPeers: async () => ((await this.tracker.request('download_file', { group: manifest.group, name: manifest.name })) as DownloadInfo).peers,
     });
-    const entry: DownloadEntry = { group: manifest.group, name: manifest.name, path, status: 'downloading', startedAt: Date.now(), download };
-    this.downloads.push(entry);
     download.once('first-piece', () => {
       this.tracker.request('join_swarm', { group: manifest.group, name: manifest.name }).catch((e: Error) => this.emit('notice', `could not join the swarm of ${manifest.name}: ${e.message}`));
     });
     const user = this.requireUser();
-    download.start().then(
+    const settled = download.start().then(
       async (finalPath) => {
         entry.status = 'complete';
         entry.finishedAt = Date.now();
@@ -245,7 +245,11 @@ export class ClientNode extends EventEmitter {
         }
         this.emit('download-failed', entry);
       },
-    );
+    ).catch((error: Error) => {
+      this.emit('notice', `${manifest.name}: ${error.message}`); // the state file could not be written, say
+    });
+    const entry: DownloadEntry = { group: manifest.group, name: manifest.name, path, status: 'downloading', startedAt: Date.now(), download, settled };
+    this.downloads.push(entry);
     return entry;
   }
 

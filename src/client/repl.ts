@@ -162,13 +162,9 @@ export class Repl {
     }
   }
 
-  /** After a script: wait for downloads still running, then report. */
+  /** After a script: wait for the downloads it started to be over and announced, then report. */
   private async finish(): Promise<number> {
-    const running = this.node.showDownloads().filter((d) => d.status === 'downloading');
-    await Promise.all(running.map((d) => new Promise<void>((r) => {
-      const check = () => (d.status !== 'downloading' ? r() : setTimeout(check, 100));
-      check();
-    })));
+    await Promise.all(this.node.showDownloads().map((d) => d.settled));
     return this.failures === 0 ? 0 : 1;
   }
 
