@@ -11,13 +11,9 @@
  *
  * O_DIRECT wants the memory, the file offset and the length aligned to the device's
  * block (512 B or 4 KiB). Full pieces (512 KiB, at multiples of 512 KiB) have aligned
- * offsets and lengths; their memory is a piece-arena slot whose data starts at a
- * multiple of DATA_ALIGN plus the arena's shift (piece-buffers.ts). The shift is found
- * by a probe: a file next to the download is written from each offset of the arena in
- * turn until the kernel accepts one (it refuses misaligned memory with EINVAL). Each
- * download checks the shift so found with one probe write, as filesystems differ
- * (tmpfs takes any memory, ext4 on this disk 512-byte aligned memory); where it is
- * refused the probe looks again, and pieces received from then on use the new shift.
+ * offsets and lengths; their memory is a piece-arena slot whose data starts on a page
+ * (piece-buffers.ts). Each download checks with one probe write, from the arena to a
+ * file next to the download, that its filesystem takes O_DIRECT at all.
  *
  * Anything else (the last piece, a piece in ordinary memory, a filesystem that refuses
  * O_DIRECT, such as tmpfs before Linux 6.6, a write the kernel refuses after all) goes
@@ -25,23 +21,18 @@
  */
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { DATA_ALIGN, inArena, pieceArena, pieceDataShift, setPieceDataShift } from './piece-buffers.js';
+import { DATA_ALIGN, inArena, pieceArena } from './piece-buffers.js';
 import { writeFully } from './positional-io.js';
-
-/** Smallest step between the offsets the probe tries (allocators align to at least this). */
-const PROBE_STEP = 8;
 
 export class DirectWriter {
   private constructor(private handle: FileHandle | null) {}
 
   /**
    * A direct writer for `path` (an existing file), or null where O_DIRECT does not work
-   * (the filesystem refuses it, or no offset of the arena is accepted).
+   * (the filesystem refuses it).
    */
   static async open(path: string): Promise<DirectWriter | null> {
-    const shift = probeShift(path + '.align-probe', pieceDataShift());
-    if (shift === null) return null;
-    setPieceDataShift(shift);
+    if (!takesDirectWrites(path + '.direct-probe')) return null;
     try {
       return new DirectWriter(await open(path, constants.O_WRONLY | constants.O_DIRECT));
     } catch {
@@ -54,7 +45,7 @@ export class DirectWriter {
     return (
       this.handle !== null &&
       inArena(data) &&
-      (data.byteOffset - pieceDataShift()) % DATA_ALIGN === 0 &&
+      data.byteOffset % DATA_ALIGN === 0 &&
       data.length % DATA_ALIGN === 0 &&
       position % DATA_ALIGN === 0
     );
@@ -85,31 +76,19 @@ export class DirectWriter {
   }
 }
 
-/**
- * The arena offset (below DATA_ALIGN) whose memory the kernel takes for an O_DIRECT
- * write to a file at `probePath` (`likely` first), or null. Synchronous: one write when
- * `likely` is right, a few hundred refused writes (about a millisecond) when it is not.
- */
-function probeShift(probePath: string, likely: number): number | null {
+/** True if the filesystem of `probePath` takes an O_DIRECT write from the piece arena. */
+function takesDirectWrites(probePath: string): boolean {
   let fd: number;
   try {
     fd = openSync(probePath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, 0o600);
   } catch {
-    return null; // no O_DIRECT on this filesystem, or no probe file allowed: ordinary writes
+    return false; // no O_DIRECT on this filesystem, or no probe file allowed: ordinary writes
   }
   try {
-    const arena = pieceArena();
-    const offsets = [likely];
-    for (let offset = 0; offset < DATA_ALIGN; offset += PROBE_STEP) offsets.push(offset);
-    for (const offset of offsets) {
-      try {
-        writeSync(fd, new Uint8Array(arena, offset, DATA_ALIGN), 0, DATA_ALIGN, 0);
-        return offset;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EINVAL') return null;
-      }
-    }
-    return null;
+    writeSync(fd, new Uint8Array(pieceArena(), 0, DATA_ALIGN), 0, DATA_ALIGN, 0);
+    return true;
+  } catch {
+    return false;
   } finally {
     closeSync(fd);
     try {

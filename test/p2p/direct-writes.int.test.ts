@@ -1,6 +1,6 @@
 // Pieces written past the page cache (O_DIRECT): full pieces from the piece arena go
-// to the disk without being cached while the last piece takes the ordinary way, what
-// tmpfs accepts does not stick for ext4, and a write the kernel refuses falls back.
+// to the disk without being cached while the last piece takes the ordinary way, from
+// page-aligned memory, and a write the kernel refuses falls back.
 // The page cache is observed with fincore(1) (util-linux), on the real filesystem.
 import { execFileSync } from 'node:child_process';
 import { existsSync, statfsSync } from 'node:fs';
@@ -62,9 +62,7 @@ describe('direct piece writes', () => {
     return { path, writer: await DirectWriter.open(path) };
   }
 
-  // First in this file, so that tmpfs (which takes any memory) is the first filesystem
-  // this process probes: the shift it finds must not stick when ext4 refuses it.
-  it('writes right on tmpfs, and a shift tmpfs took is checked again on the next filesystem', async () => {
+  it('writes right on tmpfs', async () => {
     if (!existsSync('/dev/shm')) return;
     const dir = await mkdtemp('/dev/shm/p2p-test-');
     scratch.push(dir);
@@ -75,13 +73,20 @@ describe('direct piece writes', () => {
     const done = await store.finish();
     await store.close();
     expect((await readFile(done)).equals(source)).toBe(true);
+  });
 
-    const { writer } = await directFile();
+  // The kernel refuses memory that is not aligned to 512 bytes, which it can see; that a
+  // piece starts on a page, which it cannot refuse but which this VM's disk writes 8x
+  // faster (piece-buffers.ts), rests on the arena's start: checked here at offset 0.
+  it('keeps each piece on a page of an arena whose start the kernel takes for O_DIRECT as it is', async () => {
+    const { path, writer } = await directFile();
     if (!writer) return;
-    const piece = arenaPiece(Buffer.alloc(PIECE_SIZE, 3));
+    const piece = arenaPiece(Buffer.alloc(PIECE_SIZE, 5));
     try {
-      expect(writer.fits(piece, 0)).toBe(true);
+      expect(piece.byteOffset % DATA_ALIGN).toBe(0);
+      expect(await writer.write(Buffer.from(pieceArena(), 0, DATA_ALIGN), 0)).toBe(true);
       expect(await writer.write(piece, 0)).toBe(true);
+      expect((await readFile(path)).subarray(0, PIECE_SIZE).equals(Buffer.alloc(PIECE_SIZE, 5))).toBe(true);
     } finally {
       releasePieceBuffer(piece);
       await writer.close();
