@@ -199,6 +199,8 @@ async function measureLatency(commands: number, seconds: number, rounds: number)
     /** One client for the sequential run and LOAD_CLIENTS for the loaded one, all of tracker 1 (closed after each way: the tracker caps connections per address). */
     const connect = async (tag: string) => {
       for (const c of clients.splice(0)) c.close();
+      // The tracker counts a closed connection out a moment later; new ones past its cap get 503.
+      await waitFor('tracker 1 to count the closed clients out', async () => ((await health(cluster, 1)).clients === 0 ? true : undefined));
       clients.push(await loggedIn(cluster, 1, `solo-${tag}`));
       for (let i = 0; i < LOAD_CLIENTS; i++) clients.push(await loggedIn(cluster, 1, `loader${i}-${tag}`));
       return { solo: clients[0]!, loaders: clients.slice(1) };

@@ -104,7 +104,9 @@ export class TrackerConnection extends EventEmitter {
 
   /** Connects to the first tracker that answers. Rejects with NO_TRACKER if none does. */
   async connect(): Promise<void> {
-    if (!(await this.tryAll(0))) {
+    const connected = await this.tryAll(0);
+    if (this.closing) throw new TrackerError('CLOSED', 'the connection was closed');
+    if (!connected) {
       this.link = 'down';
       this.scheduleReconnect();
       throw new TrackerError('NO_TRACKER', this.unreachable());
@@ -164,8 +166,8 @@ export class TrackerConnection extends EventEmitter {
       ws.once('error', (error: NodeJS.ErrnoException) => resolve(connectFailure(error)));
       ws.once('close', () => resolve('it closed the connection'));
     });
-    if (failure !== undefined) {
-      this.refusals.set(index, failure);
+    if (failure !== undefined || this.closing) {
+      if (failure !== undefined) this.refusals.set(index, failure);
       ws.terminate();
       return false;
     }
@@ -194,8 +196,8 @@ export class TrackerConnection extends EventEmitter {
         })) as Hello | undefined;
       }
     }
-    if (!hello) {
-      this.refusals.set(index, refusal instanceof Error ? refusal.message : 'it did not answer hello');
+    if (!hello || this.closing) {
+      if (!hello) this.refusals.set(index, refusal instanceof Error ? refusal.message : 'it did not answer hello');
       ws.terminate();
       return false;
     }
