@@ -19,14 +19,15 @@
  * size comes from malloc, 16 bytes past a page. The kernel takes O_DIRECT writes from
  * memory aligned to 512 bytes only, but on this VM's disk a 512 KiB write from memory
  * that is not page-aligned took 4-10 ms against 0.3-1 ms (8x slower: 100-200 MB/s
- * against 770-880 MB/s, measured with dd-like loops in Python and Node): the host
- * copies such buffers.
+ * against 770-880 MB/s, measured with write loops in Python and Node). The guest sends
+ * the disk as many requests either way (/sys/block/vda/stat), so it is presumably the
+ * host that copies such buffers.
  */
 import { INDEX_BYTES, MAX_FRAME } from '../wire/peer-frames.js';
 
 /**
  * Pieces that can be in shared memory at once (in flight, being written, held for the
- * whole-file hash): 96 slots of 528 KiB, 51 MiB of address space, of which a download
+ * whole-file hash): 96 slots of 520 KiB, 49 MiB of address space, of which a download
  * touches only what it uses at once.
  */
 export const PIECE_SLOTS = 96;
