@@ -24,7 +24,7 @@
  * interrupted download resumes from `.part`. When no peer supplies any piece for
  * `stallTimeoutMs`, the download fails with DOWNLOAD_STALLED (or NO_PEERS).
  * Memory: at most MAX_PIECES_IN_MEMORY pieces requested, being checked or written,
- * never the file.
+ * and the whole-file hash's loans (see `fill`), never the file.
  */
 import { EventEmitter } from 'node:events';
 import { pieceLength, type FileManifest, type SwarmPeer } from '../wire/manifest.js';
@@ -169,6 +169,7 @@ export class Download extends EventEmitter {
       return;
     }
     const store = this.store;
+    store.on('hash-loans', () => this.fill());
     this.scheduler = new Scheduler(store.pieceCount, (i) => store.has(i));
     if (store.piecesDone > 0) {
       this.emit('resumed', store.piecesDone);
@@ -253,14 +254,19 @@ export class Download extends EventEmitter {
 
   // ------------------------------------------------------------- pieces
 
-  /** Sends new requests, keeping the pieces in memory (asked for, being checked or written) under MAX_PIECES_IN_MEMORY. */
+  /**
+   * Sends new requests, keeping the pieces in memory (asked for, being checked or
+   * written) under MAX_PIECES_IN_MEMORY, and within the loans of the whole-file hash
+   * (scheduler.ts `assignWithinLoans`).
+   */
   private fill(): void {
     if (this.settled || this.finishing) return;
     const ready = this.peers.ready();
-    let inMemory = this.verifying + this.pendingWrites.size;
-    for (const connection of ready) inMemory += connection.load;
+    let pending = this.verifying;
+    for (const connection of ready) pending += connection.load;
     const scheduler = this.scheduler!;
-    for (const { peer, index } of scheduler.assign(ready, MAX_PIECES_IN_MEMORY - inMemory)) {
+    const room = { memory: MAX_PIECES_IN_MEMORY - pending - this.pendingWrites.size, pending, loans: this.store!.hashLoans };
+    for (const { peer, index } of scheduler.assignWithinLoans(ready, room)) {
       if (!peer.request(index)) scheduler.requestEnded(index);
     }
   }

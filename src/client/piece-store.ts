@@ -28,7 +28,7 @@ import { releasePieceBuffer } from './piece-buffers.js';
 import { readFully, writeFully } from './positional-io.js';
 import { loadProgress, saveProgress } from './progress-record.js';
 import { assertValidManifest, PieceStoreError, resolveDestination } from './store-checks.js';
-import { WholeFileHasher } from './whole-file-hasher.js';
+import { MAX_HELD_PIECES, WholeFileHasher, type HashLoans } from './whole-file-hasher.js';
 
 export {
   assertSafeName,
@@ -50,7 +50,10 @@ export const PROGRESS_FLUSH_INTERVAL_MS = 250;
 export const PART_SUFFIX = '.part';
 export const PROGRESS_SUFFIX = '.part.json';
 
-/** Events: 'piece' (index) once a piece is written and readable. */
+/**
+ * Events: 'piece' (index) once a piece is written and readable; 'hash-loans' when pieces
+ * lent to the whole-file hash came back (see `hashLoans`).
+ */
 export class PieceStore extends EventEmitter {
   readonly pieceCount: number;
   private readonly bits: Bitfield;
@@ -79,7 +82,7 @@ export class PieceStore extends EventEmitter {
     this.setMaxListeners(0); // one 'piece' listener per serving connection
     this.pieceCount = bits.size;
     this.bits = bits;
-    this.wholeHash = new WholeFileHasher(path + PART_SUFFIX, manifest);
+    this.wholeHash = new WholeFileHasher(path + PART_SUFFIX, manifest, { onReturn: () => this.emit('hash-loans') });
     const had: number[] = [];
     for (let i = 0; i < bits.size; i++) if (bits.has(i)) had.push(i);
     this.wholeHash.have(had);
@@ -142,6 +145,16 @@ export class PieceStore extends EventEmitter {
     const last = this.pieceCount - 1;
     if (last >= 0 && this.bits.has(last)) bytes -= this.manifest.pieceSize - pieceLength(this.manifest, last);
     return bytes;
+  }
+
+  /**
+   * Pieces lent to the whole-file hash (each piece written from the piece arena is, until
+   * it is both written and hashed), the most it takes, and the lowest piece on loan.
+   * A writer that keeps within `max` never has a piece read back for the hash; the
+   * hash waits for the pieces below `lowest` first.
+   */
+  get hashLoans(): HashLoans {
+    return { count: this.wholeHash.onLoan, max: MAX_HELD_PIECES, lowest: this.wholeHash.lowestOnLoan };
   }
 
   get complete(): boolean {

@@ -11,11 +11,15 @@
  * request goes to the least-loaded peer that has the piece and a free slot. Once
  * every missing piece is already requested (endgame), free slots duplicate requests
  * in flight elsewhere, up to ENDGAME_MAX_REQUESTERS per piece; the downloader
- * cancels the spare copies when one arrives.
+ * cancels the spare copies when one arrives. The downloader may restrict a round to
+ * the pieces below an index (`below`): the endgame then applies to those alone.
  */
+import type { HashLoans } from './whole-file-hasher.js';
 
 /** Most peers asked for the same piece at once during the endgame. */
 export const ENDGAME_MAX_REQUESTERS = 3;
+/** Loans of the whole-file hash kept for the pieces it waits for (see `assignWithinLoans`). */
+export const HASH_LOANS_FOR_GAPS = 16;
 
 export interface SchedulablePeer {
   readonly id: string;
@@ -109,10 +113,39 @@ export class Scheduler {
   }
 
   /**
-   * At most `max` new requests to send now; marks them in flight. The caller sends each
-   * one and reports its end with `requestEnded`.
+   * `assign` within the whole-file hash's loans (piece-store.ts `hashLoans`): every
+   * piece received is lent to that hash once written, and one it cannot take is read
+   * back from disk later, which on this VM costs more than waiting. `pending` pieces
+   * (asked for or being checked) will need a loan too. While fewer than
+   * `max - HASH_LOANS_FOR_GAPS` are taken, requests go out as usual. Past that:
+   * - if the hash is only behind (nothing missing below its lowest loan), nothing is
+   *   asked for until loans come back;
+   * - if it waits for missing pieces below its lowest loan, only those are asked for
+   *   (copies of those in flight, as in the endgame), into the loans kept for them;
+   * - if none of them can be asked for (nobody free has them), requests go out as usual
+   *   and the hash reads back from disk what it could not take.
    */
-  assign<P extends SchedulablePeer>(peers: readonly P[], max = Infinity): Assignment<P>[] {
+  assignWithinLoans<P extends SchedulablePeer>(peers: readonly P[], room: { memory: number; pending: number; loans: HashLoans }): Assignment<P>[] {
+    const { memory, pending, loans } = room;
+    const free = loans.max - loans.count - pending;
+    if (free > HASH_LOANS_FOR_GAPS) return this.assign(peers, Math.min(memory, free - HASH_LOANS_FOR_GAPS));
+    if (!this.missingBelow(loans.lowest)) return [];
+    const gaps = this.assign(peers, Math.min(memory, free), loans.lowest);
+    return gaps.length > 0 ? gaps : this.assign(peers, memory);
+  }
+
+  /** True if some piece below `limit` is neither held nor being checked. */
+  private missingBelow(limit: number): boolean {
+    const end = Math.min(limit, this.pieceCount);
+    for (let i = 0; i < end; i++) if (this.held[i] === 0 && this.checking[i] === 0) return true;
+    return false;
+  }
+
+  /**
+   * At most `max` new requests to send now, for pieces below `below`; marks them in
+   * flight. The caller sends each one and reports its end with `requestEnded`.
+   */
+  assign<P extends SchedulablePeer>(peers: readonly P[], max = Infinity, below = this.pieceCount): Assignment<P>[] {
     const out: Assignment<P>[] = [];
     if (this.heldCount === this.pieceCount || max <= 0) return out;
     const load = new Map<P, number>();
@@ -137,17 +170,18 @@ export class Scheduler {
       return true;
     };
 
+    const end = Math.min(below, this.pieceCount);
     // Normal mode: unrequested pieces, one availability level at a time, rarest first.
     let level = 0;
     for (;;) {
       let next = Infinity;
-      for (let i = 0; i < this.pieceCount; i++) {
+      for (let i = 0; i < end; i++) {
         const a = this.availability[i]!;
         if (a > level && a < next && this.held[i] === 0 && this.checking[i] === 0 && this.requesters[i] === 0) next = a;
       }
       if (next === Infinity) break;
       level = next;
-      for (let i = 0; i < this.pieceCount && load.size > 0; i++) {
+      for (let i = 0; i < end && load.size > 0; i++) {
         if (this.availability[i] !== level || this.held[i] === 1 || this.checking[i] === 1 || this.requesters[i] !== 0) continue;
         give(i, false);
       }
@@ -158,7 +192,7 @@ export class Scheduler {
     // not those handed out just now (the caller has not sent them yet).
     const fresh = new Set(out.map((a) => a.index));
     const inFlight: number[] = [];
-    for (let i = 0; i < this.pieceCount; i++) {
+    for (let i = 0; i < end; i++) {
       if (this.held[i] === 1 || this.checking[i] === 1) continue;
       const r = this.requesters[i]!;
       if (r === 0) return out; // still unrequested (nobody has it): not the endgame

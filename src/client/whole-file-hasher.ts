@@ -4,13 +4,16 @@
  * the end. The worker hashes the in-order prefix of pieces as it grows:
  * - a piece received into the shared piece arena (piece-buffers.ts; the worker gets the
  *   arena once) is hashed straight from it, without a copy: the worker holds it until
- *   the prefix reaches it. At most MAX_HELD_PIECES are on loan at once (held, or queued
- *   while the worker is busy), and only within that distance of the prefix;
+ *   the prefix reaches it. At most MAX_HELD_PIECES are on loan at once (held, queued
+ *   while the worker is busy, or hashed and still being written);
  * - any other piece is read back from the `.part` once it is there (`have`), up to
  *   HASH_READ_PIECES pieces per read. That costs a read from the disk (pieces are
- *   written past the page cache, direct-writes.ts), so the window is deep enough for
- *   pieces from several peers arriving out of order: of the 2,048 pieces of 1 GiB from
- *   3 seeders, 8 pieces on loan let 85% be read back, 32 about 5-27%, 48 almost none.
+ *   written past the page cache, direct-writes.ts), and on this VM more CPU than
+ *   waiting would: the downloader keeps its pieces within the loans (`onLoan`,
+ *   `lowestOnLoan`, the `onReturn` callback) rather than let the worker fall behind.
+ *   Without that, once the worker lagged (on 2 cores it shares with the download and
+ *   3 seeders) the loans filled, the next pieces were read back, which held the worker
+ *   up further: 40-80% of the 2,048 pieces of 1 GiB from 3 seeders were read back.
  *
  * Owns: one worker, its read buffer and the shared pieces it holds. The worker opens
  * the `.part` by path once and keeps that descriptor, so renaming the file is harmless.
@@ -26,10 +29,10 @@ import { inArena, PIECE_SLOTS, pieceArena, releasePieceBuffer } from './piece-bu
 /** Contiguous pieces read (and hashed) at once by the worker. */
 export const HASH_READ_PIECES = 4;
 /**
- * Shared pieces on loan to the worker at once, and how far ahead of the prefix: half the
- * arena's slots, so that receiving always has the other half.
+ * Shared pieces on loan to the worker at once: two thirds of the arena's slots, so that
+ * receiving (at most 32 pieces in memory, downloader.ts) always has the other third.
  */
-export const MAX_HELD_PIECES = PIECE_SLOTS / 2;
+export const MAX_HELD_PIECES = (PIECE_SLOTS / 3) * 2;
 
 /**
  * The worker, as source so that it runs the same from `src/` (tests) and `dist/`.
@@ -43,7 +46,7 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
 const { openSync, readSync, closeSync } = process.getBuiltinModule('node:fs');
 const { createHash } = process.getBuiltinModule('node:crypto');
-const { path, size, pieceSize, pieceCount, readPieces, maxHeld, arena } = workerData;
+const { path, size, pieceSize, pieceCount, readPieces, arena } = workerData;
 const have = new Uint8Array(pieceCount);
 const held = new Map();
 const hash = createHash('sha1');
@@ -89,7 +92,7 @@ parentPort.on('message', (message) => {
     if (message.have) for (const index of message.have) have[index] = 1;
     if (message.share) {
       const [index, offset, length] = message.share;
-      if (index >= cursor && index < cursor + maxHeld) held.set(index, new Uint8Array(arena, offset, length));
+      if (index >= cursor) held.set(index, new Uint8Array(arena, offset, length));
       else done.push(index);
     }
     if (message.digest) wanted = true;
@@ -111,28 +114,57 @@ export interface WholeFileLayout {
   readonly pieceSize: number;
 }
 
+/** Pieces on loan to the worker: how many, the most it takes, the lowest (Infinity: none). */
+export interface HashLoans {
+  readonly count: number;
+  readonly max: number;
+  readonly lowest: number;
+}
+
+export interface WholeFileHasherOptions {
+  /** Called whenever pieces on loan come back (see `onLoan`). */
+  readonly onReturn?: () => void;
+}
+
 export class WholeFileHasher {
   private readonly worker: Worker;
   private readonly result: Promise<string>;
   private asked = false;
   private closed = false;
+  /** The worker failed or stopped: nothing more is lent. */
+  private retired = false;
   /** Shared pieces lent to the worker: released when written and done with. */
   private readonly lent = new Map<number, { data: Buffer; written: boolean; done: boolean }>();
 
-  constructor(path: string, layout: WholeFileLayout) {
+  constructor(
+    path: string,
+    layout: WholeFileLayout,
+    private readonly options: WholeFileHasherOptions = {},
+  ) {
     const pieceCount = Math.ceil(layout.size / layout.pieceSize);
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { path, size: layout.size, pieceSize: layout.pieceSize, pieceCount, readPieces: HASH_READ_PIECES, maxHeld: MAX_HELD_PIECES, arena: pieceArena() },
+      workerData: { path, size: layout.size, pieceSize: layout.pieceSize, pieceCount, readPieces: HASH_READ_PIECES, arena: pieceArena() },
     });
     this.result = new Promise<string>((resolve, reject) => {
       this.worker.on('message', (message: { done?: number[]; sha1?: string; error?: string }) => {
-        if (message.done) for (const index of message.done) this.settle(index, 'done');
-        else if (message.sha1 !== undefined) resolve(message.sha1);
-        else reject(new Error(`whole-file hash: ${message.error}`));
+        if (message.done) {
+          for (const index of message.done) this.settle(index, 'done');
+          this.options.onReturn?.();
+        } else if (message.sha1 !== undefined) resolve(message.sha1);
+        else {
+          reject(new Error(`whole-file hash: ${message.error}`));
+          this.retire(); // it hashes nothing more
+        }
       });
-      this.worker.once('error', (err) => reject(err));
-      this.worker.once('exit', () => reject(new Error('whole-file hash: worker stopped')));
+      this.worker.once('error', (err) => {
+        reject(err);
+        this.retire();
+      });
+      this.worker.once('exit', () => {
+        reject(new Error('whole-file hash: worker stopped'));
+        this.retire();
+      });
     });
     this.result.catch(() => undefined); // reported by digest()
     this.worker.unref(); // after the listeners: adding a 'message' listener refs the worker again
@@ -144,19 +176,30 @@ export class WholeFileHasher {
    * (true). They must not change afterwards.
    */
   share(index: number, data: Buffer): boolean {
-    // Past MAX_HELD_PIECES on loan (held, or queued while the worker is busy), the
-    // worker reads the piece back from disk instead: memory stays bounded if it lags.
-    if (this.closed || !inArena(data) || this.lent.has(index) || this.lent.size >= MAX_HELD_PIECES) return false;
+    // Past MAX_HELD_PIECES on loan the worker reads the piece back from disk instead:
+    // memory stays bounded if it lags.
+    if (this.closed || this.retired || !inArena(data) || this.lent.has(index) || this.lent.size >= MAX_HELD_PIECES) return false;
     this.lent.set(index, { data, written: false, done: false });
     this.worker.postMessage({ share: [index, data.byteOffset, data.length] });
     return true;
   }
 
+  /** Pieces on loan now: at most MAX_HELD_PIECES; a lender that stays below never has a piece read back. */
+  get onLoan(): number {
+    return this.lent.size;
+  }
+
+  /** The lowest piece on loan (Infinity if none): the worker hashes every piece below it first. */
+  get lowestOnLoan(): number {
+    let lowest = Infinity;
+    for (const index of this.lent.keys()) if (index < lowest) lowest = index;
+    return lowest;
+  }
+
   /** These pieces are in the file (written, or already there when resuming). */
   have(indexes: readonly number[]): void {
-    if (this.closed || indexes.length === 0) return;
-    this.worker.postMessage({ have: indexes });
     for (const index of indexes) this.settle(index, 'written');
+    if (!this.closed && indexes.length > 0) this.worker.postMessage({ have: indexes });
   }
 
   /** The SHA-1 of the whole file, once every piece was reported. */
@@ -170,12 +213,24 @@ export class WholeFileHasher {
     return this.result;
   }
 
+  /** Ends the worker; call once no write of a shared piece is pending (every loan comes back). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.worker.terminate();
-    for (const loan of this.lent.values()) releasePieceBuffer(loan.data); // the worker is gone
+    for (const loan of this.lent.values()) releasePieceBuffer(loan.data);
     this.lent.clear();
+  }
+
+  /**
+   * The worker is gone, or failed and reads no shared piece again: its loans come back,
+   * each once it is written too (a write may still be reading it).
+   */
+  private retire(): void {
+    this.retired = true;
+    if (this.lent.size === 0) return;
+    for (const index of [...this.lent.keys()]) this.settle(index, 'done');
+    this.options.onReturn?.();
   }
 
   private settle(index: number, what: 'written' | 'done'): void {

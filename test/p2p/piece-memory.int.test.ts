@@ -79,6 +79,32 @@ describe('piece memory', () => {
     await hasher.close();
   });
 
+  it('gives back the pieces on loan when its worker fails, each once it is written', async () => {
+    // The downloader waits for loans to come back (scheduler.ts assignWithinLoans): a
+    // worker that failed used to keep them until close(), which would stall a download.
+    const returns: number[] = [];
+    const hasher = new WholeFileHasher(join(await swarm.dir(), 'missing.part'), { size: 4 * PIECE_SIZE, pieceSize: PIECE_SIZE }, { onReturn: () => returns.push(hasher.onLoan) });
+    const free = freePieceSlots();
+    const one = allocPieceBuffer(PIECE_SIZE);
+    const two = allocPieceBuffer(PIECE_SIZE);
+    expect(hasher.share(1, one)).toBe(true);
+    expect(hasher.share(2, two)).toBe(true);
+    expect([hasher.onLoan, hasher.lowestOnLoan]).toEqual([2, 1]);
+    hasher.have([1]); // piece 2 is still being written
+    hasher.have([0]); // not shared: the worker reads it from a file that is not there, and fails
+    await expect(hasher.digest()).rejects.toThrow(/whole-file hash: .*ENOENT/);
+    expect(hasher.onLoan).toBe(1);
+    expect(freePieceSlots()).toBe(free - 1);
+    hasher.have([2]);
+    expect([hasher.onLoan, hasher.lowestOnLoan]).toEqual([0, Infinity]);
+    expect(freePieceSlots()).toBe(free);
+    expect(returns.length).toBeGreaterThan(0);
+    const three = allocPieceBuffer(PIECE_SIZE);
+    expect(hasher.share(3, three)).toBe(false); // nothing more is lent
+    releasePieceBuffer(three);
+    await hasher.close();
+  });
+
   it('keeps a process alive while a check or digest is pending, and lets it exit after', () => {
     // Regression: a worker unref'd before its 'message' listener was added kept the
     // process alive forever; and a pending check must keep it alive until answered.
