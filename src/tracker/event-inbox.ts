@@ -7,7 +7,7 @@
  *   MAX_COALESCED_FRAMES. Live frames are applied on the next turn. During a catch-up,
  *   while the twin certainly has more to send (the frames so far fall short of its marks
  *   when the link came up), the inbox waits for a full set of frames, at most
- *   COALESCE_WAIT_MS: frames of megabytes arrive over several reads, so "what arrived
+ *   COALESCE_WAIT_MS: frames of over 100 KB arrive over several reads, so "what arrived
  *   together" would otherwise be one frame, and a big log would be stored in many small
  *   transactions that rewrite the same index pages each time.
  * - The catch-up target is the twin's marks when the link came up; the first moment the

@@ -21,6 +21,7 @@ import { EventStore } from '../../src/events/log/event-store.js';
 import { Ledger } from '../../src/events/log/ledger.js';
 import { authTranscript, encodeEvents, PROTOCOL_VERSION, type TwinAck } from '../../src/events/replication/protocol.js';
 import { linkProof, type ClusterKeys } from '../../src/tracker/cluster-keys.js';
+import { MAX_COALESCED_FRAMES } from '../../src/tracker/event-inbox.js';
 import { OFF_THREAD_MIN_EVENTS, type FrameChecker } from '../../src/tracker/frame-checker.js';
 import { BATCH_EVENTS, MAX_SCAN_ROWS } from '../../src/tracker/log-sender.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, ReplicationPeer, type PeerHost } from '../../src/tracker/replication-peer.js';
@@ -62,9 +63,9 @@ function hostFor(id: number, ledger: Ledger, on: Partial<PeerHost> = {}): PeerHo
 }
 
 describe('catch-up stream', () => {
-  test('given 5 frames of events to catch up over a real socket, when the receiver applies them, then it stores them in at most 2 transactions', async () => {
-    const frames = 5;
-    const one = ledgerWith(1, chain(1, frames * BATCH_EVENTS, { hlc: (i) => 1_000_000 + i, idem: (i) => `key-${i}` }));
+  test('given dozens of frames of events to catch up over a real socket, when the receiver applies them, then every frame stays below V8\'s large-object size and it stores up to MAX_COALESCED_FRAMES frames per transaction', async () => {
+    const count = 5 * BATCH_EVENTS;
+    const one = ledgerWith(1, chain(1, count, { hlc: (i) => 1_000_000 + i, idem: (i) => `key-${i}` }));
     const two = ledgerWith(2);
     const applied: number[] = [];
     const apply = two.applyRemote.bind(two);
@@ -82,12 +83,21 @@ describe('catch-up stream', () => {
     cleanup.push(() => new Promise((resolve) => server.close(resolve)), () => ws.terminate());
     // the peer must listen from 'open' on: the twin's hello may come in the same read
     ws.once('open', () => new ReplicationPeer(ws, 2, 'tracker 1', hostFor(2, two, { caughtUp: () => caughtUp() })).start());
+    let frames = 0;
+    let largest = 0;
+    ws.on('message', (data: Buffer) => {
+      if (!data.toString('latin1', 0, 20).startsWith('{"t":"events"')) return;
+      frames++;
+      largest = Math.max(largest, data.length);
+    });
     await done;
 
-    expect(two.originMarks().get(1)?.seq).toBe(frames * BATCH_EVENTS);
+    expect(two.originMarks().get(1)?.seq).toBe(count);
     expect(two.hash()).toBe(one.hash());
-    expect(applied.reduce((a, b) => a + b, 0)).toBe(frames * BATCH_EVENTS);
-    expect(applied.length).toBeLessThanOrEqual(2);
+    expect(applied.reduce((a, b) => a + b, 0)).toBe(count);
+    expect(largest).toBeLessThan(128 * 1024);
+    expect(frames).toBeGreaterThan(4 * MAX_COALESCED_FRAMES);
+    expect(applied.length).toBeLessThanOrEqual(Math.ceil(frames / MAX_COALESCED_FRAMES) + 1);
   }, 60_000);
 
   test('given a twin that holds over twice MAX_SCAN_ROWS rows between two it lacks, when the sender streams, then it yields to the event loop after each read', async () => {

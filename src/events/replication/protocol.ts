@@ -187,7 +187,10 @@ function parseEvents(raw: unknown): Envelope[] | string {
   for (let i = 0; i < raw.length; i++) {
     const row: unknown = raw[i];
     if (!Array.isArray(row) || row.length !== 8) return `envelope ${i} must be an array of 8 fields`;
-    const [origin, seq, hlc, type, data, prev, hash, idem] = row as unknown[];
+    // Indexed, not destructured: destructuring walks the array's iterator, and made
+    // parsing a catch-up frame four times as slow as the JSON.parse before it.
+    const origin: unknown = row[0], seq: unknown = row[1], hlc: unknown = row[2], type: unknown = row[3];
+    const data: unknown = row[4], prev: unknown = row[5], hash: unknown = row[6], idem: unknown = row[7];
     if (!isPositiveInt(origin) || !isPositiveInt(seq) || !isPositiveInt(hlc)) return `envelope ${i}: origin, seq and hlc must be positive integers`;
     if (typeof type !== 'string' || typeof data !== 'string' || typeof prev !== 'string' || typeof hash !== 'string') return `envelope ${i}: type, data, prev and hash must be strings`;
     if (idem !== null && typeof idem !== 'string') return `envelope ${i}: idem must be a string or null`;
