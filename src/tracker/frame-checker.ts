@@ -22,7 +22,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-/** Frames with fewer events are checked inline (a catch-up frame holds about 300: BATCH_MAX_BYTES). */
+/** Frames with fewer events are checked inline (a catch-up frame holds about 300: CATCH_UP_FRAME_BYTES). */
 export const OFF_THREAD_MIN_EVENTS = 128;
 
 const WORKER_FILE = new URL('./frame-check-worker.js', import.meta.url);

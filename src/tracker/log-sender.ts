@@ -5,7 +5,7 @@
  * - What the twin holds: per origin, the highest seq in its marks when the link came
  *   up, in the events it sends us, or already sent on this connection (`twinHolds`).
  * - Catch-up: the missing events are read from the log in fold order (hlc, origin, seq),
- *   so the twin folds them without re-folding, in frames of BATCH_MAX_BYTES, one per turn
+ *   so the twin folds them without re-folding, in frames of CATCH_UP_FRAME_BYTES, one per turn
  *   of the event loop, at most MAX_UNACKED_BATCHES unacknowledged: memory on both sides
  *   stays bounded however far behind the twin is.
  * - Live: events become durable here (Ledger 'durable', so only events already on disk)
@@ -18,17 +18,25 @@ import type { Ledger } from '../events/log/ledger.js';
 import { encodeEventRows, envelopeRow, type EnvelopeRow } from '../events/replication/protocol.js';
 import { wallMs } from './wall-clock.js';
 
-/** Envelopes per `events` frame at most (frames of small events reach BATCH_MAX_BYTES first). */
+/** Envelopes per `events` frame at most (frames of small events reach their size in bytes first). */
 export const BATCH_EVENTS = 8000;
 /**
  * A frame is cut short once its estimated text (event data plus ENVELOPE_OVERHEAD_BYTES
- * each) would pass this many bytes; one big event still goes alone. Below V8's largest
- * regular heap object (128 KiB): each bigger string (the frame's text on both sides) is
- * mapped fresh and unmapped again, and fresh memory costs about 4 ms per MB on these
- * VMs. A million events caught up 15% sooner, with 20% less CPU in both trackers, in
- * frames of about 120 KB than of 3 MB (README, Benchmarks).
+ * each) would pass this many bytes; one big event still goes alone.
+ *
+ * Events the twin lacked when the link came up (the catch-up) go in frames below V8's
+ * largest regular heap object (128 KiB): each bigger string (the frame's text on both
+ * sides) is mapped fresh and unmapped again, and fresh memory costs about 4 ms per MB
+ * on these VMs. A million events caught up 15% sooner, with 20% less CPU in both
+ * trackers, in frames of about 120 KB than of 3 MB.
  */
-export const BATCH_MAX_BYTES = 120 * 1024;
+export const CATCH_UP_FRAME_BYTES = 120 * 1024;
+/**
+ * Live events, committed after the link came up, go in frames of up to this: a commit
+ * group goes whole, and an overloaded tracker's backlog in few frames (in frames of
+ * 120 KB, the lag at 10,000 commands/s was twice as long).
+ */
+export const LIVE_FRAME_BYTES = 4 * 1024 * 1024;
 /** Frames sent and not yet acknowledged: the flow-control window (memory stays bounded). */
 export const MAX_UNACKED_BATCHES = 16;
 /** Rows one catch-up read may skip (held by the twin) before it yields to the event loop. */
@@ -55,6 +63,8 @@ export class LogSender {
   private cursor: Position | undefined;
   /** When batches of this tracker's origin became durable, oldest first, until sent. */
   private durableAt: { first: number; last: number; at: number }[] = [];
+  /** Per origin, the highest seq held here when the link came up (the first pump): the catch-up. */
+  private backlog: ReadonlyMap<number, number> | undefined;
 
   constructor(
     /** This tracker's id, which is also its origin. */
@@ -88,7 +98,7 @@ export class LogSender {
       bytes += e.data.length + ENVELOPE_OVERHEAD_BYTES;
       sameOrigin &&= e.origin === first.origin;
     }
-    const fits = envelopes.length <= BATCH_EVENTS && bytes <= BATCH_MAX_BYTES;
+    const fits = envelopes.length <= BATCH_EVENTS && bytes <= LIVE_FRAME_BYTES;
     if (sameOrigin && fits && first.seq === (this.sent.get(first.origin) ?? 0) + 1 && this.unacked < MAX_UNACKED_BATCHES) {
       this.sendBatch(envelopes.map(envelopeRow));
       // Nothing else missing: every unsent event to come sorts after this one.
@@ -106,6 +116,7 @@ export class LogSender {
    */
   pump(): void {
     if (this.pumpQueued || !this.link.flowing() || this.unacked >= MAX_UNACKED_BATCHES) return;
+    this.backlog ??= new Map([...this.ledger.originMarks()].map(([origin, mark]) => [origin, mark.seq]));
     const batch = this.nextBatch();
     if (!batch) return;
     if (batch.length > 0) this.sendBatch(batch);
@@ -142,7 +153,7 @@ export class LogSender {
           stuck = true; // an origin's seq order and fold order disagree: take the slow path
           break;
         }
-        if (batch.length > 0 && bytes + data.length > BATCH_MAX_BYTES) break;
+        if (batch.length > 0 && bytes + data.length > this.frameBytes(batch[0]!)) break;
         batch.push(row);
         this.sent.set(origin, seq);
         bytes += data.length + ENVELOPE_OVERHEAD_BYTES;
@@ -157,10 +168,16 @@ export class LogSender {
     const after = this.sent.get(missing) ?? 0;
     const rows = this.ledger.store.ofOrigin(missing, after, BATCH_EVENTS);
     let n = 0;
-    for (bytes = 0; n < rows.length && (n === 0 || bytes + rows[n]!.data.length <= BATCH_MAX_BYTES); n++) bytes += rows[n]!.data.length + ENVELOPE_OVERHEAD_BYTES;
+    const limit = rows[0] ? this.frameBytes(envelopeRow(rows[0])) : 0;
+    for (bytes = 0; n < rows.length && (n === 0 || bytes + rows[n]!.data.length <= limit); n++) bytes += rows[n]!.data.length + ENVELOPE_OVERHEAD_BYTES;
     const run = rows.slice(0, n);
     if (run.length > 0) this.sent.set(missing, run[run.length - 1]!.seq);
     return run.length > 0 ? run.map(envelopeRow) : undefined;
+  }
+
+  /** How big a frame that starts with `row` may be: small within the catch-up, big once live. */
+  private frameBytes([origin, seq]: EnvelopeRow): number {
+    return seq <= (this.backlog?.get(origin) ?? 0) ? CATCH_UP_FRAME_BYTES : LIVE_FRAME_BYTES;
   }
 
   /** An origin of which the local log holds events not yet sent, if any. */

@@ -23,7 +23,7 @@ import { authTranscript, encodeEvents, PROTOCOL_VERSION, type TwinAck } from '..
 import { linkProof, type ClusterKeys } from '../../src/tracker/cluster-keys.js';
 import { MAX_COALESCED_FRAMES } from '../../src/tracker/event-inbox.js';
 import { OFF_THREAD_MIN_EVENTS, type FrameChecker } from '../../src/tracker/frame-checker.js';
-import { BATCH_EVENTS, MAX_SCAN_ROWS } from '../../src/tracker/log-sender.js';
+import { BATCH_EVENTS, CATCH_UP_FRAME_BYTES, MAX_SCAN_ROWS } from '../../src/tracker/log-sender.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, ReplicationPeer, type PeerHost } from '../../src/tracker/replication-peer.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
 
@@ -126,6 +126,26 @@ describe('catch-up stream', () => {
       [2, 2],
     ]);
   }, 60_000);
+  test('given a live commit group bigger than a catch-up frame, when it becomes durable, then it goes to the twin whole, in one frame', () => {
+    const one = ledgerWith(1);
+    const ws = new FakeSocket();
+    const peer = new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 2', hostFor(1, one));
+    cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
+    peer.start();
+    const mine = (ws.sent[0] as { challenge: string }).challenge;
+    const theirs = 'c'.repeat(43);
+    ws.deliver({ t: 'hello', v: PROTOCOL_VERSION, tracker: 2, challenge: theirs });
+    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(2, 1, mine, theirs, 'flush')) });
+    ws.deliver({ t: 'marks', marks: {} });
+
+    // committed after the link came up (origin 3's, say, just replicated in): live, not catch-up
+    const group = chain(3, 1000);
+    expect(encodeEvents(group).length).toBeGreaterThan(CATCH_UP_FRAME_BYTES);
+    one.applyRemote(group);
+    peer.onDurable(group);
+    const frames = ws.sent.filter((m) => (m as { t: string }).t === 'events') as { events: unknown[] }[];
+    expect(frames.map((f) => f.events.length)).toEqual([1000]);
+  });
 });
 
 describe('when the twin acknowledges live events (--twin-ack)', () => {
