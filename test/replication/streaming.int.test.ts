@@ -126,6 +126,7 @@ describe('catch-up stream', () => {
       [2, 2],
     ]);
   }, 60_000);
+
   test('given a live commit group bigger than a catch-up frame, when it becomes durable, then it goes to the twin whole, in one frame', () => {
     const one = ledgerWith(1);
     const ws = new FakeSocket();
