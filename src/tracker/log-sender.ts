@@ -142,6 +142,7 @@ export class LogSender {
     this.cursor ??= this.scanStart(marks);
     const batch: EnvelopeRow[] = [];
     let bytes = 0;
+    let limit = 0;
     let scanned = 0;
     let last: EnvelopeRow | undefined;
     let stuck = false;
@@ -153,7 +154,8 @@ export class LogSender {
           stuck = true; // an origin's seq order and fold order disagree: take the slow path
           break;
         }
-        if (batch.length > 0 && bytes + data.length > this.frameBytes(batch[0]!)) break;
+        if (batch.length === 0) limit = this.frameBytes(origin, seq);
+        else if (bytes + data.length > limit) break;
         batch.push(row);
         this.sent.set(origin, seq);
         bytes += data.length + ENVELOPE_OVERHEAD_BYTES;
@@ -168,15 +170,15 @@ export class LogSender {
     const after = this.sent.get(missing) ?? 0;
     const rows = this.ledger.store.ofOrigin(missing, after, BATCH_EVENTS);
     let n = 0;
-    const limit = rows[0] ? this.frameBytes(envelopeRow(rows[0])) : 0;
+    limit = rows[0] ? this.frameBytes(rows[0].origin, rows[0].seq) : 0;
     for (bytes = 0; n < rows.length && (n === 0 || bytes + rows[n]!.data.length <= limit); n++) bytes += rows[n]!.data.length + ENVELOPE_OVERHEAD_BYTES;
     const run = rows.slice(0, n);
     if (run.length > 0) this.sent.set(missing, run[run.length - 1]!.seq);
     return run.length > 0 ? run.map(envelopeRow) : undefined;
   }
 
-  /** How big a frame that starts with `row` may be: small within the catch-up, big once live. */
-  private frameBytes([origin, seq]: EnvelopeRow): number {
+  /** How big a frame that starts with (origin, seq) may be: small within the catch-up, big once live. */
+  private frameBytes(origin: number, seq: number): number {
     return seq <= (this.backlog?.get(origin) ?? 0) ? CATCH_UP_FRAME_BYTES : LIVE_FRAME_BYTES;
   }
 

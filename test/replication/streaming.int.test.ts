@@ -62,6 +62,20 @@ function hostFor(id: number, ledger: Ledger, on: Partial<PeerHost> = {}): PeerHo
   };
 }
 
+/** Tracker 1's peer for `ledger`, with the link up to a fake tracker 2 that holds `marks`. */
+function linkedToTwin(ledger: Ledger, marks: Record<string, number>) {
+  const ws = new FakeSocket();
+  const peer = new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 2', hostFor(1, ledger));
+  cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
+  peer.start();
+  const mine = (ws.sent[0] as { challenge: string }).challenge;
+  const theirs = 'c'.repeat(43);
+  ws.deliver({ t: 'hello', v: PROTOCOL_VERSION, tracker: 2, challenge: theirs });
+  ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(2, 1, mine, theirs, 'flush')) });
+  ws.deliver({ t: 'marks', marks });
+  return { ws, peer };
+}
+
 describe('catch-up stream', () => {
   test('given dozens of frames of events to catch up over a real socket, when the receiver applies them, then every frame stays below V8\'s large-object size and it stores up to MAX_COALESCED_FRAMES frames per transaction', async () => {
     const count = 5 * BATCH_EVENTS;
@@ -105,15 +119,7 @@ describe('catch-up stream', () => {
     const held = chain(1, 2 * MAX_SCAN_ROWS + 10_000, { hlc: (i) => 2000 + i });
     const lacking = chain(2, 2, { hlc: (i) => (i === 0 ? 1000 : 10_000_000) });
     const one = ledgerWith(1, [...lacking, ...held]);
-    const ws = new FakeSocket();
-    const peer = new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 2', hostFor(1, one));
-    cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
-    peer.start();
-    const mine = (ws.sent[0] as { challenge: string }).challenge;
-    const theirs = 'c'.repeat(43);
-    ws.deliver({ t: 'hello', v: PROTOCOL_VERSION, tracker: 2, challenge: theirs });
-    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(2, 1, mine, theirs, 'flush')) });
-    ws.deliver({ t: 'marks', marks: { '1': held.length } });
+    const { ws } = linkedToTwin(one, { '1': held.length });
 
     // in this turn: the first frame only (origin 2 seq 1); then one read of MAX_SCAN_ROWS rows per turn,
     // the next of them finding nothing to send (all held)
@@ -129,15 +135,7 @@ describe('catch-up stream', () => {
 
   test('given a live commit group bigger than a catch-up frame, when it becomes durable, then it goes to the twin whole, in one frame', () => {
     const one = ledgerWith(1);
-    const ws = new FakeSocket();
-    const peer = new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 2', hostFor(1, one));
-    cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
-    peer.start();
-    const mine = (ws.sent[0] as { challenge: string }).challenge;
-    const theirs = 'c'.repeat(43);
-    ws.deliver({ t: 'hello', v: PROTOCOL_VERSION, tracker: 2, challenge: theirs });
-    ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(2, 1, mine, theirs, 'flush')) });
-    ws.deliver({ t: 'marks', marks: {} });
+    const { ws, peer } = linkedToTwin(one, {});
 
     // committed after the link came up (origin 3's, say, just replicated in): live, not catch-up
     const group = chain(3, 1000);
