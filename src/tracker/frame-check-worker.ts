@@ -39,9 +39,10 @@ function checked(text: string): Envelope[] | string {
 
 /** Stores the events if they continue the log and the request was not withdrawn since `storeIn`. */
 function store(events: readonly Envelope[], storeIn: number): boolean {
+  if (setup.logPath === undefined) return false;
   try {
     if (!log) {
-      log = EventStore.open(setup.logPath!);
+      log = EventStore.open(setup.logPath);
       // Checkpoints are the tracker's (its own connection's); this one only appends.
       log.db.pragma('wal_autocheckpoint = 0');
     }
@@ -67,7 +68,7 @@ function endRun(): void {
 function queueRunEnd(): void {
   if (runEndQueued) return;
   runEndQueued = true;
-  // After the messages that arrived together: the port delivers them before immediates run.
+  // After the messages that arrived together: the port delivers those queued before immediates run.
   setImmediate(() => {
     runEndQueued = false;
     endRun();
