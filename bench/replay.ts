@@ -11,7 +11,7 @@
  * Options: --events N (default 1000000), --runs N (default 3), --db FILE (keep the
  * generated log there and reuse it on the next run if it holds N events), --breakdown.
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initialState } from '../src/events/index.js';
@@ -19,7 +19,7 @@ import { EventStore } from '../src/events/log/event-store.js';
 import { foldEvents } from '../src/events/log/fold.js';
 import { replayLog, type ReplayReport } from '../src/tracker/admin/replay.js';
 import { median, printTable, stringOption, writeResults } from './lib/stats.js';
-import { writeSyntheticLog } from './lib/synthetic-log.js';
+import { ensureSyntheticLog } from './lib/synthetic-log.js';
 
 export const TARGET_MS = 5000;
 
@@ -31,7 +31,7 @@ export default async function run(args: string[]): Promise<void> {
   const temp = kept ? undefined : mkdtempSync(join(tmpdir(), 'bench-replay-'));
   const file = kept ?? join(temp!, 'events.db');
   try {
-    const generated = await ensureLog(file, events);
+    const generated = await ensureSyntheticLog(file, events);
     const store = EventStore.openReadOnly(file);
     try {
       const measured: { report: ReplayReport; wallMs: number; cpuMs: number }[] = [];
@@ -75,25 +75,6 @@ export default async function run(args: string[]): Promise<void> {
   } finally {
     if (temp) rmSync(temp, { recursive: true, force: true });
   }
-}
-
-/** Writes the log unless `file` already holds exactly `events` of them. */
-async function ensureLog(file: string, events: number): Promise<{ ms: number; reused: boolean }> {
-  if (existsSync(file)) {
-    const store = EventStore.openReadOnly(file);
-    const count = store.count();
-    await store.close();
-    if (count === events) return { ms: 0, reused: true };
-    for (const s of ['', '-wal', '-shm']) rmSync(file + s, { force: true });
-  }
-  const t0 = performance.now();
-  const store = EventStore.open(file);
-  writeSyntheticLog(store, events);
-  store.db.pragma('wal_checkpoint(TRUNCATE)');
-  await store.close();
-  const ms = performance.now() - t0;
-  console.log(`wrote ${events.toLocaleString('en-US')} events in ${Math.round(ms)} ms (${file}, ${Math.round(statSync(file).size / 1e6)} MB)`);
-  return { ms: Math.round(ms), reused: false };
 }
 
 /** Where the time goes: the same read as the fold, without and with parsing, on one thread and on two. */

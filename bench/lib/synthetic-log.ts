@@ -11,8 +11,9 @@
  * Populations stay bounded (online sessions, files) the way a live system's do.
  * Deterministic for a given seed.
  */
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { accountOf, GENESIS_PREV, HLC_TICKS_PER_MS, seal, type DomainEvent, type Envelope } from '../../src/events/index.js';
-import type { EventStore } from '../../src/events/log/event-store.js';
+import { EventStore } from '../../src/events/log/event-store.js';
 import { idempotencyKey } from '../../src/wire/idempotency-key.js';
 import { mulberry32 } from '../../test/helpers/random.js';
 
@@ -235,3 +236,21 @@ export function writeSyntheticLog(store: EventStore, count: number, options: Syn
   return new Map([...tips].map(([origin, tip]) => [origin, tip.seq]));
 }
 
+/** Writes the log unless `file` already holds exactly `events` of them. */
+export async function ensureSyntheticLog(file: string, events: number): Promise<{ ms: number; reused: boolean }> {
+  if (existsSync(file)) {
+    const store = EventStore.openReadOnly(file);
+    const count = store.count();
+    await store.close();
+    if (count === events) return { ms: 0, reused: true };
+    for (const s of ['', '-wal', '-shm']) rmSync(file + s, { force: true });
+  }
+  const t0 = performance.now();
+  const store = EventStore.open(file);
+  writeSyntheticLog(store, events);
+  store.db.pragma('wal_checkpoint(TRUNCATE)');
+  await store.close();
+  const ms = performance.now() - t0;
+  console.log(`wrote ${events.toLocaleString('en-US')} events in ${Math.round(ms)} ms (${file}, ${Math.round(statSync(file).size / 1e6)} MB)`);
+  return { ms: Math.round(ms), reused: false };
+}

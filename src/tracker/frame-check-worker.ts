@@ -13,10 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { checkEnvelopeFields, type Envelope } from '../events/envelope.js';
 import { EventStore } from '../events/log/event-store.js';
 import { parseMessage } from '../events/replication/protocol.js';
-import type { CheckAnswer, CheckerSetup, CheckRequest } from './frame-checker.js';
-
-/** Frames stored in one transaction, at most: about 2,500 events of a catch-up. */
-export const MAX_FRAMES_PER_STORE = 8;
+import { MAX_FRAMES_PER_STORE, type CheckAnswer, type CheckerSetup, type CheckRequest } from './frame-checker.js';
 
 const setup = workerData as CheckerSetup;
 const generation = new Int32Array(setup.generation);

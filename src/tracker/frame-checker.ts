@@ -24,6 +24,8 @@ import { Worker } from 'node:worker_threads';
 
 /** Frames with fewer events are checked inline (a catch-up frame holds about 300: CATCH_UP_FRAME_BYTES). */
 export const OFF_THREAD_MIN_EVENTS = 128;
+/** Frames to store that arrive together go in one transaction, this many at most: about 2,500 events of a catch-up. */
+export const MAX_FRAMES_PER_STORE = 8;
 
 const WORKER_FILE = new URL('./frame-check-worker.js', import.meta.url);
 
