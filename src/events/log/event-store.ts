@@ -336,8 +336,7 @@ export class EventStore {
    * Like inFoldOrder, for a sender: each event as its place and its row's JSON text (an
    * EncodedRow). A catch-up reads millions: SQLite writing the text cost about a fifth
    * less than making the eight values in JavaScript and JSON.stringify on them, and the
-   * statements are prepared once, not for every frame. So one iteration at a time: each
-   * must end (run out, or a `break`) before the next call.
+   * statements are prepared once, not for every frame.
    */
   rowsInFoldOrder(after?: Position): IterableIterator<EncodedRow> {
     const rows = after ? this.selectRowsAfter.iterate(after.hlc, after.origin, after.seq) : this.selectRows.iterate();
