@@ -15,14 +15,15 @@
 import { compareOrder, type Envelope } from '../events/envelope.js';
 import type { Position } from '../events/log/event-store.js';
 import type { Ledger } from '../events/log/ledger.js';
-import { encodeEventRows, envelopeRow, type EnvelopeRow } from '../events/replication/protocol.js';
+import { encodedRow, encodeEncodedRows, type EncodedRow } from '../events/replication/protocol.js';
 import { wallMs } from './wall-clock.js';
 
 /** Envelopes per `events` frame at most (frames of small events reach their size in bytes first). */
 export const BATCH_EVENTS = 8000;
 /**
- * A frame is cut short once its estimated text (event data plus ENVELOPE_OVERHEAD_BYTES
- * each) would pass this many bytes; one big event still goes alone.
+ * A frame is cut short once its text would pass this many bytes (rows read from the log
+ * come as text; envelopes count as their data plus ENVELOPE_OVERHEAD_BYTES each); one
+ * big event still goes alone.
  *
  * Events the twin lacked when the link came up (the catch-up) go in frames below V8's
  * largest regular heap object (128 KiB): each bigger string (the frame's text on both
@@ -100,7 +101,7 @@ export class LogSender {
     }
     const fits = envelopes.length <= BATCH_EVENTS && bytes <= LIVE_FRAME_BYTES;
     if (sameOrigin && fits && first.seq === (this.sent.get(first.origin) ?? 0) + 1 && this.unacked < MAX_UNACKED_BATCHES) {
-      this.sendBatch(envelopes.map(envelopeRow));
+      this.sendBatch(envelopes.map(encodedRow));
       // Nothing else missing: every unsent event to come sorts after this one.
       const last = envelopes[envelopes.length - 1]!;
       if (this.firstMissingOrigin(this.ledger.originMarks()) === undefined) this.cursor = { hlc: last.hlc, origin: last.origin, seq: last.seq };
@@ -135,19 +136,19 @@ export class LogSender {
    * origin's run (ofOrigin) should the fold-order scan ever not find what is missing.
    * Undefined when there is nothing to send; empty when a scan skipped rows only.
    */
-  private nextBatch(): EnvelopeRow[] | undefined {
+  private nextBatch(): EncodedRow[] | undefined {
     const marks = this.ledger.originMarks();
     const missing = this.firstMissingOrigin(marks);
     if (missing === undefined) return undefined;
     this.cursor ??= this.scanStart(marks);
-    const batch: EnvelopeRow[] = [];
+    const batch: EncodedRow[] = [];
     let bytes = 0;
     let limit = 0;
     let scanned = 0;
-    let last: EnvelopeRow | undefined;
+    let last: EncodedRow | undefined;
     let stuck = false;
     for (const row of this.ledger.store.rowsInFoldOrder(this.cursor)) {
-      const [origin, seq, , , data] = row;
+      const [origin, seq, , json] = row;
       const sent = this.sent.get(origin) ?? 0;
       if (seq > sent) {
         if (seq !== sent + 1) {
@@ -155,10 +156,10 @@ export class LogSender {
           break;
         }
         if (batch.length === 0) limit = this.frameBytes(origin, seq);
-        else if (bytes + data.length > limit) break;
+        else if (bytes + json.length > limit) break;
         batch.push(row);
         this.sent.set(origin, seq);
-        bytes += data.length + ENVELOPE_OVERHEAD_BYTES;
+        bytes += json.length;
       }
       last = row;
       if (batch.length >= BATCH_EVENTS || ++scanned >= MAX_SCAN_ROWS) break;
@@ -174,7 +175,7 @@ export class LogSender {
     for (bytes = 0; n < rows.length && (n === 0 || bytes + rows[n]!.data.length <= limit); n++) bytes += rows[n]!.data.length + ENVELOPE_OVERHEAD_BYTES;
     const run = rows.slice(0, n);
     if (run.length > 0) this.sent.set(missing, run[run.length - 1]!.seq);
-    return run.length > 0 ? run.map(envelopeRow) : undefined;
+    return run.length > 0 ? run.map(encodedRow) : undefined;
   }
 
   /** How big a frame that starts with (origin, seq) may be: small within the catch-up, big once live. */
@@ -201,10 +202,10 @@ export class LogSender {
     return start && { hlc: start.hlc, origin: start.origin, seq: start.seq - 1 };
   }
 
-  private sendBatch(batch: readonly EnvelopeRow[]): void {
+  private sendBatch(batch: readonly EncodedRow[]): void {
     for (const [origin, seq] of batch) this.twinHolds(origin, seq); // once it arrives; a lost link starts a new sender
     this.unacked += 1;
-    this.link.send(encodeEventRows(batch, this.durableTime(batch[0]![0], batch[0]![1])));
+    this.link.send(encodeEncodedRows(batch, this.durableTime(batch[0]![0], batch[0]![1])));
   }
 
   /** When event (origin, seq) became durable here, if it was committed while this link was up. */

@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { encodeState, initialState, type Envelope } from '../../src/events/index.js';
 import { EventStore } from '../../src/events/log/event-store.js';
 import { migrate, migrationsDir } from '../../src/events/log/migrations.js';
+import { envelopeRow } from '../../src/events/replication/protocol.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -389,6 +390,18 @@ describe('queries', () => {
       [20, 1, 3],
     ]);
     expect([...store.inFoldOrder({ hlc: 20, origin: 1, seq: 3 })]).toEqual([]);
+  });
+
+  test('given events with data that needs escaping, when read as encoded rows, then each is its place and the JSON text of its wire row', () => {
+    const store = openStore();
+    const awkward = ['quote " and backslash \\', 'controls \u0000 \u0001 \b \f \n \r \t \u001f', 'é ü 中文 \u2028 \u2029 \u007f', 'emoji 😀 and 𝄞'];
+    const events = chain(1, awkward.map((user) => ({ type: 'user_created', data: { user, passwordHash: 'h' } })), { idem: (i) => (i % 2 === 0 ? `key-${i}` : null) });
+    store.append([...events.slice(2), ...events.slice(0, 2)]);
+    const rows = [...store.rowsInFoldOrder()];
+    expect(rows.map(([origin, seq, hlc]) => [origin, seq, hlc])).toEqual(events.map((e) => [e.origin, e.seq, e.hlc]));
+    // the same text JSON.stringify makes, so frames do not depend on which side wrote them
+    expect(rows.map((r) => r[3])).toEqual(events.map((e) => JSON.stringify(envelopeRow(e))));
+    expect([...store.rowsInFoldOrder({ hlc: events[1]!.hlc, origin: 1, seq: 2 })].map((r) => JSON.parse(r[3]))).toEqual(events.slice(2).map(envelopeRow));
   });
 
   test('given two origins, when reading one origin after a seq, then its events in seq order, at most limit', () => {

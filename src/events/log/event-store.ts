@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { Checkpointer, CHECKPOINT_INTERVAL_MS } from './checkpointer.js';
 import { GENESIS_PREV, type Envelope } from '../envelope.js';
-import type { EnvelopeRow } from '../replication/protocol.js';
+import type { EncodedRow } from '../replication/protocol.js';
 import type { EncodedState } from '../state-codec.js';
 import { migrate } from './migrations.js';
 import { reserveWal } from './wal-space.js';
@@ -68,6 +68,8 @@ export class EventStore {
   private readonly insertIgnore: Database.Statement;
   private readonly selectByIdem: Database.Statement;
   private readonly selectTip: Database.Statement;
+  private readonly selectRows: Database.Statement;
+  private readonly selectRowsAfter: Database.Statement;
   private checkpointer: Checkpointer | undefined;
   /** Until then, appends are a burst (see checkpointDue). */
   private bulkUntil = 0;
@@ -86,6 +88,9 @@ export class EventStore {
     this.insertIgnore = db.prepare(`INSERT OR IGNORE INTO events ${values}`);
     this.selectByIdem = db.prepare(`SELECT ${ENVELOPE_COLUMNS} FROM events WHERE idem = ? ORDER BY origin, seq LIMIT 1`);
     this.selectTip = db.prepare('SELECT seq, hash FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1');
+    const rows = `SELECT origin, seq, hlc, json_array(${ENVELOPE_COLUMNS}) FROM events`;
+    this.selectRows = db.prepare(`${rows} ORDER BY hlc, origin, seq`).raw(true);
+    this.selectRowsAfter = db.prepare(`${rows} WHERE (hlc, origin, seq) > (?, ?, ?) ORDER BY hlc, origin, seq`).raw(true);
   }
 
   /** Opens (creating and migrating if needed) the log at `path`. */
@@ -328,15 +333,15 @@ export class EventStore {
   }
 
   /**
-   * Like inFoldOrder, each event as the array [origin, seq, hlc, type, data, prev, hash,
-   * idem] (the replication wire's shape): a catch-up reads millions, and arrays cost less
-   * than objects to make and to encode.
+   * Like inFoldOrder, for a sender: each event as its place and its row's JSON text (an
+   * EncodedRow). A catch-up reads millions: SQLite writing the text cost about a fifth
+   * less than making the eight values in JavaScript and JSON.stringify on them, and the
+   * statements are prepared once, not for every frame. So one iteration at a time: each
+   * must end (run out, or a `break`) before the next call.
    */
-  rowsInFoldOrder(after?: Position): IterableIterator<EnvelopeRow> {
-    const sql = `SELECT ${ENVELOPE_COLUMNS} FROM events`;
-    const order = 'ORDER BY hlc, origin, seq';
-    if (!after) return this.db.prepare(`${sql} ${order}`).raw(true).iterate() as IterableIterator<EnvelopeRow>;
-    return this.db.prepare(`${sql} WHERE (hlc, origin, seq) > (?, ?, ?) ${order}`).raw(true).iterate(after.hlc, after.origin, after.seq) as IterableIterator<EnvelopeRow>;
+  rowsInFoldOrder(after?: Position): IterableIterator<EncodedRow> {
+    const rows = after ? this.selectRowsAfter.iterate(after.hlc, after.origin, after.seq) : this.selectRows.iterate();
+    return rows as IterableIterator<EncodedRow>;
   }
 
   /** Events of one origin after `afterSeq`, in seq order, at most `limit`. */

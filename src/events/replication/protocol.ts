@@ -112,9 +112,27 @@ export function encodeEvents(events: readonly Envelope[], at?: number): string {
   return encodeEventRows(events.map(envelopeRow), at);
 }
 
-/** An `events` frame of rows as the log hands them out (EventStore.rowsInFoldOrder): no envelope objects. */
+/** An `events` frame of rows: no envelope objects. */
 export function encodeEventRows(rows: readonly EnvelopeRow[], at?: number): string {
   return `{"t":"events",${at === undefined ? '' : `"at":${at},`}"events":${JSON.stringify(rows)}}`;
+}
+
+/**
+ * An envelope as the log hands it to a sender (EventStore.rowsInFoldOrder): its place,
+ * and its EnvelopeRow as JSON text, which SQLite writes (json_array) so that no strings
+ * of the row are made in JavaScript only to be written out again.
+ */
+export type EncodedRow = readonly [origin: number, seq: number, hlc: number, json: string];
+
+export function encodedRow(e: Envelope): EncodedRow {
+  return [e.origin, e.seq, e.hlc, JSON.stringify(envelopeRow(e))];
+}
+
+/** An `events` frame of encoded rows: the same text as encodeEventRows of the rows they encode. */
+export function encodeEncodedRows(rows: readonly EncodedRow[], at?: number): string {
+  let list = '';
+  for (let i = 0; i < rows.length; i++) list += i === 0 ? rows[i]![3] : `,${rows[i]![3]}`;
+  return `{"t":"events",${at === undefined ? '' : `"at":${at},`}"events":[${list}]}`;
 }
 
 /** Parses one frame; anything unexpected is BAD_FRAME with a reason for the log. */
