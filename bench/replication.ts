@@ -381,7 +381,7 @@ async function measureCatchUp(events: number, runs: number) {
       each.push({ caughtUpMs: two.replication.caughtUp?.ms ?? NaN, spawnToSyncMs, cpuSeconds: cpu });
       console.log(
         `[catch-up run ${run}] link up -> caught up ${each[run - 1]!.caughtUpMs} ms, spawn -> in sync ${spawnToSyncMs} ms; ` +
-          `CPU-s: tracker 1 ${cpu.sender.toFixed(1)}, tracker 2 ${cpu.receiver.toFixed(1)} (event loop ${cpu.receiverMain.toFixed(1)})`,
+          `CPU-s: tracker 1 ${cpu.sender.toFixed(1)}, tracker 2 ${cpu.receiver.toFixed(1)} (event loop ${cpu.receiverMain.toFixed(1)}); ${twinStateNote(t2.output)}`,
       );
     }
     const healing = await measureHealing(cluster, runs);
@@ -428,7 +428,7 @@ async function measureHealing(cluster: Cluster, runs: number) {
     const longestHealthMs = await probe;
     const [, two] = await inSync(cluster, 60_000);
     each.push({ events: two.replication.caughtUp?.events ?? NaN, caughtUpMs: two.replication.caughtUp?.ms ?? NaN, longestHealthMs });
-    console.log(`[catch-up after a partition, run ${run}] ${each[run - 1]!.events} events, link up -> caught up ${each[run - 1]!.caughtUpMs} ms; longest /health answer meanwhile ${longestHealthMs} ms`);
+    console.log(`[catch-up after a partition, run ${run}] ${each[run - 1]!.events} events, link up -> caught up ${each[run - 1]!.caughtUpMs} ms; longest /health answer meanwhile ${longestHealthMs} ms; ${twinStateNote(t2.output)}`);
   }
   return { events: median(each.map((r) => r.events)), caughtUpMs: median(each.map((r) => r.caughtUpMs)), longestHealthMs: median(each.map((r) => r.longestHealthMs)), runs: each };
 }
@@ -446,4 +446,12 @@ async function probeHealth(cluster: Cluster, id: number, done: () => boolean): P
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return Math.round(longest);
+}
+
+/** What tracker 2's log says of the state tracker 1 sent ahead of the catch-up (--twin-state-min). */
+function twinStateNote(output: string): string {
+  const read = /sent its state ahead of the catch-up \((\d+) characters, read in (\d+) ms\)/.exec(output);
+  const taken = /caught-up events \(\d+ events, taken in (\d+) ms\)/.exec(output);
+  if (!read) return 'no twin state: tracker 2 folded the events';
+  return taken ? `twin state of ${(Number(read[1]) / 1e6).toFixed(1)} MB read in ${read[2]} ms, taken in ${taken[1]} ms` : `twin state of ${(Number(read[1]) / 1e6).toFixed(1)} MB read in ${read[2]} ms, not taken`;
 }

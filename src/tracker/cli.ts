@@ -10,6 +10,7 @@ import { statusCommand } from './admin/status.js';
 import { SESSION_TTL_MS, TICKET_TTL_MS } from './client-connection.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { Tracker } from './tracker.js';
+import { DEFAULT_TWIN_STATE_MIN } from './log-sender.js';
 import { DEFAULT_SNAPSHOT_EVERY } from '../events/log/ledger.js';
 import { DEFAULT_TWIN_ACK, TWIN_ACKS, type TwinAck } from '../events/replication/protocol.js';
 
@@ -57,6 +58,7 @@ interface StartOptions {
   idleTimeout?: number;
   twinAck: TwinAck;
   twinLost?: boolean;
+  twinStateMin: number;
 }
 
 export function trackerProgram(): Command {
@@ -82,6 +84,12 @@ export function trackerProgram(): Command {
         .default(DEFAULT_TWIN_ACK),
     )
     .option('--twin-lost', 'after `tracker restore`: the twin is lost for good, so accept commands without first reaching it to catch up (see docs/operations.md)')
+    .option(
+      '--twin-state-min <events>',
+      "when the twin lacks at least this many events, send it this tracker's state ahead of them, so that it stores them without folding them (see docs/operations.md)",
+      parsePositive,
+      DEFAULT_TWIN_STATE_MIN,
+    )
     .option('--ticket-ttl <seconds>', `how long a download ticket lets its holder open new peer connections (default: ${seconds(TICKET_TTL_MS)})`, parseSeconds)
     .option('--session-ttl <seconds>', `how long a session lives after login; older ones must login again (default: ${seconds(SESSION_TTL_MS)}, 7 days)`, parseSeconds)
     .option('--max-connections <n>', `open connections in total (default: ${DEFAULT_LIMITS.maxConnections})`, parsePositive)
@@ -101,6 +109,7 @@ export function trackerProgram(): Command {
         peer: opts.peer,
         twinAck: opts.twinAck,
         twinLost: opts.twinLost,
+        twinStateMin: opts.twinStateMin,
         ticketTtlMs: opts.ticketTtl,
         sessionTtlMs: opts.sessionTtl,
         limits: {

@@ -318,6 +318,7 @@ export class EventInbox {
     if (!this.target || this.stopped) return;
     const local = this.ledger.originMarks();
     for (const [origin, seq] of this.target) if ((local.get(origin)?.seq ?? 0) < seq) return;
+    if (this.ledger.awaitingTwinState) return; // taken once its events are here: a later apply
     if (this.ledger.refolding) {
       if (!this.awaitingRefold) {
         this.awaitingRefold = true;

@@ -8,6 +8,9 @@
  *   so the twin folds them without re-folding, in frames of CATCH_UP_FRAME_BYTES, one per turn
  *   of the event loop, at most MAX_UNACKED_BATCHES unacknowledged: memory on both sides
  *   stays bounded however far behind the twin is.
+ * - The state ahead: before a catch-up of at least `twinStateMin` events, to a twin that
+ *   takes it and holds nothing this log lacks, this tracker's state goes first
+ *   (twin-state.ts), so that the twin need not fold the events it is the fold of.
  * - Live: events become durable here (Ledger 'durable', so only events already on disk)
  *   and go out at once when they continue what was sent; otherwise the next pump reads
  *   them back from the log.
@@ -15,7 +18,8 @@
 import { compareOrder, type Envelope } from '../events/envelope.js';
 import type { Position } from '../events/log/event-store.js';
 import type { Ledger } from '../events/log/ledger.js';
-import { encodedRow, encodeEncodedRows, type EncodedRow } from '../events/replication/protocol.js';
+import { encodedRow, encodeEncodedRows, encodeMessage, type EncodedRow } from '../events/replication/protocol.js';
+import { stateParts } from '../events/replication/twin-state.js';
 import { wallMs } from './wall-clock.js';
 
 /** Envelopes per `events` frame at most (frames of small events reach their size in bytes first). */
@@ -44,6 +48,8 @@ export const MAX_UNACKED_BATCHES = 16;
 export const MAX_SCAN_ROWS = 50_000;
 /** An envelope's JSON beyond its data (origin, seq, hlc, type, prev, hash, idem, escapes): about 230 bytes. */
 const ENVELOPE_OVERHEAD_BYTES = 240;
+/** The smallest catch-up, in events, that this tracker's state goes ahead of (--twin-state-min). */
+export const DEFAULT_TWIN_STATE_MIN = 100_000;
 /** Live batches whose durable time is remembered until they are sent (for the lag figure). */
 const MAX_DURABLE_TIMES = 10_000;
 
@@ -51,6 +57,8 @@ const MAX_DURABLE_TIMES = 10_000;
 export interface SenderLink {
   /** Events may flow: the link is up and not closed. */
   flowing(): boolean;
+  /** The twin takes `state` frames (its hello said so). */
+  takesStates(): boolean;
   send(frame: string): void;
 }
 
@@ -72,6 +80,8 @@ export class LogSender {
     private readonly origin: number,
     private readonly ledger: Ledger,
     private readonly link: SenderLink,
+    /** The smallest catch-up that the state goes ahead of. */
+    private readonly twinStateMin = DEFAULT_TWIN_STATE_MIN,
   ) {}
 
   /** The twin holds (origin, seq) and everything before it: none of that is sent. */
@@ -117,7 +127,10 @@ export class LogSender {
    */
   pump(): void {
     if (this.pumpQueued || !this.link.flowing() || this.unacked >= MAX_UNACKED_BATCHES) return;
-    this.backlog ??= new Map([...this.ledger.originMarks()].map(([origin, mark]) => [origin, mark.seq]));
+    if (!this.backlog) {
+      this.backlog = new Map([...this.ledger.originMarks()].map(([origin, mark]) => [origin, mark.seq]));
+      this.sendStateAhead();
+    }
     const batch = this.nextBatch();
     if (!batch) return;
     if (batch.length > 0) this.sendBatch(batch);
@@ -176,6 +189,22 @@ export class LogSender {
     const run = rows.slice(0, n);
     if (run.length > 0) this.sent.set(missing, run[run.length - 1]!.seq);
     return run.length > 0 ? run.map(encodedRow) : undefined;
+  }
+
+  /**
+   * Sends this tracker's state ahead of the catch-up, if the twin takes it, lacks at least
+   * twinStateMin events and holds none this log lacks (else its log would hold events the
+   * state is not the fold of, and it would have to fold them all anyway).
+   */
+  private sendStateAhead(): void {
+    if (!this.link.takesStates()) return;
+    const marks = this.ledger.originMarks();
+    for (const [origin, seq] of this.sent) if (seq > (marks.get(origin)?.seq ?? 0)) return;
+    let lacking = 0;
+    for (const [origin, mark] of marks) lacking += mark.seq - Math.min(mark.seq, this.sent.get(origin) ?? 0);
+    if (lacking < this.twinStateMin) return;
+    const state = this.ledger.stateForTwin();
+    if (state) for (const part of stateParts(state)) this.link.send(encodeMessage(part));
   }
 
   /** How big a frame that starts with (origin, seq) may be: small within the catch-up, big once live. */

@@ -91,6 +91,8 @@ export interface ReplicatorOptions {
   readonly twinAck?: TwinAck;
   /** The twin is lost for good: a restored log accepts commands without reaching it (--twin-lost). */
   readonly twinLost?: boolean;
+  /** The smallest catch-up that this tracker's state goes ahead of (--twin-state-min; LogSender). */
+  readonly twinStateMin?: number;
 }
 
 export interface ReplicationStatus {
@@ -127,6 +129,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
   readonly keys: ClusterKeys;
   readonly checker: FrameChecker | undefined;
   readonly twinAck: TwinAck;
+  readonly twinStateMin: number | undefined;
   private readonly log: Logger;
   private readonly url: string;
   private readonly address: string;
@@ -164,6 +167,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.keys = options.keys;
     this.log = options.log;
     this.twinAck = options.twinAck ?? DEFAULT_TWIN_ACK;
+    this.twinStateMin = options.twinStateMin;
     // The checker's thread stores catch-up frames into the log file (not an in-memory log).
     const { db } = options.ledger.store;
     this.checker = FrameChecker.create(db.memory ? undefined : db.name);
@@ -238,7 +242,7 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
       link,
       peer: { id: this.twinId, address: this.address },
       twinAck: this.twinAck,
-      inSync: link === 'up' && lagEvents === 0 && !this.ledger.refolding,
+      inSync: link === 'up' && lagEvents === 0 && !this.ledger.refolding && !this.ledger.awaitingTwinState,
       lagEvents: this.everUp ? lagEvents : null,
       localMarks: Object.fromEntries(local),
       peerMarks: Object.fromEntries(peer),
@@ -329,6 +333,12 @@ export class Replicator implements UpgradeHandler, ReplicationBarrier, PeerHost 
     this.announcedCaughtUp = true;
     this.leaveRestored();
     this.gate.recheck();
+  }
+
+  twinStateArrived(peer: ReplicationPeer, problem: string | undefined, chars: number, ms: number): void {
+    if (peer !== this.link) return;
+    if (problem) this.log.warn({ twin: this.twinId, problem }, `the state tracker ${this.twinId} sent ahead of the catch-up cannot be taken (${problem}): its events are folded here instead`);
+    else this.log.info({ twin: this.twinId, chars, ms }, `tracker ${this.twinId} sent its state ahead of the catch-up (${chars} characters, read in ${ms} ms)`);
   }
 
   lag(ms: number, events: number): void {

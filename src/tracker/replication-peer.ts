@@ -10,7 +10,10 @@
  * - then the two halves of the link: the LogSender (log-sender.ts) streams what the twin
  *   lacks, catch-up then live; the EventInbox (event-inbox.ts) applies what the twin
  *   sends and acknowledges it. The peer routes frames between them and the socket: the
- *   twin's marks, acks and events all tell the sender what the twin holds.
+ *   twin's marks, acks and events all tell the sender what the twin holds. A state the
+ *   twin sends ahead of its catch-up (twin-state.ts) is put together here and handed to
+ *   the ledger, which takes it in place of folding those events; one it cannot take is
+ *   reported and the events are folded as usual.
  * - liveness: a ping every HEARTBEAT_INTERVAL_MS; nothing heard for
  *   HEARTBEAT_TIMEOUT_MS (a silent partition) and the socket is dropped.
  */
@@ -26,9 +29,11 @@ import {
   type LinkErrorCode,
   type LinkMessage,
   type Marks,
+  type StatePart,
   DEFAULT_TWIN_ACK,
   type TwinAck,
 } from '../events/replication/protocol.js';
+import { StateAssembly } from '../events/replication/twin-state.js';
 import { Silence } from '../wire/silence.js';
 import { linkProof, type ClusterKeys } from './cluster-keys.js';
 import { EventInbox, type FrameLag } from './event-inbox.js';
@@ -61,6 +66,8 @@ export interface PeerHost {
   readonly checker?: FrameChecker;
   /** When the twin is to acknowledge this tracker's live events (asked for in the hello). */
   readonly twinAck: TwinAck;
+  /** The smallest catch-up that this tracker's state goes ahead of (LogSender). */
+  readonly twinStateMin?: number;
   /** The twin proved the secret. False means this connection must close (a duplicate). */
   authenticated(peer: ReplicationPeer): boolean;
   /** The twin's marks arrived: the link is up. */
@@ -70,6 +77,11 @@ export interface PeerHost {
   caughtUp(peer: ReplicationPeer, events: number, ms: number): void;
   /** `events` live events arrived `ms` after they became durable on the twin. */
   lag(ms: number, events: number): void;
+  /**
+   * A state from the twin arrived (`chars` of text, read in `ms`): the ledger now expects
+   * its events, or, with a problem, cannot take it and folds them as usual.
+   */
+  twinStateArrived(peer: ReplicationPeer, problem: string | undefined, chars: number, ms: number): void;
   /** The connection closed; `code` is ours or the twin's reason when there was one. */
   closed(peer: ReplicationPeer, code: string, detail: string): void;
 }
@@ -87,6 +99,9 @@ export class ReplicationPeer {
   private peerChallenge: string | undefined;
   /** What the twin asked for in its hello: when to acknowledge its live events. */
   private ackWhen: TwinAck = DEFAULT_TWIN_ACK;
+  /** The twin's hello said it takes `state` frames. */
+  private twinTakesStates = false;
+  private readonly stateAssembly = new StateAssembly();
   private verified = false;
   private closed = false;
   /** fail() or shutdown() ran: nothing more is read or sent, the close is on its way. */
@@ -106,8 +121,9 @@ export class ReplicationPeer {
   ) {
     this.sender = new LogSender(host.id, host.ledger, {
       flowing: () => this.up && !this.closed,
+      takesStates: () => this.twinTakesStates,
       send: (frame) => this.sendFrame(frame),
-    });
+    }, host.twinStateMin);
     this.inbox = new EventInbox(host.ledger, {
       receiving: () => !this.closed && !this.ending,
       liveWaitsForDisk: () => this.ackWhen === 'flush',
@@ -127,7 +143,7 @@ export class ReplicationPeer {
     const beat = setInterval(() => this.heartbeat(), HEARTBEAT_INTERVAL_MS);
     this.timers.push(auth, beat);
     // `ack` only when it is not the default, which a tracker that predates it assumes.
-    this.send({ t: 'hello', v: PROTOCOL_VERSION, tracker: this.host.id, challenge: this.challenge, ...(this.host.twinAck !== DEFAULT_TWIN_ACK && { ack: this.host.twinAck }), clock: Date.now() });
+    this.send({ t: 'hello', v: PROTOCOL_VERSION, tracker: this.host.id, challenge: this.challenge, ...(this.host.twinAck !== DEFAULT_TWIN_ACK && { ack: this.host.twinAck }), clock: Date.now(), states: true });
   }
 
   /**
@@ -183,6 +199,8 @@ export class ReplicationPeer {
         return this.onEvents(m.events, m.at, text);
       case 'ack':
         return this.onAck(m.marks);
+      case 'state':
+        return this.onState(m);
       case 'refused':
         this.why ??= { code: m.code, detail: `the twin refused the link: ${m.message}` };
         return;
@@ -195,6 +213,7 @@ export class ReplicationPeer {
     if (m.tracker !== this.host.twinId) return this.fail('UNEXPECTED_PEER', `this is tracker ${this.host.id}, which replicates with tracker ${this.host.twinId}, not ${m.tracker}`);
     this.peerChallenge = m.challenge;
     this.ackWhen = m.ack ?? DEFAULT_TWIN_ACK;
+    this.twinTakesStates = m.states === true;
     if (m.clock !== undefined) this.twinClockAheadMs = m.clock - Date.now();
     const proof = linkProof(this.host.keys, authTranscript(this.host.id, this.host.twinId, m.challenge, this.challenge, this.host.twinAck));
     this.send({ t: 'auth', proof });
@@ -231,6 +250,15 @@ export class ReplicationPeer {
       if (e.seq > (this.peerMarks.get(e.origin) ?? 0)) this.peerMarks.set(e.origin, e.seq);
     }
     this.inbox.push(events, at, events.length >= OFF_THREAD_MIN_EVENTS ? text : undefined);
+  }
+
+  private onState(part: StatePart): void {
+    if (!this.up) return this.fail('BAD_FRAME', 'state before marks');
+    const started = performance.now();
+    const whole = this.stateAssembly.add(part);
+    if (whole === undefined) return;
+    const problem = typeof whole === 'string' ? whole : this.host.ledger.expectTwinState(whole);
+    this.host.twinStateArrived(this, problem, typeof whole === 'string' ? 0 : whole.text.length, Math.round(performance.now() - started));
   }
 
   private onAck(marks: Marks): void {

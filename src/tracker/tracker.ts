@@ -43,6 +43,8 @@ export interface TrackerOptions {
   readonly twinAck?: TwinAck;
   /** The twin is lost for good: a log put back by `tracker restore` accepts commands without reaching it (--twin-lost). */
   readonly twinLost?: boolean;
+  /** The smallest catch-up of the twin that this tracker's state goes ahead of (default DEFAULT_TWIN_STATE_MIN, flag --twin-state-min). */
+  readonly twinStateMin?: number;
 }
 
 /** Something that serves WebSocket upgrades on a path, like the replication link. */
@@ -104,6 +106,10 @@ export class Tracker {
       const ms = Math.round(performance.now() - refoldStarted);
       refoldStarted = undefined;
       log.info({ ms }, `re-fold done in ${ms} ms`);
+    });
+    ledger.on('twin-state', (taken: boolean, detail: string) => {
+      if (taken) log.info({ detail }, `took the twin's state as the fold of the caught-up events (${detail})`);
+      else log.warn({ reason: detail }, `did not take the twin's state (${detail}): folding the caught-up events here`);
     });
     ledger.on('snapshot-failed', (message: string) => log.warn({ reason: message }, 'background snapshot failed; the next one will retry'));
     ledger.on('fatal', (error: unknown) => {
@@ -248,7 +254,7 @@ function replicatorFor(options: TrackerOptions, ledger: Ledger, keys: ClusterKey
   if (!twin) return undefined;
   if (others.length > 1) log.warn(`tracker_info.txt lists ${options.trackers.length} trackers; replicating with tracker ${twin.id} only`);
   const dial = options.peer ?? twin;
-  return new Replicator({ id: options.id, twin: { id: twin.id, host: dial.host, port: dial.port }, ledger, keys, log, twinAck: options.twinAck, twinLost: options.twinLost });
+  return new Replicator({ id: options.id, twin: { id: twin.id, host: dial.host, port: dial.port }, ledger, keys, log, twinAck: options.twinAck, twinLost: options.twinLost, twinStateMin: options.twinStateMin });
 }
 
 function reply(res: ServerResponse, status: number, type: string, body: string): void {

@@ -54,6 +54,33 @@ describe('catch-up', () => {
     expect(lines.filter((l) => /"level":(40|50)/.test(l)).length).toBe(1); // the drop is the only warning
   });
 
+  test('a tracker far behind takes its twin\'s state ahead of the catch-up (--twin-state-min), stores the events without folding them, and both converge', async () => {
+    cluster = await Cluster.create(2);
+    await Promise.all([cluster.start(1, ['--twin-state-min', '500']), cluster.start(2)]);
+    await waitConverged(cluster);
+    await cluster.kill(2, 'SIGKILL');
+
+    const alice = await clientOf(cluster, [1]);
+    clients.push(alice);
+    await alice.request('create_user', { user: 'alice', password: 'pw' });
+    await alice.request('login', { user: 'alice', password: 'pw', peer: '127.0.0.1:7201' });
+    for (let i = 0; i < 600; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => alice.request('create_group', { group: `g${i + j}` })));
+
+    await cluster.start(2);
+    const [one, two] = await waitConverged(cluster, 15_000);
+    expect(two.stateHash).toBe(one.stateHash);
+    expect(two.originMarks).toEqual(one.originMarks);
+    expect(cluster.trackers[1]!.output).toMatch(/took the twin's state as the fold of the caught-up events \(\d+ events, taken in \d+ ms\)/);
+    expect(stateOf(cluster, 2).groups.size).toBe(600);
+    // and the state it took is its newest snapshot: a restart loads it
+    await cluster.kill(2, 'SIGTERM');
+    await cluster.start(2);
+    const [, again] = await waitConverged(cluster, 15_000);
+    expect(again.stateHash).toBe(one.stateHash);
+    const loaded = [...cluster.trackers[1]!.output.matchAll(/"fromSnapshot":(\d+)/g)].map((m) => Number(m[1]));
+    expect(loaded.at(-1)).toBeGreaterThanOrEqual(600);
+  });
+
   test('after a partition, each tracker catches up on the other\'s events, which sort among its own, and both converge', async () => {
     // Each side wrote its own events during the partition, interleaved in time: tracker 2's
     // 5,000 start after the first 1,000 of tracker 1's 30,000, so almost every frame it

@@ -17,6 +17,9 @@ const chain = (origin: number, n: number): Envelope[] => {
   return out;
 };
 
+const state = { t: 'state', at: { hlc: 9, origin: 2, seq: 4 }, count: 7, hash: 'a'.repeat(64), tips: [[1, 3, 'b'.repeat(64)], [2, 4, 'c'.repeat(64)]], part: 1, parts: 2, text: '"users":[]}' } as const;
+const stateWith = (change: Record<string, unknown>) => JSON.stringify({ ...state, ...change });
+
 describe('replication protocol', () => {
   test('every message survives encode then parse', () => {
     const challenge = 'a'.repeat(43);
@@ -26,12 +29,14 @@ describe('replication protocol', () => {
       { t: 'hello', v: 1, tracker: 2, challenge, ack: 'flush' },
       { t: 'hello', v: 1, tracker: 2, challenge, clock: 1_764_000_000_000 },
       { t: 'hello', v: 1, tracker: 2, challenge, ack: 'write', clock: 1_764_000_000_000 },
+      { t: 'hello', v: 1, tracker: 2, challenge, states: true },
       { t: 'auth', proof: 'xyz' },
       { t: 'marks', marks: new Map([[1, 10], [2, 0]]) },
       { t: 'events', events: chain(1, 3) },
       { t: 'events', events: chain(2, 2), at: 1234.5 },
       { t: 'ack', marks: new Map([[1, 3]]) },
       { t: 'refused', code: 'AUTH_FAILED', message: 'no' },
+      state,
     ] as const;
     for (const m of messages) expect(parseMessage(encodeMessage(m))).toEqual({ ok: true, message: m });
   });
@@ -52,6 +57,14 @@ describe('replication protocol', () => {
     ['an envelope with 7 fields', '{"t":"events","events":[[1,1,1,"user_created","{}",""," h"]]}'],
     ['a seq gap within an origin', JSON.stringify({ t: 'events', events: [chain(1, 3)[0], chain(1, 3)[2]].map((e) => [e!.origin, e!.seq, e!.hlc, e!.type, e!.data, e!.prev, e!.hash, e!.idem]) })],
     ['a bad at', encodeMessage({ t: 'events', events: chain(1, 1) }).replace('"events":', '"at":"now","events":')],
+    ['a hello whose states is not true', `{"t":"hello","v":1,"tracker":1,"challenge":"${'a'.repeat(43)}","states":1}`],
+    ['a state whose at is not one of its tips', stateWith({ at: { hlc: 9, origin: 2, seq: 3 } })],
+    ['a state whose hash is not 64 hex digits', stateWith({ hash: 'A'.repeat(64) })],
+    ['a state with two tips for one origin', stateWith({ tips: [[2, 4, 'c'.repeat(64)], [2, 4, 'c'.repeat(64)]] })],
+    ['a state without tips', stateWith({ tips: [] })],
+    ['a state part past its parts', stateWith({ part: 2 })],
+    ['a state in too many parts', stateWith({ parts: 1025 })],
+    ['a state part too long', stateWith({ text: 'x'.repeat(1024 * 1024 + 1) })],
   ])('refuses %s', (_what, text) => {
     expect(parseMessage(text)).toMatchObject({ ok: false, code: 'BAD_FRAME' });
   });

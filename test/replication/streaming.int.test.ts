@@ -57,20 +57,21 @@ function hostFor(id: number, ledger: Ledger, on: Partial<PeerHost> = {}): PeerHo
     progress: () => undefined,
     caughtUp: () => undefined,
     lag: () => undefined,
+    twinStateArrived: () => undefined,
     closed: () => undefined,
     ...on,
   };
 }
 
 /** Tracker 1's peer for `ledger`, with the link up to a fake tracker 2 that holds `marks`. */
-function linkedToTwin(ledger: Ledger, marks: Record<string, number>) {
+function linkedToTwin(ledger: Ledger, marks: Record<string, number>, on: Partial<PeerHost> = {}, hello: { states?: true } = {}) {
   const ws = new FakeSocket();
-  const peer = new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 2', hostFor(1, ledger));
+  const peer = new ReplicationPeer(ws as unknown as WebSocket, 1, 'tracker 2', hostFor(1, ledger, on));
   cleanup.push(() => ws.emit('close', 1000, Buffer.from('')));
   peer.start();
   const mine = (ws.sent[0] as { challenge: string }).challenge;
   const theirs = 'c'.repeat(43);
-  ws.deliver({ t: 'hello', v: PROTOCOL_VERSION, tracker: 2, challenge: theirs });
+  ws.deliver({ t: 'hello', v: PROTOCOL_VERSION, tracker: 2, challenge: theirs, ...hello });
   ws.deliver({ t: 'auth', proof: linkProof(keys, authTranscript(2, 1, mine, theirs, 'flush')) });
   ws.deliver({ t: 'marks', marks });
   return { ws, peer };
@@ -113,6 +114,40 @@ describe('catch-up stream', () => {
     expect(frames).toBeGreaterThan(4 * MAX_COALESCED_FRAMES);
     expect(applied.length).toBeLessThanOrEqual(Math.ceil(frames / MAX_COALESCED_FRAMES) + 1);
   }, 60_000);
+
+  test('given a twin that lacks at least twinStateMin events and takes states, when the link comes up over a real socket, then the state goes ahead of the events and the twin takes it instead of folding them', async () => {
+    const log = [...chain(1, 3000, { hlc: (i) => 1_000_000 + 2 * i }), ...chain(2, 2000, { hlc: (i) => 1_000_001 + 2 * i })];
+    const one = ledgerWith(1, log);
+    const two = ledgerWith(2);
+    const taken: [boolean, string][] = [];
+    two.on('twin-state', (ok: boolean, detail: string) => taken.push([ok, detail]));
+    let caughtUp!: () => void;
+    const done = new Promise<void>((resolve) => (caughtUp = resolve));
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    server.on('connection', (ws) => new ReplicationPeer(ws, 2, 'tracker 2', hostFor(1, one, { twinStateMin: 4000 })).start());
+    const ws = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    cleanup.push(() => new Promise((resolve) => server.close(resolve)), () => ws.terminate());
+    const kinds: string[] = [];
+    ws.on('message', (data: Buffer) => kinds.push(/^\{"t":"(\w+)"/.exec(data.toString('latin1', 0, 20))![1]!));
+    ws.once('open', () => new ReplicationPeer(ws, 2, 'tracker 1', hostFor(2, two, { caughtUp: () => caughtUp() })).start());
+    await done;
+
+    expect(taken).toEqual([[true, expect.stringMatching(/^5000 events, taken in \d+ ms$/) as string]]);
+    expect(two.hash()).toBe(one.hash());
+    expect(two.store.latestSnapshot()).toMatchObject({ eventCount: 5000, stateHash: one.hash() });
+    const firstEvents = kinds.indexOf('events');
+    expect(kinds.slice(0, firstEvents)).toEqual(['hello', 'auth', 'marks', 'state']);
+  }, 60_000);
+
+  test('given a twin whose hello does not say it takes states (a tracker before them), when it lacks many events, then no state frame is sent; one that says so gets one', () => {
+    const one = ledgerWith(1, chain(1, 500));
+    const kinds = (ws: FakeSocket) => ws.sent.map((m) => (m as { t: string }).t);
+    expect(kinds(linkedToTwin(one, {}, { twinStateMin: 1 }).ws)).toEqual(['hello', 'auth', 'marks', 'events']);
+    expect(kinds(linkedToTwin(one, {}, { twinStateMin: 1 }, { states: true }).ws)).toEqual(['hello', 'auth', 'marks', 'state', 'events']);
+    // nor to one that lacks fewer than twinStateMin
+    expect(kinds(linkedToTwin(one, { '1': 100 }, { twinStateMin: 401 }, { states: true }).ws)).toEqual(['hello', 'auth', 'marks', 'events']);
+  });
 
   test('given a twin that holds over twice MAX_SCAN_ROWS rows between two it lacks, when the sender streams, then it yields to the event loop after each read', async () => {
     // origin 2's first event sorts first and its second last; the twin holds all of origin 1 in between

@@ -99,11 +99,6 @@ export class PagedFold {
   private readonly page: Database.Statement;
   private at: Position;
 
-  /** A fold from a snapshot (or the empty state) of every event after it. */
-  static fromSnapshot(store: EventStore, snapshot: SnapshotAt | undefined): PagedFold {
-    return new PagedFold(store, snapshot ? decodeState(snapshot.state) : initialState(), snapshot && { hlc: snapshot.hlc, origin: snapshot.origin, seq: snapshot.seq });
-  }
-
   /** Folds into `state` (changed in place) the events after `start` (all, if undefined). */
   constructor(
     store: EventStore,

@@ -14,6 +14,10 @@
  *   the state before it serves until it is done.
  * - Snapshots every `snapshotEvery` events, taken only when everything folded is
  *   durable, so `open` loads the newest snapshot and replays only the tail.
+ * - The twin's state (twin-state.ts): ahead of a big catch-up the twin may send its state
+ *   (`stateForTwin` there, `expectTwinState` here); the catch-up's events are then
+ *   stored without folding, and once the log holds exactly the events the state is of,
+ *   it is stored as a snapshot and the re-fold that ends the catch-up starts from it.
  *
  * 'durable' is emitted with each batch of envelopes once it is on disk, in commit order
  * (a catch-up the twin holds durably: once it is in the log, see applyRemote's waitForDisk).
@@ -24,11 +28,12 @@ import { EventEmitter } from 'node:events';
 import type { DomainEvent } from '../domain-events.js';
 import { compareOrder, GENESIS_PREV, parseEnvelope, parseEventData, seal, type Envelope } from '../envelope.js';
 import { nextHlc, observeHlc } from '../hlc.js';
-import { snapshotText, textHash } from '../state-codec.js';
+import type { OriginTip, TwinState } from '../replication/twin-state.js';
+import { decodeState, snapshotText, textHash } from '../state-codec.js';
 import { evolve, initialState, type State } from '../state.js';
 import type { EventStore, OriginMark, Position } from './event-store.js';
 import { BackgroundRefold } from './background-refold.js';
-import { foldFromSnapshot, PagedFold } from './fold.js';
+import { foldEvents, PagedFold, type SnapshotAt } from './fold.js';
 import { Snapshotter, type SnapshotResult } from './snapshotter.js';
 import { StateHasher, type StateHashReading } from './state-hasher.js';
 
@@ -57,6 +62,18 @@ export interface OpenStats {
   readonly snapshotEvents: number;
   readonly replayed: number;
   readonly ms: number;
+}
+
+/** Where a fold starts: a snapshot's position and event count, and its state decoded (the fold changes it). */
+interface FoldStart {
+  readonly at: Position;
+  readonly eventCount: number;
+  readonly state: State;
+}
+
+/** A stored snapshot as a fold's start. */
+function startAt(snapshot: (SnapshotAt & { readonly eventCount: number }) | undefined): FoldStart | undefined {
+  return snapshot && { at: { hlc: snapshot.hlc, origin: snapshot.origin, seq: snapshot.seq }, eventCount: snapshot.eventCount, state: decodeState(snapshot.state) };
 }
 
 interface Batch {
@@ -97,6 +114,8 @@ export class Ledger extends EventEmitter {
    */
   private refold: BackgroundRefold | undefined;
   private readonly backgroundRefoldMin: number;
+  /** A state the twin sent ahead of a catch-up (expectTwinState), decoded, until it is taken or given up. */
+  private expected: { readonly state: TwinState; readonly decoded: State } | undefined;
   private closed = false;
 
   constructor(
@@ -114,7 +133,7 @@ export class Ledger extends EventEmitter {
   /** Loads the newest snapshot and replays the log after it. */
   open(): OpenStats {
     const started = performance.now();
-    const snapshotEvents = this.foldFrom(this.store.latestSnapshot());
+    const snapshotEvents = this.foldFrom(startAt(this.store.latestSnapshot()));
     this.takeMarks(this.store.originMarks());
     if (this.backgroundSnapshots) {
       this.snapshotter = Snapshotter.create(
@@ -134,6 +153,11 @@ export class Ledger extends EventEmitter {
   /** A re-fold is going on in the background: `current` lacks events that sort before some it holds. */
   get refolding(): boolean {
     return this.refold !== undefined;
+  }
+
+  /** A state from the twin waits for the events it is of (expectTwinState): `current` lacks them meanwhile. */
+  get awaitingTwinState(): boolean {
+    return this.expected !== undefined;
   }
 
   /** The state hash, recomputed only when events were folded since it was last asked for (StateHasher). */
@@ -272,12 +296,13 @@ export class Ledger extends EventEmitter {
       this.cancelRefold();
       this.deferRefold(from);
     }
-    const late = this.unfoldedFrom !== undefined || (this.lastFolded !== undefined && compareOrder(first, this.lastFolded) < 0);
-    if (late && this.refold) {
+    const late = this.expected !== undefined || this.unfoldedFrom !== undefined || (this.lastFolded !== undefined && compareOrder(first, this.lastFolded) < 0);
+    if (late && this.refold && !this.expected) {
       // After the background re-fold's cursor: it folds them; the old state goes without.
     } else if (late) {
       this.deferRefold(first);
-      if (!catchingUp) this.foldDeferred();
+      // The twin's state is taken once its events are all here, however many more follow.
+      if (this.expected ? this.holdsTips(this.expected.state) : !catchingUp) this.foldDeferred();
     } else if (order) {
       for (const i of order) this.fold(fresh[i]!, events[i]!);
     } else {
@@ -299,9 +324,101 @@ export class Ledger extends EventEmitter {
    * (its link dropped) calls it itself. A no-op when nothing waits.
    */
   foldDeferred(): void {
-    if (!this.unfoldedFrom || this.closed) return;
+    if (this.closed || this.takeTwinState()) return;
+    if (!this.unfoldedFrom) return;
     this.flush(); // the re-fold reads the log: local events must be in it
     this.refoldFrom(this.unfoldedFrom);
+  }
+
+  /**
+   * The folded state for the twin, ahead of its catch-up (twin-state.ts): undefined
+   * unless it is the fold of exactly the events within the marks (nothing waits to be
+   * folded or re-folded, and local commits are written first). Writing its text holds
+   * the event loop: about 0.3 s for a million events' state.
+   */
+  stateForTwin(): TwinState | undefined {
+    this.flush();
+    if (this.closed || this.refold || this.unfoldedFrom || this.expected || this.appendsElsewhere > 0 || !this.lastFolded) return undefined;
+    const tips = new Map<number, OriginTip>();
+    let count = 0;
+    let at: Position | undefined;
+    for (const [origin, mark] of this.marks) {
+      tips.set(origin, { seq: mark.seq, hash: mark.hash });
+      count += mark.seq;
+      const tip = { hlc: mark.hlc, origin, seq: mark.seq };
+      if (!at || compareOrder(tip, at) > 0) at = tip;
+    }
+    if (!at || count !== this.state.eventCount || compareOrder(at, this.lastFolded) !== 0) return undefined;
+    const text = snapshotText(this.state);
+    return { at, count, tips, text, hash: textHash(text) };
+  }
+
+  /**
+   * A state the twin sent ahead of a catch-up (its stateForTwin). From now on remote
+   * events are stored and not folded; once the log holds every event up to the state's
+   * tips (the same events: the tips' hashes match) and no other that sorts before its
+   * last, it is taken as their fold: stored as a snapshot, and only the events after it
+   * are folded here. Should the log hold an event the state lacks (a local commit that
+   * sorts among them, say), or should the catch-up end first (foldDeferred), it is
+   * dropped and the events are folded here after all. Returns what is wrong with the
+   * state, if anything (it is then not expected). Its text's hash was checked on arrival
+   * (StateAssembly).
+   */
+  expectTwinState(twin: TwinState): string | undefined {
+    if (this.closed) return 'the log is closed';
+    let count = 0;
+    for (const tip of twin.tips.values()) count += tip.seq;
+    if (count !== twin.count) return `the state says it holds ${twin.count} events, its tips ${count}`;
+    let decoded: State;
+    try {
+      decoded = decodeState(JSON.parse(twin.text));
+    } catch (error) {
+      return `the state cannot be read: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    if (decoded.eventCount !== twin.count) return `the state is of ${decoded.eventCount} events, not ${twin.count}`;
+    this.expected = { state: twin, decoded };
+    return undefined;
+  }
+
+  /** The log holds every event up to a twin state's tips. */
+  private holdsTips(twin: TwinState): boolean {
+    for (const [origin, tip] of twin.tips) if ((this.marks.get(origin)?.seq ?? 0) < tip.seq) return false;
+    return true;
+  }
+
+  /**
+   * Takes the expected twin state if its events are all here and the log holds no other
+   * that sorts before its last; gives it up otherwise. Emits 'twin-state' (taken, detail).
+   */
+  private takeTwinState(): boolean {
+    const expected = this.expected;
+    if (!expected) return false;
+    const started = performance.now();
+    this.expected = undefined;
+    const twin = expected.state;
+    this.flush(); // local commits are in the log, for the check and the re-fold
+    const problem = this.holdsTips(twin) ? this.logDiffersFrom(twin) : 'the catch-up ended before its events were all here';
+    if (problem) {
+      this.emit('twin-state', false, problem);
+      return false;
+    }
+    this.store.saveSnapshot(twin.at, twin.count, twin.hash, twin.text, this.clock());
+    this.store.pruneSnapshots(SNAPSHOTS_KEPT);
+    this.refoldFrom({ hlc: twin.at.hlc, origin: twin.at.origin, seq: twin.at.seq + 1 }, { at: twin.at, eventCount: twin.count, state: expected.decoded });
+    this.emit('twin-state', true, `${twin.count} events, taken in ${Math.round(performance.now() - started)} ms`);
+    return true;
+  }
+
+  /** Why the log's events up to the twin state's last are not exactly those it is the fold of, if they are not. */
+  private logDiffersFrom(twin: TwinState): string | undefined {
+    for (const [origin, tip] of twin.tips) {
+      if (this.store.ofOrigin(origin, tip.seq - 1, 1)[0]?.hash !== tip.hash) return `origin ${origin} seq ${tip.seq} differs from the state's`;
+    }
+    for (const origin of this.store.origins()) {
+      const next = this.store.ofOrigin(origin, twin.tips.get(origin)?.seq ?? 0, 1)[0];
+      if (next && compareOrder(next, twin.at) <= 0) return `the log holds origin ${origin} seq ${next.seq}, which the state lacks and which sorts before its last event`;
+    }
+    return undefined;
   }
 
   /**
@@ -408,32 +525,34 @@ export class Ledger extends EventEmitter {
    */
   async close(): Promise<void> {
     this.closed = true;
+    this.expected = undefined;
     this.cancelRefold();
     await this.snapshotter?.stop();
     this.snapshotter = undefined;
   }
 
   /**
-   * Rebuilds the state from the newest snapshot that sorts before `from`, with the
+   * Rebuilds the state from `start`, else the newest snapshot that sorts before `from`, with the
    * events within the marks (not those another connection appended and this ledger has
    * not applied yet: appendingElsewhere).
    */
-  private refoldFrom(from: Position): void {
+  private refoldFrom(from: Position, start?: FoldStart): void {
     const running = this.refold;
     if (running) {
       this.cancelRefold();
-      if (compareOrder(running.from, from) < 0) from = running.from;
+      // A given start holds everything before `from`, the running re-fold's late events too.
+      if (!start && compareOrder(running.from, from) < 0) from = running.from;
     }
     this.dropSnapshotsFrom(from);
     this.unfoldedFrom = undefined;
-    const snapshot = this.store.latestSnapshot(from);
+    const snapshot = start ?? startAt(this.store.latestSnapshot(from));
     const snapshotEvents = snapshot?.eventCount ?? 0;
     if (this.eventsWithinMarks() - snapshotEvents < this.backgroundRefoldMin) {
       this.foldFrom(snapshot, this.marks);
       this.emit('refold', from);
       return;
     }
-    const job: BackgroundRefold = new BackgroundRefold(from, PagedFold.fromSnapshot(this.store, snapshot), snapshotEvents, {
+    const job: BackgroundRefold = new BackgroundRefold(from, new PagedFold(this.store, snapshot?.state ?? initialState(), snapshot?.at), snapshotEvents, {
       marks: this.marks,
       writePending: () => {
         if (!this.pending) return false;
@@ -488,10 +607,12 @@ export class Ledger extends EventEmitter {
   }
 
   /** Resets to a snapshot (or the empty state) and folds every event after it (within `marks`, if given). */
-  private foldFrom(snapshot: ReturnType<EventStore['latestSnapshot']>, marks?: ReadonlyMap<number, { readonly seq: number }>): number {
-    const { state, last } = foldFromSnapshot(this.store, snapshot, { within: marks });
+  private foldFrom(snapshot: FoldStart | undefined, marks?: ReadonlyMap<number, { readonly seq: number }>): number {
+    const state = snapshot?.state ?? initialState();
+    const last = foldEvents(this.store, state, { within: marks, after: snapshot?.at }).last ?? snapshot?.at;
     this.state = state;
     this.lastFolded = last;
+    this.hasher.forget();
     // The replayed tail counts toward the next snapshot, so the tail never exceeds snapshotEvery.
     this.sinceSnapshot = state.eventCount - (snapshot?.eventCount ?? 0);
     return snapshot?.eventCount ?? 0;

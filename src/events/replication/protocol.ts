@@ -3,15 +3,22 @@
  * `/replicate`. Pure: message types, encoding and one strict parser; no sockets, no clock,
  * no randomness (the link brings its own challenges).
  *
- *   hello   { t: 'hello', v, tracker, challenge, ack?, clock? }
+ *   hello   { t: 'hello', v, tracker, challenge, ack?, clock?, states? }
  *                                                  first frame from each side; challenge is fresh and random;
  *                                                  ack: when the sender wants its live events acked (TwinAck, default flush);
- *                                                  clock: the sender's wall clock (ms since the epoch), to compare clocks
+ *                                                  clock: the sender's wall clock (ms since the epoch), to compare clocks;
+ *                                                  states: true if the sender takes `state` frames in a catch-up
  *   auth    { t: 'auth', proof }                   HMAC(link key, authTranscript(me, peer, theirs, mine, my ack))
  *   marks   { t: 'marks', marks }                  after the peer's proof checked out: per-origin high-water seq
  *   events  { t: 'events', events, at? }          a batch of envelopes, each origin's in seq order, no gaps;
  *                                                  at: the sender's wall clock (ms) when the first became durable there
  *   ack     { t: 'ack', marks }                    one per `events` frame: the receiver's durable marks after it
+ *   state   { t: 'state', at, count, hash, tips, part, parts, text }
+ *                                                  before a big catch-up's events, to a twin that takes them: the sender's
+ *                                                  state (its canonical text, in `parts` pieces) as the fold of the `count`
+ *                                                  events up to `tips` ([origin, seq, hash] of each origin's last), the last
+ *                                                  of which in fold order is `at`; the receiver takes it in place of folding
+ *                                                  those events (twin-state.ts)
  *   refused { t: 'refused', code, message }        why the sender is about to close the link
  *
  * An envelope travels as a fixed array [origin, seq, hlc, type, data, prev, hash, idem]:
@@ -34,9 +41,14 @@ export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 export const MAX_BATCH_EVENTS = 16_384;
 /** Most origins a marks map may name. */
 export const MAX_ORIGINS = 64;
+/** A `state` frame's piece of the state's text is at most this many characters. */
+export const STATE_PART_CHARS = 1024 * 1024;
+/** A state sent in more pieces than this is refused (a state of 1 GiB of text). */
+export const MAX_STATE_PARTS = 1024;
 /** Challenges are 32 random bytes, base64url: 43 characters. */
 export const CHALLENGE_LENGTH = 43;
 const MAX_PROOF_LENGTH = 128;
+const HEX64 = /^[0-9a-f]{64}$/;
 const MAX_REFUSAL_TEXT = 500;
 
 /** Stable codes for why a link was refused or dropped; both logs and tests match them. */
@@ -69,12 +81,28 @@ export const TWIN_ACKS: readonly TwinAck[] = ['flush', 'write'];
 export const DEFAULT_TWIN_ACK: TwinAck = 'flush';
 
 export type LinkMessage =
-  | { readonly t: 'hello'; readonly v: number; readonly tracker: number; readonly challenge: string; readonly ack?: TwinAck; readonly clock?: number }
+  | { readonly t: 'hello'; readonly v: number; readonly tracker: number; readonly challenge: string; readonly ack?: TwinAck; readonly clock?: number; readonly states?: true }
   | { readonly t: 'auth'; readonly proof: string }
   | { readonly t: 'marks'; readonly marks: Marks }
   | { readonly t: 'events'; readonly events: Envelope[]; readonly at?: number }
   | { readonly t: 'ack'; readonly marks: Marks }
+  | StatePart
   | { readonly t: 'refused'; readonly code: string; readonly message: string };
+
+/** An origin's last event: [origin, seq, hash]. */
+export type Tip = readonly [origin: number, seq: number, hash: string];
+
+/** One piece of a `state` frame's text, with what the whole is (the same in every piece). */
+export interface StatePart {
+  readonly t: 'state';
+  readonly at: Pick<Envelope, 'hlc' | 'origin' | 'seq'>;
+  readonly count: number;
+  readonly hash: string;
+  readonly tips: readonly Tip[];
+  readonly part: number;
+  readonly parts: number;
+  readonly text: string;
+}
 
 export type ParsedMessage = { readonly ok: true; readonly message: LinkMessage } | { readonly ok: false; readonly code: 'BAD_FRAME'; readonly reason: string };
 
@@ -153,7 +181,16 @@ export function parseMessage(text: string): ParsedMessage {
       if (typeof challenge !== 'string' || challenge.length !== CHALLENGE_LENGTH || !/^[A-Za-z0-9_-]+$/.test(challenge)) return bad('hello: bad challenge');
       if (ack !== undefined && !TWIN_ACKS.includes(ack as TwinAck)) return bad(`hello: ack must be one of ${TWIN_ACKS.join(', ')}`);
       if (clock !== undefined && !isPositiveInt(clock)) return bad('hello: clock must be a positive integer (ms since the epoch)');
-      return good({ t: 'hello', v, tracker, challenge, ...(ack !== undefined && { ack: ack as TwinAck }), ...(clock !== undefined && { clock: clock as number }) });
+      if (value.states !== undefined && value.states !== true) return bad('hello: states must be true if given');
+      return good({
+        t: 'hello',
+        v,
+        tracker,
+        challenge,
+        ...(ack !== undefined && { ack: ack as TwinAck }),
+        ...(clock !== undefined && { clock: clock as number }),
+        ...(value.states === true && { states: true as const }),
+      });
     }
     case 'auth': {
       const { proof } = value;
@@ -172,6 +209,8 @@ export function parseMessage(text: string): ParsedMessage {
       if (at === undefined) return good({ t: 'events', events });
       return typeof at === 'number' && Number.isFinite(at) && at > 0 ? good({ t: 'events', events, at }) : bad('events: at must be a positive number');
     }
+    case 'state':
+      return parseStatePart(value);
     case 'refused': {
       const { code, message } = value;
       if (typeof code !== 'string' || code.length > 40 || typeof message !== 'string') return bad('refused: bad code or message');
@@ -195,6 +234,33 @@ function parseMarks(raw: unknown): Map<number, number> | string {
     marks.set(origin, seq as number);
   }
   return marks;
+}
+
+function parseStatePart(value: Record<string, unknown>): ParsedMessage {
+  const { at, count, hash, part, parts, text } = value;
+  if (!isObject(at) || !isPositiveInt(at.hlc) || !isPositiveInt(at.origin) || !isPositiveInt(at.seq)) return bad('state: at must be { hlc, origin, seq } of positive integers');
+  if (!isPositiveInt(count)) return bad('state: count must be a positive integer');
+  if (typeof hash !== 'string' || !HEX64.test(hash)) return bad('state: hash must be 64 hex digits');
+  const tips = parseTips(value.tips);
+  if (typeof tips === 'string') return bad(`state: ${tips}`);
+  if (!tips.some(([origin, seq]) => origin === at.origin && seq === at.seq)) return bad('state: at must be one of the tips');
+  if (!isPositiveInt(parts) || parts > MAX_STATE_PARTS) return bad(`state: parts must be 1 to ${MAX_STATE_PARTS}`);
+  if (!Number.isSafeInteger(part) || (part as number) < 0 || (part as number) >= parts) return bad('state: part must be 0 to parts - 1');
+  if (typeof text !== 'string' || text.length > STATE_PART_CHARS) return bad(`state: text must be a string of at most ${STATE_PART_CHARS} characters`);
+  return good({ t: 'state', at: { hlc: at.hlc, origin: at.origin, seq: at.seq }, count, hash, tips, part: part as number, parts, text });
+}
+
+function parseTips(raw: unknown): Tip[] | string {
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_ORIGINS) return `tips must be a list of 1 to ${MAX_ORIGINS}`;
+  const tips: Tip[] = [];
+  for (const tip of raw as unknown[]) {
+    if (!Array.isArray(tip) || tip.length !== 3) return 'each tip must be [origin, seq, hash]';
+    const origin: unknown = tip[0], seq: unknown = tip[1], hash: unknown = tip[2];
+    if (!isPositiveInt(origin) || !isPositiveInt(seq) || typeof hash !== 'string' || !HEX64.test(hash)) return 'each tip must be [origin, seq, hash] of two positive integers and 64 hex digits';
+    if (tips.some(([o]) => o === origin)) return `origin ${origin} has two tips`;
+    tips.push([origin, seq, hash]);
+  }
+  return tips;
 }
 
 function parseEvents(raw: unknown): Envelope[] | string {
