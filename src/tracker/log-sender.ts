@@ -204,7 +204,14 @@ export class LogSender {
     for (const [origin, mark] of marks) lacking += mark.seq - Math.min(mark.seq, this.sent.get(origin) ?? 0);
     if (lacking < this.twinStateMin) return;
     const state = this.ledger.stateForTwin();
-    if (state) for (const part of stateParts(state)) this.link.send(encodeMessage(part));
+    if (!state) return;
+    let parts;
+    try {
+      parts = stateParts(state);
+    } catch {
+      return; // a state too big for MAX_STATE_PARTS frames: the twin folds the events itself
+    }
+    for (const part of parts) this.link.send(encodeMessage(part));
   }
 
   /** How big a frame that starts with (origin, seq) may be: small within the catch-up, big once live. */
