@@ -22,20 +22,25 @@ describe('catch-up', () => {
     net = undefined;
   });
 
-  test('tracker 2, killed while tracker 1 runs 1,000 commands, catches up on restart', async () => {
-    cluster = await Cluster.create(2);
-    await Promise.all([cluster.start(1), cluster.start(2)]);
-    await waitConverged(cluster);
-    await cluster.kill(2, 'SIGKILL');
-
-    const alice = await clientOf(cluster, [1]);
+  /** Both trackers up, then tracker 2 killed while alice (on tracker 1) creates `groups` groups. */
+  async function groupsWhileTwoIsDown(groups: number, trackerOneArgs: string[] = []): Promise<Cluster> {
+    const c = (cluster = await Cluster.create(2));
+    await Promise.all([c.start(1, trackerOneArgs), c.start(2)]);
+    await waitConverged(c);
+    await c.kill(2, 'SIGKILL');
+    const alice = await clientOf(c, [1]);
     clients.push(alice);
     await alice.request('create_user', { user: 'alice', password: 'pw' });
     await alice.request('login', { user: 'alice', password: 'pw', peer: '127.0.0.1:7201' });
-    for (let i = 0; i < 998; i += 50) {
+    for (let i = 0; i < groups; i += 50) {
       // in flight at once: below what one client connection may have outstanding
-      await Promise.all(Array.from({ length: Math.min(50, 998 - i) }, (_, j) => alice.request('create_group', { group: `g${i + j}` })));
+      await Promise.all(Array.from({ length: Math.min(50, groups - i) }, (_, j) => alice.request('create_group', { group: `g${i + j}` })));
     }
+    return c;
+  }
+
+  test('tracker 2, killed while tracker 1 runs 1,000 commands, catches up on restart', async () => {
+    cluster = await groupsWhileTwoIsDown(998);
     const before = await health(cluster, 1);
     expect(before.originMarks['1']).toBeGreaterThanOrEqual(1000);
     expect(before.replication.link).not.toBe('up');
@@ -55,16 +60,7 @@ describe('catch-up', () => {
   });
 
   test('a tracker far behind takes its twin\'s state ahead of the catch-up (--twin-state-min), stores the events without folding them, and both converge', async () => {
-    cluster = await Cluster.create(2);
-    await Promise.all([cluster.start(1, ['--twin-state-min', '500']), cluster.start(2)]);
-    await waitConverged(cluster);
-    await cluster.kill(2, 'SIGKILL');
-
-    const alice = await clientOf(cluster, [1]);
-    clients.push(alice);
-    await alice.request('create_user', { user: 'alice', password: 'pw' });
-    await alice.request('login', { user: 'alice', password: 'pw', peer: '127.0.0.1:7201' });
-    for (let i = 0; i < 600; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => alice.request('create_group', { group: `g${i + j}` })));
+    cluster = await groupsWhileTwoIsDown(600, ['--twin-state-min', '500']);
 
     await cluster.start(2);
     const [one, two] = await waitConverged(cluster, 15_000);
