@@ -12,6 +12,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { Envelope } from '../envelope.js';
+import { textSlices } from '../text-slices.js';
 import { MAX_STATE_PARTS, STATE_PART_CHARS, type StatePart, type Tip } from './protocol.js';
 
 type Position = Pick<Envelope, 'hlc' | 'origin' | 'seq'>;
@@ -34,26 +35,15 @@ export interface TwinState {
 }
 
 /**
- * The `state` frames that carry a state, in order. No cut falls inside a surrogate pair,
- * so each part's UTF-8 is that of its characters (the hash is over the text's UTF-8).
+ * The `state` frames that carry a state, in order (textSlices: no cut falls inside a
+ * surrogate pair, so the parts' UTF-8 is the text's, which the hash is over).
  */
 export function stateParts(state: TwinState): StatePart[] {
-  const { text } = state;
-  const texts: string[] = [];
-  for (let from = 0; from < text.length || texts.length === 0; ) {
-    let to = Math.min(text.length, from + STATE_PART_CHARS);
-    if (to < text.length && isHighSurrogate(text.charCodeAt(to - 1))) to -= 1;
-    texts.push(text.slice(from, to));
-    from = to;
-  }
-  if (texts.length > MAX_STATE_PARTS) throw new RangeError(`a state of ${text.length} characters takes more than ${MAX_STATE_PARTS} parts`);
+  const texts = textSlices(state.text, STATE_PART_CHARS);
+  if (texts.length > MAX_STATE_PARTS) throw new RangeError(`a state of ${state.text.length} characters takes more than ${MAX_STATE_PARTS} parts`);
   const tips: Tip[] = [...state.tips].map(([origin, tip]) => [origin, tip.seq, tip.hash]);
   const whole = { t: 'state', at: state.at, count: state.count, hash: state.hash, tips, parts: texts.length } as const;
   return texts.map((part, i) => ({ ...whole, part: i, text: part }));
-}
-
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** Puts a state together from its frames, which arrive in order. */
