@@ -8,8 +8,12 @@
  * - restart-to-ready with 1,000,000 events in the log (bench/synthetic-log.ts), with the
  *   newest snapshot placed where the default policy (every DEFAULT_SNAPSHOT_EVERY events)
  *   leaves the most to replay. Timed from spawn until /health answers.
+ * - commands on a big state: one client's sequential create_group on a tracker whose log
+ *   holds those 1,000,000 events, for --seconds N x 4 per run, while background snapshots
+ *   of that state (12.8 MB of text each, one every DEFAULT_SNAPSHOT_EVERY events) are
+ *   taken. The longest waits are what storing a snapshot costs the commands.
  * Options: --seconds N (per throughput run, default 5), --events N (default 1000000),
- * --runs N (default 3; medians are reported), --only throughput|restart.
+ * --runs N (default 3; medians are reported), --only throughput|restart|big-state.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +36,7 @@ export default async function run(args: string[]): Promise<void> {
   const only = stringOption(args, 'only');
   let disk: Medians<Floor> | undefined;
   let throughput: (Medians<Throughput> & { clients: number })[] | undefined;
-  if (only !== 'restart') {
+  if (only === undefined || only === 'throughput') {
     // Alternating within each run (floor, 1 client, 50 clients), so that all three see
     // the same moments of a shared, noisy machine.
     const floors = [];
@@ -52,17 +56,17 @@ export default async function run(args: string[]): Promise<void> {
       ],
     );
   }
-  if (only === 'throughput') {
-    console.log(`\nresults: ${writeResults('tracker', { disk, throughput })}`);
-    return;
+  let restart: Awaited<ReturnType<typeof measureRestart>> | undefined;
+  if (only === undefined || only === 'restart') {
+    restart = await measureRestart(events, runs);
+    console.log(`\nrestart-to-ready with ${restart.events.toLocaleString()} events in the log; medians of ${runs} restarts`);
+    printTable(
+      ['events', 'snapshot at', 'tail replayed', 'log loaded ms', 'spawn to /health ms', 'spawn to /health of each run'],
+      [[restart.events, restart.snapshotAt, restart.tail, restart.loadMs, restart.readyMs, restart.runs.map((x) => x.readyMs).join(', ')]],
+    );
   }
-  const restart = await measureRestart(events, runs);
-  console.log(`\nrestart-to-ready with ${restart.events.toLocaleString()} events in the log; medians of ${runs} restarts`);
-  printTable(
-    ['events', 'snapshot at', 'tail replayed', 'log loaded ms', 'spawn to /health ms', 'spawn to /health of each run'],
-    [[restart.events, restart.snapshotAt, restart.tail, restart.loadMs, restart.readyMs, restart.runs.map((x) => x.readyMs).join(', ')]],
-  );
-  console.log(`\nresults: ${writeResults('tracker', { disk, throughput, restart })}`);
+  const bigState = only === undefined || only === 'big-state' ? await measureBigState(events, seconds * 4, runs) : undefined;
+  console.log(`\nresults: ${writeResults('tracker', { disk, throughput, restart, bigState })}`);
 }
 
 const CLIENT_COUNTS = [1, 50];
@@ -149,19 +153,7 @@ async function measureThroughput(clients: number, seconds: number): Promise<Thro
 async function measureRestart(events: number, runs: number) {
   const cluster = await Cluster.create(1);
   try {
-    const dataDir = cluster.trackers[0]!.dataDir;
-    mkdirSync(dataDir, { recursive: true });
-    const store = EventStore.open(join(dataDir, 'events.db'));
-    writeSyntheticLog(store, events);
-    const tail = Math.min(events, DEFAULT_SNAPSHOT_EVERY - 1);
-    const snapshotAt = events - tail;
-    if (snapshotAt > 0) {
-      const at = store.db.prepare('SELECT hlc, origin, seq FROM events ORDER BY hlc, origin, seq LIMIT 1 OFFSET ?').get(snapshotAt - 1) as { hlc: number; origin: number; seq: number };
-      const state = initialState();
-      foldEvents(store, state, { upTo: at });
-      store.saveSnapshot(at, state.eventCount, stateHash(state), encodeState(state), Date.now());
-    }
-    await store.close();
+    const { snapshotAt, tail } = await seedLog(cluster, events, DEFAULT_SNAPSHOT_EVERY - 1);
     const measured = [];
     for (let r = 0; r < runs; r++) {
       const t0 = performance.now();
@@ -177,4 +169,100 @@ async function measureRestart(events: number, runs: number) {
   } finally {
     await cluster.destroy();
   }
+}
+
+/**
+ * Writes `events` synthetic events into tracker 1's log, and a snapshot `tail` events
+ * before their end (so that many are replayed at the next start).
+ */
+async function seedLog(cluster: Cluster, events: number, tail: number): Promise<{ snapshotAt: number; tail: number }> {
+  const dataDir = cluster.trackers[0]!.dataDir;
+  mkdirSync(dataDir, { recursive: true });
+  const store = EventStore.open(join(dataDir, 'events.db'));
+  writeSyntheticLog(store, events);
+  tail = Math.min(events, tail);
+  const snapshotAt = events - tail;
+  if (snapshotAt > 0) {
+    const at = store.db.prepare('SELECT hlc, origin, seq FROM events ORDER BY hlc, origin, seq LIMIT 1 OFFSET ?').get(snapshotAt - 1) as { hlc: number; origin: number; seq: number };
+    const state = initialState();
+    foldEvents(store, state, { upTo: at });
+    store.saveSnapshot(at, state.eventCount, stateHash(state), encodeState(state), Date.now());
+  }
+  await store.close();
+  return { snapshotAt, tail };
+}
+
+/** Waits of this many ms or more are counted: a command normally takes well under 2 ms. */
+const LONG_WAIT_MS = 20;
+
+/**
+ * One client's sequential commands on a state of `events` events, for `seconds` after
+ * WARMUP_MS, while the tracker takes its background snapshots (the log's own snapshot
+ * is the last one, so the first comes DEFAULT_SNAPSHOT_EVERY commands in); `runs`
+ * trackers one after another on the same log. Each figure is the median over the runs.
+ */
+async function measureBigState(events: number, seconds: number, runs: number) {
+  const cluster = await Cluster.create(1);
+  try {
+    await seedLog(cluster, events, 0);
+    const measured: BigStateRun[] = [];
+    for (let r = 0; r < runs; r++) {
+      measured.push(await commandsOnBigState(cluster, seconds, r));
+      await cluster.kill(1, 'SIGTERM');
+    }
+    const mid = (f: (run: BigStateRun) => number) => median(measured.map(f));
+    const result = { events, seconds, p50: mid((x) => x.p50), p99: mid((x) => x.p99), p999: mid((x) => x.p999), max: mid((x) => x.max), longWaits: mid((x) => x.longWaits), runs: measured };
+    console.log(`\none client's sequential create_group on a state of ${events.toLocaleString()} events, ${seconds} s per run, while background snapshots are taken; medians of ${runs} runs`);
+    printTable(
+      ['p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', `waits >= ${LONG_WAIT_MS} ms`, 'each run: commands, snapshots stored, five longest ms'],
+      [[result.p50.toFixed(3), result.p99.toFixed(3), result.p999.toFixed(1), result.max.toFixed(1), result.longWaits, measured.map((x) => `${x.commands}, ${x.snapshots}, ${x.longest.map((ms) => ms.toFixed(0)).join(' / ')}`).join('; ')]],
+    );
+    return result;
+  } finally {
+    await cluster.destroy();
+  }
+}
+
+interface BigStateRun {
+  readonly commands: number;
+  readonly snapshots: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly longWaits: number;
+  readonly longest: readonly number[];
+}
+
+async function commandsOnBigState(cluster: Cluster, seconds: number, run: number): Promise<BigStateRun> {
+  const tracker = await cluster.start(1);
+  const c = await LeanClient.open(tracker.port);
+  const user = `big-state-${run}`;
+  await c.request(1, 'create_user', { user, password: 'pw' }, `u${run}`);
+  await c.request(2, 'login', { user, password: 'pw', peer: '127.0.0.1:10000' }, `l${run}`);
+  const latencies: number[] = [];
+  const warmupEnd = performance.now() + WARMUP_MS;
+  const end = warmupEnd + seconds * 1000;
+  const snapshotsBefore = countSnapshots(tracker.output);
+  for (let n = 3; performance.now() < end; n++) {
+    const t0 = performance.now();
+    await c.request(n, 'create_group', { group: `g${run}-${n}` }, idempotencyKey());
+    if (t0 >= warmupEnd) latencies.push(performance.now() - t0);
+  }
+  c.close();
+  latencies.sort((a, b) => a - b);
+  return {
+    commands: latencies.length,
+    snapshots: countSnapshots(tracker.output) - snapshotsBefore,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    p999: percentile(latencies, 99.9),
+    max: latencies[latencies.length - 1] ?? 0,
+    longWaits: latencies.filter((ms) => ms >= LONG_WAIT_MS).length,
+    longest: latencies.slice(-5).reverse(),
+  };
+}
+
+function countSnapshots(output: string): number {
+  return output.split('snapshot taken').length - 1;
 }

@@ -19,3 +19,25 @@ export function textSlices(text: string, maxChars: number): string[] {
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
+
+/**
+ * UTF-8 bytes cut into slices of at most `maxBytes`, never inside a character's byte
+ * sequence, so each slice is valid UTF-8 on its own and they join back into the whole.
+ * The slices are views of `bytes`, not copies.
+ */
+export function utf8Slices(bytes: Uint8Array, maxBytes: number): Uint8Array[] {
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 4) throw new RangeError(`utf8Slices needs at least 4 bytes per slice, not ${maxBytes}`);
+  const slices: Uint8Array[] = [];
+  for (let from = 0; from < bytes.length || slices.length === 0; ) {
+    let to = Math.min(bytes.length, from + maxBytes);
+    while (to < bytes.length && isContinuation(bytes[to]!)) to -= 1;
+    slices.push(bytes.subarray(from, to));
+    from = to;
+  }
+  return slices;
+}
+
+/** A byte that continues a UTF-8 sequence (10xxxxxx): no character starts there. */
+function isContinuation(byte: number): boolean {
+  return (byte & 0xc0) === 0x80;
+}

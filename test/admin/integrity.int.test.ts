@@ -135,7 +135,7 @@ describe('damage', () => {
 
   it('a snapshot whose body was changed: verify and the start-up check both refuse it', async () => {
     await snapshotAt(2000);
-    tamper((db) => db.prepare("UPDATE snapshots SET state = replace(state, 'user000001', 'user999999')").run());
+    tamper((db) => db.prepare("UPDATE snapshot_parts SET text = replace(text, 'user000001', 'user999999')").run());
     await withStore(async (store) => {
       expect(verifyLog(store).problem).toMatchObject({ kind: 'snapshot', message: expect.stringMatching(/damaged/) });
       expect(checkAtStart(store).problem).toMatchObject({ kind: 'snapshot', message: expect.stringMatching(/damaged/) });

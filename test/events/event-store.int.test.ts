@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
@@ -242,17 +242,46 @@ describe('migrations and pragmas', () => {
     expect(migrate(third.db)).toBe(LATEST_MIGRATION);
   });
 
-  test('given snapshots of state version 1 (before accounts), when the log is opened by this build, then they are dropped and the events kept', () => {
-    const first = openStore();
-    first.append(chain(1, 3));
-    const at = { hlc: 1, origin: 1, seq: 1 };
-    first.saveSnapshot(at, 1, 'old', JSON.stringify({ ...encodeState(initialState()), v: 1 }), 0);
-    first.saveSnapshot(at, 1, 'new', encodeState(initialState()), 0);
-    first.db.pragma('user_version = 1'); // as a build before migration 002 left it
-    first.close();
+  /** A log as a build with the repository's migrations up to `version` left it, with these whole-state snapshots. */
+  const logOfVersion = (version: number, snapshots: { hash: string; state: string }[]): void => {
+    const folder = dir.file(`migrations-${version}`);
+    mkdirSync(folder);
+    for (const f of readdirSync(migrationsDir())) if (Number(f.slice(0, 3)) <= version) copyFileSync(`${migrationsDir()}/${f}`, `${folder}/${f}`);
+    const db = new Database(dir.file('log.db'));
+    try {
+      expect(migrate(db, folder)).toBe(version);
+      for (const s of snapshots) {
+        db.prepare('INSERT INTO snapshots (hlc, origin, seq, event_count, state_hash, state, created_at) VALUES (1, 1, 1, 1, ?, ?, 0)').run(s.hash, s.state);
+      }
+    } finally {
+      db.close();
+    }
+  };
+
+  test('given snapshots of state version 1 (before accounts), when the log is opened by this build, then they are dropped and the others kept', () => {
+    const current = JSON.stringify(encodeState(initialState()));
+    logOfVersion(1, [
+      { hash: 'old', state: JSON.stringify({ ...encodeState(initialState()), v: 1 }) },
+      { hash: 'new', state: current },
+    ]);
     const reopened = openStore();
     expect(reopened.listSnapshots().map((s) => s.stateHash)).toEqual(['new']);
-    expect(reopened.count()).toBe(3);
+    expect(reopened.latestSnapshotText()?.state).toBe(current);
+  });
+
+  test('given snapshots stored whole (before migration 003), when the log is opened by this build, then each is kept as one part and reads back the same', () => {
+    const a = JSON.stringify(encodeState(initialState()));
+    const b = JSON.stringify({ ...encodeState(initialState()), users: [] });
+    logOfVersion(2, [
+      { hash: 'a', state: a },
+      { hash: 'b', state: b },
+    ]);
+    const reopened = openStore();
+    const [first, second] = reopened.listSnapshots();
+    expect([first?.stateHash, second?.stateHash]).toEqual(['a', 'b']);
+    expect(reopened.snapshotState(first!.id)).toEqual(JSON.parse(a));
+    expect(reopened.snapshotState(second!.id)).toEqual(JSON.parse(b));
+    expect(reopened.db.prepare('SELECT count(*) FROM snapshot_parts').pluck().get()).toBe(2);
   });
 
   test('given a folder of migrations, when applied and then extended, then each runs once, in order', () => {

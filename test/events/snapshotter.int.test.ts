@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
 import { EventStore } from '../../src/events/log/event-store.js';
 import type { Snapshotter as SnapshotterType, SnapshotResult } from '../../src/events/log/snapshotter.js';
+import { textHash } from '../../src/events/state-codec.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
 
 const compiled = pathToFileURL(join(import.meta.dirname, '../../dist/src/events/log/snapshotter.js')).href;
@@ -38,6 +39,20 @@ async function snapshotter() {
   return { worker: created, events, told, idle };
 }
 
+/** A compiled Ledger (dist/) with background snapshots every 10 events, opened on a new log. */
+async function compiledLedger() {
+  const ledgerUrl = pathToFileURL(join(import.meta.dirname, '../../dist/src/events/log/ledger.js')).href;
+  const storeUrl = pathToFileURL(join(import.meta.dirname, '../../dist/src/events/log/event-store.js')).href;
+  const { Ledger } = (await import(ledgerUrl)) as typeof import('../../src/events/log/ledger.js');
+  const { EventStore: CompiledStore } = (await import(storeUrl)) as typeof import('../../src/events/log/event-store.js');
+  const dir = tempDir();
+  const store = CompiledStore.open(dir.file('events.db'));
+  const ledger = new Ledger(store, { origin: 1, snapshotEvery: 10, backgroundSnapshots: true });
+  ledger.open();
+  cleanup.push(() => dir.remove(), () => store.close(), () => ledger.close());
+  return { CompiledStore, dir, store, ledger };
+}
+
 describe('background snapshots', () => {
   test('given a job whose count matches the log, then its snapshot comes back', async () => {
     const { worker, events, told, idle } = await snapshotter();
@@ -45,6 +60,19 @@ describe('background snapshots', () => {
     await idle();
     expect(told.results.map((r) => r.eventCount)).toEqual([20]);
     expect(told.errors).toEqual([]);
+    const [result] = told.results;
+    expect(result!.state).toBeInstanceOf(Uint8Array); // the text's UTF-8, moved from the worker
+    expect(textHash(new TextDecoder().decode(result!.state))).toBe(result!.hash);
+  });
+
+  test('given a ledger with background snapshots, when one is due, then it is stored and reads back as the ledger\'s state', async () => {
+    const { store, ledger } = await compiledLedger();
+    const stored = new Promise((resolve) => ledger.once('snapshot', (_at, events: number) => resolve(events)));
+    ledger.applyRemote(chain(2, 10, { hlc: (i) => 1_000_000 + i }));
+    await expect(Promise.race([stored, new Promise((resolve) => setTimeout(resolve, 5000, 'no snapshot in 5 s'))])).resolves.toBe(10);
+    const snapshot = store.latestSnapshotText();
+    expect(snapshot).toMatchObject({ eventCount: 10, stateHash: ledger.hash() });
+    expect(textHash(snapshot!.state)).toBe(snapshot!.stateHash);
   });
 
   test('given a job whose fold meets more events than its count, then it reports the mismatch', async () => {
@@ -67,15 +95,7 @@ describe('background snapshots', () => {
 
 describe('background snapshots while another connection stores events', () => {
   test('given a job under way when stores elsewhere begin, then the events they store before its position are no failure', async () => {
-    const ledgerUrl = pathToFileURL(join(import.meta.dirname, '../../dist/src/events/log/ledger.js')).href;
-    const storeUrl = pathToFileURL(join(import.meta.dirname, '../../dist/src/events/log/event-store.js')).href;
-    const { Ledger } = (await import(ledgerUrl)) as typeof import('../../src/events/log/ledger.js');
-    const { EventStore: CompiledStore } = (await import(storeUrl)) as typeof import('../../src/events/log/event-store.js');
-    const dir = tempDir();
-    const store = CompiledStore.open(dir.file('events.db'));
-    const ledger = new Ledger(store, { origin: 1, snapshotEvery: 10, backgroundSnapshots: true });
-    ledger.open(); // its snapshot worker starts now, and takes a while to be ready
-    cleanup.push(() => dir.remove(), () => store.close(), () => ledger.close());
+    const { CompiledStore, dir, ledger } = await compiledLedger(); // its snapshot worker starts now, and takes a while to be ready
     const told = { snapshots: 0, failures: [] as string[] };
     ledger.on('snapshot', () => (told.snapshots += 1));
     ledger.on('snapshot-failed', (message: string) => told.failures.push(message));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { textHash } from '../../src/events/state-codec.js';
-import { textSlices } from '../../src/events/text-slices.js';
+import { textSlices, utf8Slices } from '../../src/events/text-slices.js';
 
 const MIB = 1024 * 1024;
 const oneUpdate = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -24,6 +24,31 @@ describe('textSlices', () => {
   it('gives one empty slice for the empty text, and refuses slices too small to hold a pair', () => {
     expect(textSlices('', 8)).toEqual(['']);
     expect(() => textSlices('ab', 1)).toThrow(RangeError);
+  });
+});
+
+describe('utf8Slices', () => {
+  const utf8 = (text: string) => new TextEncoder().encode(text);
+  const decoded = (bytes: Uint8Array) => new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+
+  it('cuts UTF-8 into slices of at most maxBytes, views of it, that join back into it', () => {
+    const bytes = utf8('abcdefghij'.repeat(7));
+    const slices = utf8Slices(bytes, 16);
+    expect(slices.map((s) => s.length)).toEqual([16, 16, 16, 16, 6]);
+    expect(Buffer.concat(slices).equals(bytes)).toBe(true);
+    expect(slices.every((s) => s.buffer === bytes.buffer)).toBe(true);
+  });
+
+  it('never cuts inside a character: each slice decodes on its own', () => {
+    const text = 'ab€😀cdé'; // 2 + 3 + 4 + 2 + 2 bytes
+    const slices = utf8Slices(utf8(text), 4);
+    expect(slices.map(decoded)).toEqual(['ab', '€', '😀', 'cdé']); // the first cut, at 4, would fall inside €
+    expect(slices.map(decoded).join('')).toBe(text);
+  });
+
+  it('gives one empty slice for no bytes, and refuses slices too small to hold a character', () => {
+    expect(utf8Slices(new Uint8Array(0), 8)).toHaveLength(1);
+    expect(() => utf8Slices(utf8('ab'), 3)).toThrow(RangeError);
   });
 });
 

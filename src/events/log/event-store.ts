@@ -9,6 +9,7 @@ import { Checkpointer, CHECKPOINT_INTERVAL_MS } from './checkpointer.js';
 import { GENESIS_PREV, type Envelope } from '../envelope.js';
 import type { EncodedRow } from '../replication/protocol.js';
 import type { EncodedState } from '../state-codec.js';
+import { textSlices } from '../text-slices.js';
 import { migrate } from './migrations.js';
 import { reserveWal } from './wal-space.js';
 
@@ -59,6 +60,12 @@ const BULK_APPEND_EVENTS = 1000;
  * since the last one: the WAL then holds about 0.45 GB.
  */
 export const MAX_UNCHECKPOINTED_BULK_EVENTS = 1_000_000;
+/**
+ * A snapshot's text is stored in parts of at most this many characters, or bytes of its
+ * UTF-8 (snapshot_parts): a part is one transaction of a SnapshotWriter, one short hold
+ * of the tracker's event loop.
+ */
+export const SNAPSHOT_PART_SIZE = 1024 * 1024;
 
 export class EventStore {
   readonly db: Database.Database;
@@ -358,11 +365,53 @@ export class EventStore {
       | undefined;
   }
 
-  /** Stores a snapshot; `state` may already be its canonical text (see snapshotText). */
+  /**
+   * Stores a snapshot in one transaction; `state` may already be its canonical text (see
+   * snapshotText). A big one held by a tracker goes a part at a time (SnapshotWriter).
+   */
   saveSnapshot(at: Position, eventCount: number, stateHash: string, state: EncodedState | string, now: number): void {
+    const text = typeof state === 'string' ? state : JSON.stringify(state);
+    this.db.transaction(() => {
+      const id = this.nextSnapshotId();
+      textSlices(text, SNAPSHOT_PART_SIZE).forEach((part, i) => this.writeSnapshotPart(id, i, part));
+      this.publishSnapshot(id, at, eventCount, stateHash, now);
+    })();
+  }
+
+  /** The id the next snapshot gets: past every row and every unfinished write's parts. */
+  nextSnapshotId(): number {
+    const row = this.db.prepare('SELECT max(coalesce((SELECT max(id) FROM snapshots), 0), coalesce((SELECT max(snapshot) FROM snapshot_parts), 0)) + 1 AS id').get() as { id: number };
+    return row.id;
+  }
+
+  /**
+   * Writes part `part` (from 0) of snapshot `id`'s text, given as text or as its UTF-8
+   * (whole characters: utf8Slices): invisible until publishSnapshot.
+   */
+  writeSnapshotPart(id: number, part: number, text: string | Uint8Array): void {
+    const value = typeof text === 'string' ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+    this.db.prepare('INSERT INTO snapshot_parts (snapshot, part, text) VALUES (?, ?, CAST(? AS TEXT))').run(id, part, value);
+  }
+
+  /** Snapshot `id`, whose parts are all written, is the fold of every event up to `at`: from now on it is read. */
+  publishSnapshot(id: number, at: Position, eventCount: number, stateHash: string, now: number): void {
     this.db
-      .prepare('INSERT INTO snapshots (hlc, origin, seq, event_count, state_hash, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(at.hlc, at.origin, at.seq, eventCount, stateHash, typeof state === 'string' ? state : JSON.stringify(state), now);
+      .prepare('INSERT INTO snapshots (id, hlc, origin, seq, event_count, state_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(id, at.hlc, at.origin, at.seq, eventCount, stateHash, now);
+  }
+
+  /** Deletes what an unpublished snapshot's write wrote (SnapshotWriter.dropFrom). */
+  dropSnapshotParts(id: number): void {
+    this.db.prepare('DELETE FROM snapshot_parts WHERE snapshot = ? AND snapshot NOT IN (SELECT id FROM snapshots)').run(id);
+  }
+
+  /**
+   * Deletes the parts of snapshots that were never published: writes given up, or cut
+   * short by a stop. Nothing on a read-only connection, whose reads never see them.
+   */
+  dropUnpublishedSnapshots(): number {
+    if (this.db.readonly) return 0;
+    return this.db.prepare('DELETE FROM snapshot_parts WHERE snapshot NOT IN (SELECT id FROM snapshots)').run().changes;
   }
 
   /** The newest snapshot, or the newest strictly before `before` in fold order. */
@@ -374,12 +423,15 @@ export class EventStore {
   /** Like latestSnapshot, with the state as its stored text (whose SHA-256 is its state hash). */
   latestSnapshotText(before?: Position): (SnapshotRow & { state: string }) | undefined {
     const where = before ? 'WHERE (hlc, origin, seq) < (@hlc, @origin, @seq)' : '';
-    return this.db
-      .prepare(
-        `SELECT id, hlc, origin, seq, event_count AS eventCount, state_hash AS stateHash, created_at AS createdAt, state
-         FROM snapshots ${where} ORDER BY hlc DESC, origin DESC, seq DESC, id DESC LIMIT 1`,
-      )
-      .get(before ? { hlc: before.hlc, origin: before.origin, seq: before.seq } : {}) as (SnapshotRow & { state: string }) | undefined;
+    const select = this.db.prepare(
+      `SELECT id, hlc, origin, seq, event_count AS eventCount, state_hash AS stateHash, created_at AS createdAt
+       FROM snapshots ${where} ORDER BY hlc DESC, origin DESC, seq DESC, id DESC LIMIT 1`,
+    );
+    // One read transaction: another connection may delete the snapshot between the two reads.
+    return this.db.transaction(() => {
+      const row = select.get(before ? { hlc: before.hlc, origin: before.origin, seq: before.seq } : {}) as SnapshotRow | undefined;
+      return row && { ...row, state: this.storedText(row.id) };
+    })();
   }
 
   listSnapshots(): SnapshotRow[] {
@@ -389,8 +441,13 @@ export class EventStore {
   }
 
   snapshotState(id: number): EncodedState {
-    const row = this.db.prepare('SELECT state FROM snapshots WHERE id = ?').get(id) as { state: string };
-    return JSON.parse(row.state) as EncodedState;
+    return JSON.parse(this.storedText(id)) as EncodedState;
+  }
+
+  /** A snapshot's stored text: its parts, joined. */
+  private storedText(id: number): string {
+    const parts = this.db.prepare('SELECT text FROM snapshot_parts WHERE snapshot = ? ORDER BY part').pluck().all(id) as string[];
+    return parts.join('');
   }
 
   /** Drops snapshots at or after `from`: a late event sorts before them, so they are stale. */

@@ -13,7 +13,9 @@
  *   BACKGROUND_REFOLD_MIN_EVENTS or more goes on in the background (`refolding`), and
  *   the state before it serves until it is done.
  * - Snapshots every `snapshotEvery` events, taken only when everything folded is
- *   durable, so `open` loads the newest snapshot and replays only the tail.
+ *   durable, so `open` loads the newest snapshot and replays only the tail. Taken on a
+ *   worker thread (Snapshotter), they are stored a part at a time between commands
+ *   (SnapshotWriter), and emitted as 'snapshot' once stored.
  * - The twin's state (twin-state.ts): ahead of a big catch-up the twin may send its state
  *   (`stateForTwin` there, `expectTwinState` here); the catch-up's events are then
  *   stored without folding, and once the log holds exactly the events the state is of,
@@ -34,7 +36,8 @@ import { evolve, initialState, type State } from '../state.js';
 import type { EventStore, OriginMark, Position } from './event-store.js';
 import { BackgroundRefold } from './background-refold.js';
 import { foldEvents, PagedFold, type SnapshotAt } from './fold.js';
-import { Snapshotter, type SnapshotResult } from './snapshotter.js';
+import { Snapshotter } from './snapshotter.js';
+import { SnapshotWriter, type SnapshotToStore } from './snapshot-writer.js';
 import { StateHasher, type StateHashReading } from './state-hasher.js';
 
 /** Events between snapshots. Cheap with background snapshots; bounds the tail a restart replays. */
@@ -93,6 +96,8 @@ export class Ledger extends EventEmitter {
   private sinceSnapshot = 0;
   private readonly snapshotEvery: number;
   private snapshotter: Snapshotter | undefined;
+  /** Stores the background snapshots and the twin's state a part at a time. */
+  private readonly writer: SnapshotWriter;
   private readonly clock: () => number;
   private readonly backgroundSnapshots: boolean;
   private readonly hasher = new StateHasher(() => this.state);
@@ -128,17 +133,22 @@ export class Ledger extends EventEmitter {
     this.backgroundSnapshots = options.backgroundSnapshots ?? false;
     this.clock = options.clock ?? Date.now;
     this.backgroundRefoldMin = options.backgroundRefoldMin ?? BACKGROUND_REFOLD_MIN_EVENTS;
+    this.writer = new SnapshotWriter(store, this.clock, {
+      stored: (snapshot) => this.snapshotStored(snapshot),
+      failed: (message) => this.emit('snapshot-failed', message),
+    });
   }
 
   /** Loads the newest snapshot and replays the log after it. */
   open(): OpenStats {
     const started = performance.now();
+    this.store.dropUnpublishedSnapshots(); // the last run stopped while writing one
     const snapshotEvents = this.foldFrom(startAt(this.store.latestSnapshot()));
     this.takeMarks(this.store.originMarks());
     if (this.backgroundSnapshots) {
       this.snapshotter = Snapshotter.create(
         this.store.db.name,
-        (result) => this.storeSnapshot(result),
+        (result) => this.writer.write(result),
         (message) => this.emit('snapshot-failed', message),
       );
     }
@@ -402,8 +412,7 @@ export class Ledger extends EventEmitter {
       this.emit('twin-state', false, problem);
       return false;
     }
-    this.store.saveSnapshot(twin.at, twin.count, twin.hash, twin.text, this.clock());
-    this.store.pruneSnapshots(SNAPSHOTS_KEPT);
+    this.writer.write({ upTo: twin.at, eventCount: twin.count, hash: twin.hash, state: twin.text });
     this.refoldFrom({ hlc: twin.at.hlc, origin: twin.at.origin, seq: twin.at.seq + 1 }, { at: twin.at, eventCount: twin.count, state: expected.decoded });
     this.emit('twin-state', true, `${twin.count} events, taken in ${Math.round(performance.now() - started)} ms`);
     return true;
@@ -512,11 +521,10 @@ export class Ledger extends EventEmitter {
     }
   }
 
-  /** A background snapshot came back: store it (it is consistent with the durable log). */
-  private storeSnapshot(result: SnapshotResult): void {
-    this.store.saveSnapshot(result.upTo, result.eventCount, result.hash, result.text, this.clock());
+  /** A background snapshot (or the twin's state) is stored: it is consistent with the durable log. */
+  private snapshotStored(snapshot: SnapshotToStore): void {
     this.store.pruneSnapshots(SNAPSHOTS_KEPT);
-    this.emit('snapshot', result.upTo, result.eventCount);
+    this.emit('snapshot', snapshot.upTo, snapshot.eventCount);
   }
 
   /**
@@ -527,6 +535,7 @@ export class Ledger extends EventEmitter {
     this.closed = true;
     this.expected = undefined;
     this.cancelRefold();
+    this.writer.close();
     await this.snapshotter?.stop();
     this.snapshotter = undefined;
   }
@@ -603,6 +612,7 @@ export class Ledger extends EventEmitter {
 
   private dropSnapshotsFrom(from: Position): void {
     this.snapshotter?.lateEvent(from);
+    this.writer.dropFrom(from);
     this.store.dropSnapshotsFrom(from);
   }
 

@@ -4,14 +4,17 @@
  * snapshot text on request. The tracker's event loop never pays for encoding the state.
  *
  * Protocol (see snapshotter.ts): in `{ upTo, eventCount }` -> fold every event up to
- * that position, check the count, answer `{ upTo, eventCount, hash, text }` or
+ * that position, check the count, answer `{ upTo, eventCount, hash, state }` (the text's
+ * UTF-8, the SHA-256 of which is its textHash) or
  * `{ error }`; in `{ reset: true }` -> forget the state (a late event landed before it).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { snapshotText, textHash } from '../state-codec.js';
+import { createHash } from 'node:crypto';
+import { snapshotText } from '../state-codec.js';
 import type { State } from '../state.js';
 import { EventStore, type Position } from './event-store.js';
 import { foldEvents, foldFromSnapshot } from './fold.js';
+import type { SnapshotResult } from './snapshotter.js';
 
 interface Job {
   readonly upTo: Position;
@@ -49,8 +52,10 @@ parentPort!.on('message', (message: Job | { reset: true } | { stop: true }) => {
       parentPort!.postMessage({ error: `folded ${got} events up to the position, the tracker has ${message.eventCount}` });
       return;
     }
-    const text = snapshotText(state);
-    parentPort!.postMessage({ upTo: message.upTo, eventCount: state.eventCount, hash: textHash(text), text });
+    // UTF-8 in a buffer of its own, which the message moves to the tracker's thread.
+    const utf8 = new TextEncoder().encode(snapshotText(state));
+    const result: SnapshotResult = { upTo: message.upTo, eventCount: state.eventCount, hash: createHash('sha256').update(utf8).digest('hex'), state: utf8 };
+    parentPort!.postMessage(result, [utf8.buffer]);
   } catch (error) {
     state = undefined;
     at = undefined;

@@ -1,7 +1,8 @@
 /**
  * Background snapshots. The ledger asks for a snapshot at a durable position; the
  * snapshot worker (snapshot-worker.ts) folds the log up to there on its own thread and
- * sends back the canonical text and its hash; the ledger stores it. One job at a time.
+ * sends back the canonical text's UTF-8 and its hash; the ledger stores it (SnapshotWriter).
+ * One job at a time.
  * A late event that sorts at or before a job's position makes the job stale: its result,
  * or the error of a fold that met the late event (a count that does not match), is
  * dropped, and the worker starts over from a snapshot before that event.
@@ -10,13 +11,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Position } from './event-store.js';
+import type { SnapshotToStore } from './snapshot-writer.js';
 
-export interface SnapshotResult {
-  readonly upTo: Position;
-  readonly eventCount: number;
-  readonly hash: string;
-  readonly text: string;
-}
+/** A snapshot the worker took: its text as UTF-8 (moved, not copied, to this thread), and that UTF-8's SHA-256. */
+export type SnapshotResult = SnapshotToStore & { readonly state: Uint8Array };
 
 const WORKER_FILE = new URL('./snapshot-worker.js', import.meta.url);
 
