@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
 import { EventStore } from '../../src/events/log/event-store.js';
-import type { Snapshotter as SnapshotterType, SnapshotResult } from '../../src/events/log/snapshotter.js';
-import { textHash } from '../../src/events/state-codec.js';
+import type { Snapshotter as SnapshotterType, SnapshotResult, StateHashResult } from '../../src/events/log/snapshotter.js';
+import { evolve, initialState, openEnvelope, stateHash, textHash, type Envelope } from '../../src/events/index.js';
 import { chain, tempDir } from '../helpers/envelopes.js';
 
 const compiled = pathToFileURL(join(import.meta.dirname, '../../dist/src/events/log/snapshotter.js')).href;
@@ -21,6 +21,13 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
+/** The state hash of folding these envelopes. */
+function hashOf(envelopes: readonly Envelope[]): string {
+  const state = initialState();
+  for (const e of envelopes) evolve(state, openEnvelope(e), e);
+  return stateHash(state);
+}
+
 /** A log of 20 events and a Snapshotter on it; what it reported. */
 async function snapshotter() {
   const dir = tempDir();
@@ -28,8 +35,8 @@ async function snapshotter() {
   const events = chain(1, 20);
   store.append(events);
   const { Snapshotter } = (await import(compiled)) as { Snapshotter: typeof SnapshotterType };
-  const told = { results: [] as SnapshotResult[], errors: [] as string[] };
-  const created = Snapshotter.create(store.db.name, (r) => told.results.push(r), (e) => told.errors.push(e));
+  const told = { results: [] as SnapshotResult[], errors: [] as string[], hashes: [] as StateHashResult[] };
+  const created = Snapshotter.create(store.db.name, (r) => told.results.push(r), (e) => told.errors.push(e), (h) => told.hashes.push(h));
   if (!created) throw new Error('dist/ has no snapshot-worker.js: the global setup builds it');
   cleanup.push(() => dir.remove(), () => store.close(), () => created.stop());
   const idle = async () => {
@@ -63,6 +70,14 @@ describe('background snapshots', () => {
     const [result] = told.results;
     expect(result!.state).toBeInstanceOf(Uint8Array); // the text's UTF-8, moved from the worker
     expect(textHash(new TextDecoder().decode(result!.state))).toBe(result!.hash);
+  });
+
+  test('given a hash job (for /health), then the hash of the state at that position comes back, without its text', async () => {
+    const { worker, events, told, idle } = await snapshotter();
+    worker.requestHash(events[9]!, 10);
+    await idle();
+    expect(told.results).toEqual([]);
+    expect(told.hashes).toEqual([{ upTo: events[9], eventCount: 10, hash: hashOf(events.slice(0, 10)) }]);
   });
 
   test('given a ledger with background snapshots, when one is due, then it is stored and reads back as the ledger\'s state', async () => {

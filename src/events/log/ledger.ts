@@ -100,7 +100,10 @@ export class Ledger extends EventEmitter {
   private readonly writer: SnapshotWriter;
   private readonly clock: () => number;
   private readonly backgroundSnapshots: boolean;
-  private readonly hasher = new StateHasher(() => this.state);
+  private readonly hasher = new StateHasher(
+    () => this.state,
+    () => this.hashElsewhere(),
+  );
   /**
    * Set while remote events are stored but not folded yet (a catch-up's re-fold waits
    * for its end): the earliest of them. The state then lacks them; no snapshot is taken.
@@ -148,8 +151,12 @@ export class Ledger extends EventEmitter {
     if (this.backgroundSnapshots) {
       this.snapshotter = Snapshotter.create(
         this.store.db.name,
-        (result) => this.writer.write(result),
+        (result) => {
+          this.hasher.offer(result.eventCount, result.hash);
+          this.writer.write(result);
+        },
         (message) => this.emit('snapshot-failed', message),
+        (result) => this.hasher.offer(result.eventCount, result.hash),
       );
     }
     return { snapshotEvents, replayed: this.state.eventCount - snapshotEvents, ms: performance.now() - started };
@@ -519,6 +526,22 @@ export class Ledger extends EventEmitter {
       this.snapshotter.request(this.lastFolded, this.state.eventCount);
       this.sinceSnapshot = 0;
     }
+  }
+
+  /**
+   * Asks the snapshot worker for the hash of the state as it is (StateHasher.recent), so
+   * that /health never spends this thread on a big state's hash while it has an older
+   * one to give. True if one is on its way or will be asked for at the next call; false
+   * where the worker cannot fold this state (no worker, or the log holds events the state
+   * lacks): the state is then hashed here.
+   */
+  private hashElsewhere(): boolean {
+    const snapshotter = this.snapshotter;
+    if (!snapshotter) return false;
+    if (snapshotter.busy || this.pending) return true; // the job under way answers first; commits in flight are asked for next time
+    if (this.unfoldedFrom || this.refold || this.expected || this.appendsElsewhere > 0 || !this.lastFolded) return false;
+    snapshotter.requestHash(this.lastFolded, this.state.eventCount);
+    return true;
   }
 
   /** A background snapshot (or the twin's state) is stored: it is consistent with the durable log. */

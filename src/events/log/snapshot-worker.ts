@@ -5,20 +5,22 @@
  *
  * Protocol (see snapshotter.ts): in `{ upTo, eventCount }` -> fold every event up to
  * that position, check the count, answer `{ upTo, eventCount, hash, state }` (the text's
- * UTF-8, the SHA-256 of which is its textHash) or
+ * UTF-8, the SHA-256 of which is its textHash), with `hashOnly` `{ upTo, eventCount, hash }`, or
  * `{ error }`; in `{ reset: true }` -> forget the state (a late event landed before it).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
-import { snapshotText } from '../state-codec.js';
+import { snapshotText, stateHash } from '../state-codec.js';
 import type { State } from '../state.js';
 import { EventStore, type Position } from './event-store.js';
 import { foldEvents, foldFromSnapshot } from './fold.js';
-import type { SnapshotResult } from './snapshotter.js';
+import type { SnapshotResult, StateHashResult } from './snapshotter.js';
 
 interface Job {
   readonly upTo: Position;
   readonly eventCount: number;
+  /** Only the state's hash is wanted (StateHasher's askElsewhere), not its text. */
+  readonly hashOnly?: boolean;
 }
 
 const store = EventStore.openReadOnly((workerData as { path: string }).path);
@@ -50,6 +52,10 @@ parentPort!.on('message', (message: Job | { reset: true } | { stop: true }) => {
       state = undefined;
       at = undefined;
       parentPort!.postMessage({ error: `folded ${got} events up to the position, the tracker has ${message.eventCount}` });
+      return;
+    }
+    if (message.hashOnly) {
+      parentPort!.postMessage({ upTo: message.upTo, eventCount: state.eventCount, hash: stateHash(state) } satisfies StateHashResult);
       return;
     }
     // UTF-8 in a buffer of its own, which the message moves to the tracker's thread.

@@ -2,7 +2,9 @@
  * Background snapshots. The ledger asks for a snapshot at a durable position; the
  * snapshot worker (snapshot-worker.ts) folds the log up to there on its own thread and
  * sends back the canonical text's UTF-8 and its hash; the ledger stores it (SnapshotWriter).
- * One job at a time.
+ * One job at a time; a job may also ask for the state's hash alone (requestHash, for
+ * StateHasher: a million events' state takes 100-200 ms to hash, which /health would
+ * otherwise spend on the tracker's thread).
  * A late event that sorts at or before a job's position makes the job stale: its result,
  * or the error of a fold that met the late event (a count that does not match), is
  * dropped, and the worker starts over from a snapshot before that event.
@@ -15,6 +17,12 @@ import type { SnapshotToStore } from './snapshot-writer.js';
 
 /** A snapshot the worker took: its text as UTF-8 (moved, not copied, to this thread), and that UTF-8's SHA-256. */
 export type SnapshotResult = SnapshotToStore & { readonly state: Uint8Array };
+/** The hash of the state at a position, without its text (requestHash). */
+export interface StateHashResult {
+  readonly upTo: Position;
+  readonly eventCount: number;
+  readonly hash: string;
+}
 
 const WORKER_FILE = new URL('./snapshot-worker.js', import.meta.url);
 
@@ -26,16 +34,22 @@ export class Snapshotter {
     path: string,
     private readonly onResult: (result: SnapshotResult) => void,
     private readonly onError: (message: string) => void,
+    private readonly onHash: (result: StateHashResult) => void,
   ) {
     this.worker = new Worker(WORKER_FILE, { workerData: { path } });
     this.worker.unref();
-    this.worker.on('message', (m: SnapshotResult | { error: string }) => this.finished(m));
+    this.worker.on('message', (m: SnapshotResult | StateHashResult | { error: string }) => this.finished(m));
     this.worker.on('error', (error) => this.onError(error.message));
   }
 
   /** A snapshotter for the log at `path`, or undefined where the worker cannot run (TypeScript sources under a test runner). */
-  static create(path: string, onResult: (result: SnapshotResult) => void, onError: (message: string) => void): Snapshotter | undefined {
-    return existsSync(fileURLToPath(WORKER_FILE)) ? new Snapshotter(path, onResult, onError) : undefined;
+  static create(
+    path: string,
+    onResult: (result: SnapshotResult) => void,
+    onError: (message: string) => void,
+    onHash: (result: StateHashResult) => void = () => undefined,
+  ): Snapshotter | undefined {
+    return existsSync(fileURLToPath(WORKER_FILE)) ? new Snapshotter(path, onResult, onError, onHash) : undefined;
   }
 
   get busy(): boolean {
@@ -46,6 +60,12 @@ export class Snapshotter {
   request(upTo: Position, eventCount: number): void {
     this.job = { upTo, stale: false };
     this.worker.postMessage({ upTo, eventCount });
+  }
+
+  /** Starts a job that only hashes that state (its text stays on the worker): a StateHashResult. */
+  requestHash(upTo: Position, eventCount: number): void {
+    this.job = { upTo, stale: false };
+    this.worker.postMessage({ upTo, eventCount, hashOnly: true });
   }
 
   /** An event at `from` was folded late: a job at or after it, and the worker's state, are stale. */
@@ -71,12 +91,14 @@ export class Snapshotter {
     });
   }
 
-  private finished(m: SnapshotResult | { error: string }): void {
+  private finished(m: SnapshotResult | StateHashResult | { error: string }): void {
     const job = this.job;
     this.job = undefined;
     if (job?.stale) return; // a late event: its count or its text is off, as expected
     if ('error' in m) this.onError(m.error);
-    else if (job) this.onResult(m);
+    else if (!job) return;
+    else if ('state' in m) this.onResult(m);
+    else this.onHash(m);
   }
 }
 

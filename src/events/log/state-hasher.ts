@@ -3,7 +3,8 @@
  * Hashing a million events' state takes about 100 ms, so a reading is kept: `hash()`
  * recomputes only when events were folded since (events are only ever added, so an
  * unchanged event count is an unchanged state; a state replaced by a re-fold is
- * `forget`-ten), and `recent()` hands an older reading out while events keep arriving.
+ * `forget`-ten), and `recent()` hands an older reading out while events keep arriving,
+ * and has a newer one taken on the snapshot worker where it can.
  */
 import { stateHash } from '../state-codec.js';
 import type { State } from '../state.js';
@@ -23,8 +24,18 @@ export interface StateHashReading {
 
 export class StateHasher {
   private last: StateHashReading | undefined;
+  /** What the last hash computed here cost, ms; kept when the state is replaced. */
+  private lastCostMs = 0;
 
-  constructor(private readonly current: () => State) {}
+  /**
+   * `askElsewhere`, if given, asks for the current state's hash to be taken off this
+   * thread (the snapshot worker), the answer coming back through `offer`: true if one is
+   * on its way, false if it cannot be had there.
+   */
+  constructor(
+    private readonly current: () => State,
+    private readonly askElsewhere?: () => boolean,
+  ) {}
 
   /** The hash of the current state. */
   hash(): string {
@@ -33,17 +44,29 @@ export class StateHasher {
 
   /**
    * The state hash for a monitor that may poll it in a tight loop (/health): hash(),
-   * except that while events keep arriving the last one is handed out again until
-   * HASH_COOLDOWN times what it cost has passed, so polling spends at most about
-   * 1/HASH_COOLDOWN of the event loop on it. `eventCount` says which state it is of.
-   * A state that hashes in under HASH_REUSE_MIN_COST_MS always gets its current hash; a
-   * million events' (about 100 ms) is at most about a second old.
+   * except for a state that takes HASH_REUSE_MIN_COST_MS or more to hash. Then, while
+   * events keep arriving, the last reading is handed out again, and either the hash is
+   * asked for elsewhere (askElsewhere: this thread does not pay for it while there is a
+   * reading) or, where it cannot be, recomputed here once HASH_COOLDOWN times what it
+   * cost has passed, so that polling spends at most about 1/HASH_COOLDOWN of this thread on it.
+   * `eventCount` says which state it is of.
    */
   recent(): StateHashReading {
     const last = this.last;
-    const reusable = last !== undefined && last.costMs >= HASH_REUSE_MIN_COST_MS && performance.now() - last.at < HASH_COOLDOWN * last.costMs;
-    if (reusable && last.eventCount !== this.current().eventCount) return last;
-    return this.read();
+    if (last === undefined || last.eventCount === this.current().eventCount || this.lastCostMs < HASH_REUSE_MIN_COST_MS) return this.read();
+    if (this.askElsewhere?.()) return last;
+    return performance.now() - last.at < HASH_COOLDOWN * this.lastCostMs ? last : this.read();
+  }
+
+  /**
+   * A hash taken elsewhere (askElsewhere) of the state when it held `eventCount` events:
+   * kept if it is newer than the last reading and not of a state since replaced (forget
+   * comes first, and the asker drops answers a re-fold made stale).
+   */
+  offer(eventCount: number, hash: string): void {
+    if (this.last !== undefined && this.last.eventCount >= eventCount) return;
+    if (eventCount > this.current().eventCount) return;
+    this.last = { eventCount, hash, at: performance.now(), costMs: this.lastCostMs };
   }
 
   /** The state was replaced by another (a re-fold): the last reading is not of it. */
@@ -57,7 +80,8 @@ export class StateHasher {
       const t0 = performance.now();
       const hash = stateHash(state);
       const at = performance.now();
-      this.last = { eventCount: state.eventCount, hash, at, costMs: at - t0 };
+      this.lastCostMs = at - t0;
+      this.last = { eventCount: state.eventCount, hash, at, costMs: this.lastCostMs };
     }
     return this.last;
   }
