@@ -35,6 +35,7 @@ export default async function run(args: string[]): Promise<void> {
   const events = numberOption(args, 'events', 1_000_000);
   const runs = numberOption(args, 'runs', 3);
   const only = stringOption(args, 'only');
+  if (only !== undefined && !PARTS.includes(only)) throw new Error(`--only takes one of ${PARTS.join(', ')}, not ${only}`);
   let disk: Medians<Floor> | undefined;
   let throughput: (Medians<Throughput> & { clients: number })[] | undefined;
   if (only === undefined || only === 'throughput') {
@@ -70,6 +71,8 @@ export default async function run(args: string[]): Promise<void> {
   console.log(`\nresults: ${writeResults('tracker', { disk, throughput, restart, bigState })}`);
 }
 
+/** What --only may pick. */
+const PARTS = ['throughput', 'restart', 'big-state'];
 const CLIENT_COUNTS = [1, 50];
 /**
  * Commands of each run not counted: a freshly spawned tracker's first seconds are its

@@ -111,7 +111,7 @@ export class Tracker {
       if (taken) log.info({ detail }, `took the twin's state as the fold of the caught-up events (${detail})`);
       else log.warn({ reason: detail }, `did not take the twin's state (${detail}): folding the caught-up events here`);
     });
-    ledger.on('snapshot-failed', (message: string) => log.warn({ reason: message }, 'background snapshot failed; the next one will retry'));
+    ledger.on('snapshot-failed', (message: string) => log.warn({ reason: message }, 'the snapshot worker failed; it starts over with its next job'));
     ledger.on('fatal', (error: unknown) => {
       log.fatal({ err: error }, 'the event log cannot be written; stopping to keep memory and disk in step');
       process.exit(70);

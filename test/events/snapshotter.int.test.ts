@@ -98,6 +98,14 @@ describe('background snapshots', () => {
     expect(told.errors).toEqual(['folded 20 events up to the position, the tracker has 18']);
   });
 
+  test('given a hash job whose fold does not match its count, then the mismatch is reported as the hash\'s', async () => {
+    const { worker, events, told, idle } = await snapshotter();
+    worker.requestHash(events[19]!, 18);
+    await idle();
+    expect(told.hashes).toEqual([]);
+    expect(told.errors).toEqual(['hashing the state for /health: folded 20 events up to the position, the tracker has 18']);
+  });
+
   test('given the same job made stale by a late event before it came back, then nothing is reported', async () => {
     const { worker, events, told, idle } = await snapshotter();
     worker.request(events[19]!, 18);

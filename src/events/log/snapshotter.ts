@@ -28,7 +28,7 @@ const WORKER_FILE = new URL('./snapshot-worker.js', import.meta.url);
 
 export class Snapshotter {
   private readonly worker: Worker;
-  private job: { upTo: Position; stale: boolean } | undefined;
+  private job: { upTo: Position; stale: boolean; hashOnly: boolean } | undefined;
 
   private constructor(
     path: string,
@@ -58,13 +58,13 @@ export class Snapshotter {
 
   /** Starts a snapshot of the first `eventCount` events, up to `upTo` in fold order. */
   request(upTo: Position, eventCount: number): void {
-    this.job = { upTo, stale: false };
+    this.job = { upTo, stale: false, hashOnly: false };
     this.worker.postMessage({ upTo, eventCount });
   }
 
   /** Starts a job that only hashes that state (its text stays on the worker): a StateHashResult. */
   requestHash(upTo: Position, eventCount: number): void {
-    this.job = { upTo, stale: false };
+    this.job = { upTo, stale: false, hashOnly: true };
     this.worker.postMessage({ upTo, eventCount, hashOnly: true });
   }
 
@@ -95,7 +95,7 @@ export class Snapshotter {
     const job = this.job;
     this.job = undefined;
     if (job?.stale) return; // a late event: its count or its text is off, as expected
-    if ('error' in m) this.onError(m.error);
+    if ('error' in m) this.onError(job?.hashOnly ? `hashing the state for /health: ${m.error}` : m.error);
     else if (!job) return;
     else if ('state' in m) this.onResult(m);
     else this.onHash(m);
