@@ -328,7 +328,7 @@ describe('recentHash (what /health reports)', () => {
     expect(one.ledger.recentHash()).toMatchObject({ eventCount: 60_000, hash: stateHash(one.ledger.current) });
   });
 
-  test('given a small state (hashed in well under HASH_REUSE_MIN_COST_MS), then every event is in the next recentHash at once', () => {
+  test('given a small state (its text well under HASH_REUSE_MIN_CHARS), then every event is in the next recentHash at once', () => {
     // Regression: a hash reused for ten times its cost, however small, made a test that
     // read /health right after a command see the state before it. The clock is the test's:
     // 0.1 ms per reading, so a hash costs about that and the calls come well within ten

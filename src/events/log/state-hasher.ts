@@ -6,13 +6,19 @@
  * `forget`-ten), and `recent()` hands an older reading out while events keep arriving,
  * and has a newer one taken on the snapshot worker where it can.
  */
-import { stateHash } from '../state-codec.js';
+import { snapshotText, textHash } from '../state-codec.js';
 import type { State } from '../state.js';
 
 /** recent() recomputes a stale state hash once this many times its last cost has passed, */
 export const HASH_COOLDOWN = 10;
-/** but only a hash that cost at least this much is ever reused: a small state's is always current. */
-export const HASH_REUSE_MIN_COST_MS = 5;
+/**
+ * but only the hash of a state whose canonical text is at least this long is ever reused
+ * (about 40,000 events of a busy deployment's mix, some 5 ms to hash): a small state's is
+ * always current. A size, not a time: a small state hashed during a stall of the host
+ * must not have its hash reused (a client reading /health right after a command would
+ * see the state before it).
+ */
+export const HASH_REUSE_MIN_CHARS = 512 * 1024;
 
 /** A state hash, the event count of the state it is of, when it was taken and what it cost. */
 export interface StateHashReading {
@@ -24,8 +30,9 @@ export interface StateHashReading {
 
 export class StateHasher {
   private last: StateHashReading | undefined;
-  /** What the last hash computed here cost, ms; kept when the state is replaced. */
+  /** What the last hash computed here cost, ms, and the length of the text it hashed; kept when the state is replaced. */
   private lastCostMs = 0;
+  private lastChars = 0;
 
   /**
    * `askElsewhere`, if given, asks for the current state's hash to be taken off this
@@ -44,7 +51,7 @@ export class StateHasher {
 
   /**
    * The state hash for a monitor that may poll it in a tight loop (/health): hash(),
-   * except for a state that takes HASH_REUSE_MIN_COST_MS or more to hash. Then, while
+   * except for a state whose text is HASH_REUSE_MIN_CHARS or longer. Then, while
    * events keep arriving, the last reading is handed out again, and either the hash is
    * asked for elsewhere (askElsewhere: this thread does not pay for it while there is a
    * reading) or, where it cannot be, recomputed here once HASH_COOLDOWN times what it
@@ -53,7 +60,7 @@ export class StateHasher {
    */
   recent(): StateHashReading {
     const last = this.last;
-    if (last === undefined || last.eventCount === this.current().eventCount || this.lastCostMs < HASH_REUSE_MIN_COST_MS) return this.read();
+    if (last === undefined || last.eventCount === this.current().eventCount || this.lastChars < HASH_REUSE_MIN_CHARS) return this.read();
     if (this.askElsewhere?.()) return last;
     return performance.now() - last.at < HASH_COOLDOWN * this.lastCostMs ? last : this.read();
   }
@@ -78,9 +85,11 @@ export class StateHasher {
     const state = this.current();
     if (this.last?.eventCount !== state.eventCount) {
       const t0 = performance.now();
-      const hash = stateHash(state);
+      const text = snapshotText(state); // stateHash's two steps, for the text's length
+      const hash = textHash(text);
       const at = performance.now();
       this.lastCostMs = at - t0;
+      this.lastChars = text.length;
       this.last = { eventCount: state.eventCount, hash, at, costMs: this.lastCostMs };
     }
     return this.last;
