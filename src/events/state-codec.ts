@@ -80,8 +80,10 @@ export function stateHash(state: State): string {
  */
 const HASH_SLICE_CHARS = 1024 * 1024;
 
-export function textHash(text: string): string {
+/** The SHA-256 of a text's UTF-8; given the UTF-8 itself (a worker's snapshot), the same hash. */
+export function textHash(text: string | Uint8Array): string {
   const hash = createHash('sha256');
+  if (typeof text !== 'string') return hash.update(text).digest('hex');
   for (const slice of textSlices(text, HASH_SLICE_CHARS)) hash.update(slice);
   return hash.digest('hex');
 }

@@ -53,6 +53,11 @@ describe('utf8Slices', () => {
 });
 
 describe('textHash', () => {
+  it('gives the UTF-8 of a text the same hash as the text', () => {
+    const text = 'x'.repeat(MIB) + '😀é';
+    expect(textHash(new TextEncoder().encode(text))).toBe(textHash(text));
+  });
+
   it('hashes in slices exactly as one update of the whole text would, astral characters across the cuts included', () => {
     for (const at of [MIB - 1, MIB, MIB + 1, 2 * MIB - 1]) {
       const text = 'x'.repeat(at) + '😀é' + 'y'.repeat(MIB / 2) + '😀';

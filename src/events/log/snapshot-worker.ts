@@ -9,8 +9,7 @@
  * `{ error }`; in `{ reset: true }` -> forget the state (a late event landed before it).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createHash } from 'node:crypto';
-import { snapshotText, stateHash } from '../state-codec.js';
+import { snapshotText, stateHash, textHash } from '../state-codec.js';
 import type { State } from '../state.js';
 import { EventStore, type Position } from './event-store.js';
 import { foldEvents, foldFromSnapshot } from './fold.js';
@@ -60,7 +59,7 @@ parentPort!.on('message', (message: Job | { reset: true } | { stop: true }) => {
     }
     // UTF-8 in a buffer of its own, which the message moves to the tracker's thread.
     const utf8 = new TextEncoder().encode(snapshotText(state));
-    const result: SnapshotResult = { upTo: message.upTo, eventCount: state.eventCount, hash: createHash('sha256').update(utf8).digest('hex'), state: utf8 };
+    const result: SnapshotResult = { upTo: message.upTo, eventCount: state.eventCount, hash: textHash(utf8), state: utf8 };
     parentPort!.postMessage(result, [utf8.buffer]);
   } catch (error) {
     state = undefined;
